@@ -1,0 +1,14 @@
+//! Certificates as certgate sees them: IDs, PEM files and their parsed metadata.
+//!
+//! This module only *parses*: it turns bytes into [`LoadedCert`]s and IDs. It never decides
+//! whether a certificate is allowed anywhere; that is the policy modules' job.
+
+mod id;
+mod loaded;
+mod meta;
+mod store;
+
+pub use id::{CertId, DigestHasher, DigestMap, DigestSet};
+pub use loaded::{parse_pem, read_pem_file, CertError, LoadedCert};
+pub use meta::CertMeta;
+pub use store::CertStore;

@@ -1,0 +1,118 @@
+//! Reading the YAML: `load(path)` is a thin wrapper over `parse_str(text, path)`.
+
+use std::path::{Path, PathBuf};
+
+use super::{ConfigError, ConfigErrors, RawConfig, SourceMap};
+
+/// A parsed config file with what is needed to report errors against it.
+#[derive(Clone, Debug)]
+pub struct LoadedConfig {
+    /// The deserialised document.
+    pub raw: RawConfig,
+    /// The file it came from.
+    pub file: PathBuf,
+    /// The directory relative paths resolve from.
+    pub base_dir: PathBuf,
+    /// YAML path → line.
+    pub source_map: SourceMap,
+}
+
+// === impl LoadedConfig ===
+
+impl LoadedConfig {
+    /// Builds an error at `path` in this file.
+    pub fn error(&self, path: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.clone(),
+            path: path.to_string(),
+            line: self.source_map.line_of(path),
+            message: message.into(),
+        }
+    }
+
+    /// Resolves a path written in the config against the config file's directory.
+    pub fn resolve_path(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+}
+
+/// Reads and parses a config file.
+pub fn load(path: &Path) -> Result<LoadedConfig, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: path.to_path_buf(),
+            path: String::new(),
+            line: None,
+            message: format!("cannot read config file: {e}"),
+        }])
+    })?;
+    parse_str(&text, path)
+}
+
+/// Parses config text as if it had been read from `file`.
+pub fn parse_str(text: &str, file: &Path) -> Result<LoadedConfig, ConfigErrors> {
+    let source_map = SourceMap::build(text);
+    let de = serde_yaml::Deserializer::from_str(text);
+    let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let inner = e.into_inner();
+        let line = inner.location().map(|l| l.line()).or_else(|| source_map.line_of(&path));
+        ConfigErrors(vec![ConfigError { file: file.to_path_buf(), message: clean_message(&inner.to_string(), &path), path, line }])
+    })?;
+    let base_dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base_dir = if base_dir.as_os_str().is_empty() { PathBuf::from(".") } else { base_dir };
+    Ok(LoadedConfig { raw, file: file.to_path_buf(), base_dir, source_map })
+}
+
+/// serde_yaml's messages repeat the path and end with the position; we print both ourselves.
+fn clean_message(msg: &str, path: &str) -> String {
+    let mut m = msg;
+    if let Some(i) = m.rfind(" at line ") {
+        m = &m[..i];
+    }
+    if !path.is_empty() {
+        if let Some(rest) = m.strip_prefix(path).and_then(|r| r.strip_prefix(": ")) {
+            m = rest;
+        }
+    }
+    m.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> ConfigError {
+        parse_str(text, Path::new("t.yaml")).unwrap_err().0.remove(0)
+    }
+
+    #[test]
+    fn unknown_key_names_path_and_line() {
+        let e = err("listen:\n  https: \"127.0.0.1:1\"\napis:\n  - name: a\n    listen_path: /\n    upstrem: {}\n");
+        assert_eq!(e.path, "apis[0].upstrem");
+        assert!(e.message.contains("unknown field `upstrem`"), "{}", e.message);
+        assert_eq!(e.line, Some(6));
+    }
+
+    #[test]
+    fn bad_type_names_path_and_line() {
+        let e = err("listen:\n  https: \"127.0.0.1:1\"\n  threads: many\n");
+        assert_eq!(e.path, "listen.threads");
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.contains("invalid"), "{}", e.message);
+    }
+
+    #[test]
+    fn bad_enum_value() {
+        let e = err("listen:\n  https: x\napis:\n  - name: a\n    listen_path: /\n    auth:\n      type: tokn\n    upstream: {url: http://x}\n");
+        assert_eq!(e.path, "apis[0].auth.type");
+        assert_eq!(e.line, Some(7));
+        assert!(e.message.contains("unknown variant `tokn`"), "{}", e.message);
+    }
+}

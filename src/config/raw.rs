@@ -1,0 +1,367 @@
+//! Serde structs that mirror the YAML one-to-one (SPEC §2). Defaults are documented on each
+//! field. No `Arc`, no parsed certificates, no I/O.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Listener addresses and process settings.
+    pub listen: Listen,
+    /// Downstream server identity and client-certificate handshake policy.
+    #[serde(default)]
+    pub tls: Option<Tls>,
+    /// Where certificates referenced by ID come from.
+    #[serde(default)]
+    pub certificate_store: Option<CertificateStore>,
+    /// Control-plane settings (only with `listen.admin`).
+    #[serde(default)]
+    pub admin: Option<Admin>,
+    /// Gateway-level security settings, applied to every API.
+    #[serde(default)]
+    pub security: Security,
+    /// Static auth tokens.
+    #[serde(default)]
+    pub tokens: Vec<TokenConf>,
+    /// The APIs.
+    #[serde(default)]
+    pub apis: Vec<ApiConf>,
+}
+
+/// `listen:`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    /// TLS listener address (required unless `http` is set).
+    #[serde(default)]
+    pub https: Option<String>,
+    /// Optional plaintext listener; mTLS APIs answer 403 there.
+    #[serde(default)]
+    pub http: Option<String>,
+    /// Prometheus endpoint address (`GET /metrics`).
+    #[serde(default)]
+    pub metrics: Option<String>,
+    /// Control-plane API address.
+    #[serde(default)]
+    pub admin: Option<String>,
+    /// Worker threads; 0 = one per core.
+    #[serde(default)]
+    pub threads: usize,
+    /// SIGTERM drain time in seconds (default 10).
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_seconds: u64,
+}
+
+/// `tls:`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// Default server certificate chain (leaf first), a path.
+    pub certificate: String,
+    /// Its private key, a path.
+    pub key: String,
+    /// Per-SNI identities.
+    #[serde(default)]
+    pub sni: Vec<SniIdentity>,
+    /// Handshake policy for client certificates (default `request`).
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+}
+
+/// One entry of `tls.sni`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SniIdentity {
+    /// Exact names or one-label wildcards (`*.example.org`).
+    pub hosts: Vec<String>,
+    /// Certificate chain path.
+    pub certificate: String,
+    /// Private key path.
+    pub key: String,
+}
+
+/// `tls.client_auth`: what the handshake asks of clients. The per-API decision always
+/// happens per request, whatever this says.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// Ask for a certificate, accept any (or none); decide per request.
+    #[default]
+    Request,
+    /// Ask for a certificate and end handshakes that present none.
+    Require,
+    /// Do not ask for a certificate.
+    None,
+}
+
+/// `certificate_store:`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateStore {
+    /// Directory of `*.pem` / `*.crt` files.
+    pub dir: String,
+}
+
+/// `admin:`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    /// Environment variable holding the admin bearer key.
+    #[serde(default)]
+    pub key_env: Option<String>,
+    /// Environment variable holding the secret that encrypts stored private keys.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// Directory of the control-plane state.
+    #[serde(default)]
+    pub data_dir: Option<String>,
+}
+
+/// `security:`
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    /// Upstream domain → certificate reference (must hold a key).
+    #[serde(default)]
+    pub upstream_certificates: BTreeMap<String, String>,
+    /// Upstream domain → pin references.
+    #[serde(default)]
+    pub pinned_public_keys: BTreeMap<String, StringList>,
+    /// `system`, a PEM bundle path, or a list of both (default `system`).
+    #[serde(default)]
+    pub upstream_ca: Option<StringList>,
+    /// Turn off upstream verification for every API (logged loudly).
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    /// Appended to the allow list of every mTLS API.
+    #[serde(default)]
+    pub client_certificates: Vec<String>,
+}
+
+/// One entry of `tokens:`. Its `Debug` never prints the plaintext token.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConf {
+    /// The plaintext token (only its hash is kept after compiling).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// The token's SHA-256, hex.
+    #[serde(default)]
+    pub token_sha256: Option<String>,
+    /// API names this token may call.
+    #[serde(default)]
+    pub apis: Vec<String>,
+    /// Certificate references this token is bound to.
+    #[serde(default)]
+    pub bound_certificates: Vec<String>,
+    /// Makes this record the credential of that certificate (`auth.type: certificate`).
+    #[serde(default)]
+    pub certificate: Option<String>,
+    /// RFC 3339 expiry.
+    #[serde(default)]
+    pub expires_at: Option<String>,
+}
+
+/// One entry of `apis:`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConf {
+    /// Unique name, used in metrics and logs.
+    pub name: String,
+    /// Host match (exact or one-label wildcard); empty = any host.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Path prefix; the longest matching prefix wins.
+    pub listen_path: String,
+    /// Remove `listen_path` before proxying (default false).
+    #[serde(default)]
+    pub strip_listen_path: bool,
+    /// Who may call.
+    #[serde(default)]
+    pub auth: AuthConf,
+    /// Where to send the request.
+    pub upstream: UpstreamConf,
+}
+
+/// `apis[].auth:`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConf {
+    /// Credential type (default `none`).
+    #[serde(default, rename = "type")]
+    pub kind: AuthType,
+    /// Enforce the client-certificate allow list per request (default false).
+    #[serde(default)]
+    pub mutual_tls: bool,
+    /// Allow list: leaf certificate references and/or issuing CA references.
+    #[serde(default)]
+    pub client_certificates: Vec<String>,
+    /// Header carrying the token or JWT (default `Authorization`).
+    #[serde(default = "default_token_header")]
+    pub token_header: String,
+    /// JWT settings (with `type: jwt`).
+    #[serde(default)]
+    pub jwt: Option<JwtConf>,
+}
+
+/// `apis[].auth.type`
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthType {
+    /// No credential.
+    #[default]
+    None,
+    /// A static or issued auth token.
+    Token,
+    /// A signed JWT.
+    Jwt,
+    /// The client certificate itself, through a token record naming it.
+    Certificate,
+}
+
+/// `apis[].auth.jwt:`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConf {
+    /// Accepted `alg` values.
+    pub algorithms: Vec<String>,
+    /// Public key (or certificate) PEM path.
+    #[serde(default)]
+    pub public_key: Option<String>,
+    /// HMAC secret (HS* only).
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// JWKS JSON file path.
+    #[serde(default)]
+    pub jwks_file: Option<String>,
+    /// Required `iss`.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Required `aud` (one of these values).
+    #[serde(default)]
+    pub audience: Option<StringList>,
+    /// RFC 8705: demand a `cnf."x5t#S256"` claim.
+    #[serde(default)]
+    pub require_cnf: bool,
+    /// Clock skew allowed on `exp` / `nbf`, seconds (default 30).
+    #[serde(default = "default_leeway")]
+    pub leeway_seconds: u64,
+}
+
+/// `apis[].upstream:`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConf {
+    /// Single target URL.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Round-robin target URLs.
+    #[serde(default)]
+    pub targets: Vec<String>,
+    /// API-level upstream domain → certificate reference.
+    #[serde(default)]
+    pub certificates: BTreeMap<String, String>,
+    /// API-level upstream domain → pin references.
+    #[serde(default)]
+    pub pinned_public_keys: BTreeMap<String, StringList>,
+    /// Extra PEM bundle trusted for this API's upstreams.
+    #[serde(default)]
+    pub ca: Option<String>,
+    /// Turn off upstream verification for this API (logged loudly).
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    /// SNI and verification name (default: the target host).
+    #[serde(default)]
+    pub sni: Option<String>,
+    /// Dial this address for every target, keeping the target host for SNI and maps.
+    #[serde(default)]
+    pub connect_to: Option<String>,
+    /// TCP + TLS connect timeout (default 2000).
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_ms: u64,
+    /// Read timeout (default 30000).
+    #[serde(default = "default_read_timeout")]
+    pub read_timeout_ms: u64,
+}
+
+/// A list written either as a YAML sequence or as one comma-separated string.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StringList(pub Vec<String>);
+
+// === impl AuthConf ===
+
+impl Default for AuthConf {
+    fn default() -> Self {
+        AuthConf {
+            kind: AuthType::None,
+            mutual_tls: false,
+            client_certificates: Vec::new(),
+            token_header: default_token_header(),
+            jwt: None,
+        }
+    }
+}
+
+// === impl TokenConf ===
+
+impl std::fmt::Debug for TokenConf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenConf")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token_sha256", &self.token_sha256)
+            .field("apis", &self.apis)
+            .field("bound_certificates", &self.bound_certificates)
+            .field("certificate", &self.certificate)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+// === impl StringList ===
+
+impl<'de> Deserialize<'de> for StringList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            One(String),
+            Many(Vec<String>),
+        }
+        let items = match Form::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected a string, a comma-separated string or a list of strings")
+        })? {
+            Form::One(s) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+            Form::Many(v) => v
+                .iter()
+                .flat_map(|s| s.split(','))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+        };
+        Ok(StringList(items))
+    }
+}
+
+fn default_grace() -> u64 {
+    10
+}
+
+fn default_token_header() -> String {
+    "Authorization".into()
+}
+
+fn default_leeway() -> u64 {
+    30
+}
+
+fn default_connect_timeout() -> u64 {
+    2000
+}
+
+fn default_read_timeout() -> u64 {
+    30000
+}

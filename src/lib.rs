@@ -1,0 +1,20 @@
+//! certgate: an mTLS edge gateway on Pingora.
+//!
+//! ```text
+//!  YAML ──► config (raw, serde, source map) ──► snapshot::compile ──► Snapshot ──► SnapshotStore (ArcSwap)
+//!                                                                                      │ load_full() per request
+//!  TLS handshake ──► tls::DownstreamTls ──► PeerCert (leaf ID, chain verdict cache) ───┤
+//!                                                                                      ▼
+//!  proxy::Gateway (ProxyHttp phases, thin) ──► policy::downstream::authorize ──► Deny / pass
+//!                                         └──► upstream peer (targets, TLS)   ──► metrics, logs
+//! ```
+//!
+//! Modules appear below in that order. A module either parses (config, certs, snapshot) or
+//! decides (policy); the proxy wires them to Pingora.
+
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+pub mod certs;
+pub mod config;
+pub mod snapshot;
+pub mod policy;

@@ -1,0 +1,34 @@
+//! SPEC §3 step 4: certificate-token binding, additive to the allow list.
+
+use subtle::ConstantTimeEq;
+
+use super::super::{Deny, PeerCert};
+use super::jwt::Claims;
+use crate::snapshot::jwt::{b64url, JwtVerifier};
+use crate::snapshot::{Api, TokenRecord};
+
+/// A token with `bound_certificates`, on an API with `mutual_tls`, only works with one of
+/// those leaves.
+pub fn check_token(record: &TokenRecord, api: &Api, peer: Option<&PeerCert>) -> Result<(), Deny> {
+    if record.bound_certificates.is_empty() || !api.auth.mutual_tls {
+        return Ok(());
+    }
+    match peer {
+        Some(p) if record.bound_certificates.contains(&p.id) => Ok(()),
+        _ => Err(Deny::TokenBindingMismatch),
+    }
+}
+
+/// RFC 8705: a JWT's `cnf."x5t#S256"` must be the presented leaf's SHA-256 (base64url, no
+/// padding); `require_cnf` refuses a JWT without it.
+pub fn check_jwt(claims: &Claims, verifier: &JwtVerifier, peer: Option<&PeerCert>) -> Result<(), Deny> {
+    let Some(thumbprint) = claims.x5t_s256.as_deref() else {
+        return if verifier.require_cnf { Err(Deny::JwtBindingMismatch) } else { Ok(()) };
+    };
+    let (Some(peer), Some(want)) = (peer, b64url(thumbprint)) else { return Err(Deny::JwtBindingMismatch) };
+    if want.len() == 32 && bool::from(want.ct_eq(&peer.id.0[..])) {
+        Ok(())
+    } else {
+        Err(Deny::JwtBindingMismatch)
+    }
+}

@@ -1,0 +1,30 @@
+//! SPEC §3 step 2: the leaf against the allow list. Only the leaf is ever matched; a
+//! certificate the client appends to its chain never matches by itself.
+
+use super::super::peer::ChainVerdict;
+use super::super::{Deny, PeerCert};
+use crate::certs::{CertId, DigestSet};
+use crate::snapshot::ClientAllowList;
+
+/// Allowed when the leaf ID is listed (API or gateway list) and the leaf is valid now, or
+/// when the chain the client sent verifies up to a listed CA and every certificate on that
+/// path is valid now.
+pub fn check(gateway: &DigestSet<CertId>, allow: &ClientAllowList, peer: Option<&PeerCert>, now: i64) -> Result<(), Deny> {
+    let peer = peer.ok_or(Deny::ClientCertRequired)?;
+    if allow.leaves.contains(&peer.id) || gateway.contains(&peer.id) {
+        return if peer.valid_at(now) { Ok(()) } else { Err(Deny::CertExpired) };
+    }
+    let Some(cas) = allow.cas.as_deref() else { return Err(Deny::CertNotAllowed(peer.id)) };
+    match peer.chain_verdict(cas) {
+        ChainVerdict::Verified { not_before, not_after } => {
+            if !peer.valid_at(now) {
+                Err(Deny::CertExpired)
+            } else if now < not_before || now > not_after {
+                Err(Deny::CertNotAllowed(peer.id))
+            } else {
+                Ok(())
+            }
+        }
+        ChainVerdict::Failed => Err(Deny::CertNotAllowed(peer.id)),
+    }
+}

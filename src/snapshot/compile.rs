@@ -1,0 +1,535 @@
+//! `RawConfig` → [`Snapshot`]. The only validator beyond serde: collects every error (with
+//! its YAML path and line) instead of stopping at the first.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderName;
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509;
+
+use super::client_allow::{CaSet, ClientAllowList};
+use super::host::HostPattern;
+use super::jwt::{read_file, JwtVerifier};
+use super::routes::RouteTableBuilder;
+use super::server_tls::{ServerIdentities, ServerIdentity};
+use super::tokens::{TokenHash, TokenRecord, TokenTable};
+use super::upstream::{parse_host_port, ApiUpstream, Target};
+use super::{Api, ApiAuth, CertGauge, ListenSettings, Snapshot, SnapshotStats};
+use crate::certs::{read_pem_file, CertId, CertStore, DigestSet, LoadedCert};
+use crate::config::{AuthType, ConfigError, ConfigErrors, LoadedConfig};
+
+/// Compiles a loaded config, reading the certificate store directory and every file it names.
+pub fn compile(cfg: &LoadedConfig, generation: u64) -> Result<Snapshot, ConfigErrors> {
+    compile_with_store(cfg, generation, Vec::new())
+}
+
+/// Like [`compile`], with extra store certificates (from the control plane) added to the
+/// directory's.
+pub fn compile_with_store(cfg: &LoadedConfig, generation: u64, extra: Vec<Arc<LoadedCert>>) -> Result<Snapshot, ConfigErrors> {
+    let mut c = Compiler::new(cfg, now_unix());
+    c.load_store(extra);
+    let listen = c.listen();
+    let server = c.server_identities();
+    let (gateway_leaves, gateway_cas) = c.gateway_allow_list();
+    let mut ca_sets = HashMap::new();
+    let (apis, routes) = c.apis(&gateway_cas, &mut ca_sets);
+    let tokens = c.tokens(&apis);
+    let allow_entries = gateway_leaves.len() + apis.iter().map(|a| a.auth.allow.leaves.len()).sum::<usize>();
+    if !c.errors.is_empty() {
+        return Err(ConfigErrors(c.errors));
+    }
+    let mut certificates: Vec<CertGauge> = c.gauges.into_iter().collect();
+    certificates.sort();
+    Ok(Snapshot {
+        generation,
+        listen: listen.expect("listen has no errors"),
+        client_auth: cfg.raw.tls.as_ref().map(|t| t.client_auth).unwrap_or_default(),
+        server,
+        routes,
+        stats: SnapshotStats { apis: apis.len(), tokens: tokens.len(), store_certificates: c.store.len(), allow_entries },
+        apis: apis.into(),
+        tokens,
+        gateway_leaves,
+        certificates,
+        warnings: c.warnings,
+    })
+}
+
+/// Seconds since the epoch.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+struct Compiler<'a> {
+    cfg: &'a LoadedConfig,
+    now: i64,
+    errors: Vec<ConfigError>,
+    warnings: Vec<String>,
+    store: CertStore,
+    files: HashMap<PathBuf, Result<Arc<LoadedCert>, String>>,
+    gauges: BTreeSet<CertGauge>,
+    warned_expired: BTreeSet<CertId>,
+}
+
+impl<'a> Compiler<'a> {
+    fn new(cfg: &'a LoadedConfig, now: i64) -> Self {
+        Compiler {
+            cfg,
+            now,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            store: CertStore::default(),
+            files: HashMap::new(),
+            gauges: BTreeSet::new(),
+            warned_expired: BTreeSet::new(),
+        }
+    }
+
+    fn error(&mut self, path: &str, message: impl Into<String>) {
+        self.errors.push(self.cfg.error(path, message));
+    }
+
+    // --- files and certificate references ---
+
+    fn load_store(&mut self, extra: Vec<Arc<LoadedCert>>) {
+        if let Some(cs) = &self.cfg.raw.certificate_store {
+            let dir = self.cfg.resolve_path(&cs.dir);
+            let (store, errors) = CertStore::load_dir(&dir);
+            for e in errors {
+                self.error("certificate_store.dir", e.to_string());
+            }
+            self.store = store;
+        }
+        for cert in extra {
+            self.store.insert(cert);
+        }
+    }
+
+    /// Resolves a certificate reference (SPEC §1): a store ID or a PEM path.
+    fn resolve(&mut self, reference: &str, path: &str) -> Option<Arc<LoadedCert>> {
+        if let Some(id) = CertId::parse(reference) {
+            return match self.store.get(&id) {
+                Some(c) => {
+                    let c = c.clone();
+                    self.warn_if_expired(&c);
+                    Some(c)
+                }
+                None => {
+                    let hint = if self.cfg.raw.certificate_store.is_none() {
+                        " (no certificate_store is configured)"
+                    } else {
+                        " (add its PEM to certificate_store.dir)"
+                    };
+                    self.error(path, format!("certificate {id} is not in the certificate store{hint}"));
+                    None
+                }
+            };
+        }
+        match self.read_cert_file(reference) {
+            Ok(c) => {
+                self.warn_if_expired(&c);
+                Some(c)
+            }
+            Err(e) => {
+                self.error(path, e);
+                None
+            }
+        }
+    }
+
+    fn read_cert_file(&mut self, reference: &str) -> Result<Arc<LoadedCert>, String> {
+        let file = self.cfg.resolve_path(reference);
+        self.files
+            .entry(file.clone())
+            .or_insert_with(|| {
+                if !file.exists() {
+                    return Err(format!("{}: file not found (not a certificate ID either)", file.display()));
+                }
+                read_pem_file(&file).map(Arc::new).map_err(|e| e.to_string())
+            })
+            .clone()
+    }
+
+    fn warn_if_expired(&mut self, c: &LoadedCert) {
+        if c.is_public_key_only() || !self.warned_expired.insert(c.id) {
+            return;
+        }
+        if c.meta.not_after < self.now {
+            self.warnings.push(format!("certificate {} ({}) from {} has expired", c.id, c.meta.subject, c.source.display()));
+        } else if c.meta.not_before > self.now {
+            self.warnings.push(format!("certificate {} ({}) from {} is not valid yet", c.id, c.meta.subject, c.source.display()));
+        }
+    }
+
+    fn gauge(&mut self, c: &LoadedCert, role: &'static str) {
+        if c.is_public_key_only() {
+            return;
+        }
+        self.gauges.insert(CertGauge { id: c.id, subject: c.meta.subject.clone(), role, not_after: c.meta.not_after });
+    }
+
+    // --- sections ---
+
+    fn listen(&mut self) -> Option<ListenSettings> {
+        let l = &self.cfg.raw.listen;
+        let addr = |field: &str, v: &Option<String>, errors: &mut Vec<ConfigError>| -> Option<SocketAddr> {
+            let s = v.as_ref()?;
+            match s.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    errors.push(self.cfg.error(&format!("listen.{field}"), format!("`{s}` is not an address (ip:port)")));
+                    None
+                }
+            }
+        };
+        let mut errors = Vec::new();
+        let settings = ListenSettings {
+            https: addr("https", &l.https, &mut errors),
+            http: addr("http", &l.http, &mut errors),
+            metrics: addr("metrics", &l.metrics, &mut errors),
+            admin: addr("admin", &l.admin, &mut errors),
+            threads: l.threads,
+            shutdown_grace_seconds: l.shutdown_grace_seconds,
+        };
+        self.errors.extend(errors);
+        if l.https.is_none() && l.http.is_none() {
+            self.error("listen", "set `https` or `http` (or both)");
+        }
+        if l.https.is_some() && self.cfg.raw.tls.is_none() {
+            self.error("listen.https", "a TLS listener needs a `tls` section with certificate and key");
+        }
+        if self.cfg.raw.admin.is_some() && l.admin.is_none() {
+            self.error("admin", "the `admin` section needs `listen.admin`");
+        }
+        Some(settings)
+    }
+
+    fn server_identity(&mut self, base: &str, cert: &str, key: &str) -> Option<Arc<ServerIdentity>> {
+        let chain = match self.read_cert_file(cert) {
+            Ok(c) if c.is_public_key_only() => {
+                self.error(&format!("{base}.certificate"), format!("{}: holds a public key, not a certificate", c.source.display()));
+                None
+            }
+            Ok(c) => Some(c),
+            Err(e) => {
+                self.error(&format!("{base}.certificate"), e);
+                None
+            }
+        };
+        let key = match read_private_key(&self.cfg.resolve_path(key)) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                self.error(&format!("{base}.key"), e);
+                None
+            }
+        };
+        let (chain, key) = (chain?, key?);
+        let matches = chain.chain[0].public_key().map(|p| p.public_eq(&key)).unwrap_or(false);
+        if !matches {
+            self.error(&format!("{base}.key"), format!("the key does not match the certificate {}", chain.source.display()));
+            return None;
+        }
+        self.warn_if_expired(&chain);
+        self.gauge(&chain, "server");
+        Some(Arc::new(ServerIdentity { chain: chain.chain.clone(), key }))
+    }
+
+    fn server_identities(&mut self) -> Option<ServerIdentities> {
+        let tls = self.cfg.raw.tls.as_ref()?;
+        let default = self.server_identity("tls", &tls.certificate, &tls.key);
+        let mut sni = Vec::new();
+        for (i, s) in tls.sni.iter().enumerate() {
+            let base = format!("tls.sni[{i}]");
+            let id = self.server_identity(&base, &s.certificate, &s.key);
+            if s.hosts.is_empty() {
+                self.error(&format!("{base}.hosts"), "at least one host is required");
+            }
+            for (j, h) in s.hosts.iter().enumerate() {
+                match HostPattern::parse(h) {
+                    Ok(p) => {
+                        if let Some(id) = &id {
+                            sni.push((p, id.clone()));
+                        }
+                    }
+                    Err(e) => self.error(&format!("{base}.hosts[{j}]"), e),
+                }
+            }
+        }
+        Some(ServerIdentities::new(default?, sni))
+    }
+
+    /// Resolves an allow list into leaf IDs and CA certificates.
+    fn allow_entries(&mut self, refs: &[String], base: &str) -> (DigestSet<CertId>, Vec<(CertId, X509)>) {
+        let mut leaves = DigestSet::default();
+        let mut cas = Vec::new();
+        for (i, r) in refs.iter().enumerate() {
+            let Some(c) = self.resolve(r, &format!("{base}[{i}]")) else { continue };
+            self.gauge(&c, "client_allow");
+            leaves.insert(c.id);
+            if c.meta.is_ca {
+                if let Some(leaf) = c.leaf() {
+                    cas.push((c.id, leaf.clone()));
+                }
+            }
+        }
+        (leaves, cas)
+    }
+
+    fn gateway_allow_list(&mut self) -> (DigestSet<CertId>, Vec<(CertId, X509)>) {
+        let refs = self.cfg.raw.security.client_certificates.clone();
+        self.allow_entries(&refs, "security.client_certificates")
+    }
+
+    fn apis(
+        &mut self,
+        gateway_cas: &[(CertId, X509)],
+        ca_sets: &mut HashMap<Vec<CertId>, Arc<CaSet>>,
+    ) -> (Vec<Api>, super::RouteTable) {
+        let mut apis: Vec<Api> = Vec::new();
+        let mut routes = RouteTableBuilder::default();
+        let mut names: HashMap<String, usize> = HashMap::new();
+        for (i, conf) in self.cfg.raw.apis.iter().enumerate() {
+            let base = format!("apis[{i}]");
+            let errors_before = self.errors.len();
+            if conf.name.trim().is_empty() {
+                self.error(&format!("{base}.name"), "must not be empty");
+            } else if let Some(j) = names.insert(conf.name.clone(), i) {
+                self.error(&format!("{base}.name"), format!("duplicate API name `{}` (also apis[{j}])", conf.name));
+            }
+            if !conf.listen_path.starts_with('/') {
+                self.error(&format!("{base}.listen_path"), "must start with `/`");
+            }
+            let mut hosts = Vec::new();
+            for (j, h) in conf.hosts.iter().enumerate() {
+                match HostPattern::parse(h) {
+                    Ok(p) => hosts.push(p),
+                    Err(e) => self.error(&format!("{base}.hosts[{j}]"), e),
+                }
+            }
+            let auth = self.api_auth(conf, &base, gateway_cas, ca_sets);
+            let upstream = self.api_upstream(&conf.upstream, &format!("{base}.upstream"));
+            let (Some(auth), Some(upstream)) = (auth, upstream) else { continue };
+            if self.errors.len() > errors_before {
+                continue;
+            }
+            let index = apis.len() as u32;
+            if let Err(other) = routes.add(&hosts, &conf.listen_path, index) {
+                let other = apis[other as usize].name.clone();
+                self.error(&format!("{base}.listen_path"), format!("API `{other}` already serves this host and listen_path"));
+                continue;
+            }
+            apis.push(Api {
+                index,
+                name: conf.name.as_str().into(),
+                listen_path: conf.listen_path.as_str().into(),
+                strip_listen_path: conf.strip_listen_path,
+                auth,
+                upstream,
+            });
+        }
+        (apis, routes.build())
+    }
+
+    fn api_auth(
+        &mut self,
+        conf: &crate::config::ApiConf,
+        base: &str,
+        gateway_cas: &[(CertId, X509)],
+        ca_sets: &mut HashMap<Vec<CertId>, Arc<CaSet>>,
+    ) -> Option<ApiAuth> {
+        let a = &conf.auth;
+        let errors_before = self.errors.len();
+        let (leaves, mut cas) = self.allow_entries(&a.client_certificates, &format!("{base}.auth.client_certificates"));
+        if !a.mutual_tls && !a.client_certificates.is_empty() {
+            self.warnings.push(format!("API {}: auth.client_certificates is ignored because auth.mutual_tls is false", conf.name));
+        }
+        if a.mutual_tls && a.client_certificates.is_empty() && self.cfg.raw.security.client_certificates.is_empty() {
+            self.warnings.push(format!("API {}: mutual_tls is on but no client certificate is allowed yet; every call is refused", conf.name));
+        }
+        let mut allow = ClientAllowList { leaves, cas: None };
+        if a.mutual_tls {
+            cas.extend(gateway_cas.iter().cloned());
+            if !cas.is_empty() {
+                let mut key: Vec<CertId> = cas.iter().map(|(id, _)| *id).collect();
+                key.sort();
+                key.dedup();
+                let set = match ca_sets.get(&key) {
+                    Some(s) => Some(s.clone()),
+                    None => match CaSet::new(cas) {
+                        Ok(s) => {
+                            let s = Arc::new(s);
+                            ca_sets.insert(key, s.clone());
+                            Some(s)
+                        }
+                        Err(e) => {
+                            self.error(&format!("{base}.auth.client_certificates"), format!("cannot build the CA store: {e}"));
+                            None
+                        }
+                    },
+                };
+                allow.cas = set;
+            }
+        }
+        let token_header = match HeaderName::from_bytes(a.token_header.as_bytes()) {
+            Ok(h) => Some(h),
+            Err(_) => {
+                self.error(&format!("{base}.auth.token_header"), format!("`{}` is not a valid header name", a.token_header));
+                None
+            }
+        };
+        let jwt = match (&a.jwt, a.kind) {
+            (Some(j), AuthType::Jwt) => {
+                let cfg = self.cfg;
+                let read = |p: &str| -> Result<(Vec<u8>, PathBuf), String> {
+                    let file = cfg.resolve_path(p);
+                    read_file(&file).map(|b| (b, file))
+                };
+                match JwtVerifier::compile(j, &read) {
+                    Ok(v) => Some(v),
+                    Err(errs) => {
+                        for (field, msg) in errs {
+                            let p = if field.is_empty() { format!("{base}.auth.jwt") } else { format!("{base}.auth.jwt.{field}") };
+                            self.error(&p, msg);
+                        }
+                        None
+                    }
+                }
+            }
+            (None, AuthType::Jwt) => {
+                self.error(&format!("{base}.auth.jwt"), "auth.type is jwt but there is no `jwt` section");
+                None
+            }
+            (Some(_), _) => {
+                self.error(&format!("{base}.auth.jwt"), "a `jwt` section needs auth.type: jwt");
+                None
+            }
+            (None, _) => None,
+        };
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        Some(ApiAuth { kind: a.kind, mutual_tls: a.mutual_tls, allow, token_header: token_header?, jwt })
+    }
+
+    fn api_upstream(&mut self, u: &crate::config::UpstreamConf, base: &str) -> Option<ApiUpstream> {
+        let mut targets = Vec::new();
+        let errors_before = self.errors.len();
+        match (&u.url, u.targets.is_empty()) {
+            (Some(url), true) => match Target::parse(url) {
+                Ok(t) => targets.push(t),
+                Err(e) => self.error(&format!("{base}.url"), e),
+            },
+            (None, false) => {
+                for (i, url) in u.targets.iter().enumerate() {
+                    match Target::parse(url) {
+                        Ok(t) => targets.push(t),
+                        Err(e) => self.error(&format!("{base}.targets[{i}]"), e),
+                    }
+                }
+            }
+            (Some(_), false) => self.error(base, "set `url` or `targets`, not both"),
+            (None, true) => self.error(base, "set `url` or `targets`"),
+        }
+        let connect_to = match &u.connect_to {
+            Some(s) => match parse_host_port(s) {
+                Ok(hp) => Some(hp),
+                Err(e) => {
+                    self.error(&format!("{base}.connect_to"), e);
+                    None
+                }
+            },
+            None => None,
+        };
+        if u.connect_timeout_ms == 0 {
+            self.error(&format!("{base}.connect_timeout_ms"), "must be greater than 0");
+        }
+        if u.read_timeout_ms == 0 {
+            self.error(&format!("{base}.read_timeout_ms"), "must be greater than 0");
+        }
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        Some(ApiUpstream::new(
+            targets,
+            u.sni.clone(),
+            connect_to,
+            Duration::from_millis(u.connect_timeout_ms),
+            Duration::from_millis(u.read_timeout_ms),
+        ))
+    }
+
+    fn tokens(&mut self, apis: &[Api]) -> TokenTable {
+        let by_name: HashMap<&str, u32> = apis.iter().map(|a| (&*a.name, a.index)).collect();
+        let known_names: BTreeSet<&str> = self.cfg.raw.apis.iter().map(|a| a.name.as_str()).collect();
+        let mut table = TokenTable::with_capacity(self.cfg.raw.tokens.len());
+        for (i, t) in self.cfg.raw.tokens.iter().enumerate() {
+            let base = format!("tokens[{i}]");
+            let errors_before = self.errors.len();
+            let hash = match (&t.token, &t.token_sha256) {
+                (Some(plain), None) if !plain.is_empty() => Some(TokenHash::of(plain.as_bytes())),
+                (None, Some(h)) => match CertId::parse(h) {
+                    Some(d) => Some(TokenHash(d.0)),
+                    None => {
+                        self.error(&format!("{base}.token_sha256"), "must be 64 hex digits");
+                        None
+                    }
+                },
+                (Some(_), Some(_)) => {
+                    self.error(&base, "set `token` or `token_sha256`, not both");
+                    None
+                }
+                _ => {
+                    self.error(&base, "set `token` or `token_sha256`");
+                    None
+                }
+            };
+            let mut grants = Vec::new();
+            for (j, name) in t.apis.iter().enumerate() {
+                match by_name.get(name.as_str()) {
+                    Some(idx) => grants.push(*idx),
+                    None if known_names.contains(name.as_str()) => {} // that API has its own error
+                    None => self.error(&format!("{base}.apis[{j}]"), format!("unknown API `{name}`")),
+                }
+            }
+            let mut bound = Vec::new();
+            for (j, r) in t.bound_certificates.iter().enumerate() {
+                if let Some(c) = self.resolve(r, &format!("{base}.bound_certificates[{j}]")) {
+                    bound.push(c.id);
+                }
+            }
+            let certificate = match &t.certificate {
+                Some(r) => self.resolve(r, &format!("{base}.certificate")).map(|c| c.id),
+                None => None,
+            };
+            let expires_at = match &t.expires_at {
+                Some(s) => match time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+                    Ok(ts) => Some(ts.unix_timestamp()),
+                    Err(_) => {
+                        self.error(&format!("{base}.expires_at"), format!("`{s}` is not an RFC 3339 time (e.g. 2027-01-01T00:00:00Z)"));
+                        None
+                    }
+                },
+                None => None,
+            };
+            if self.errors.len() > errors_before {
+                continue;
+            }
+            let Some(hash) = hash else { continue };
+            let record = TokenRecord { apis: grants.into(), bound_certificates: bound.into(), certificate, expires_at };
+            if !table.insert(hash, record) {
+                self.error(&base, "the same token appears twice");
+            }
+        }
+        table
+    }
+}
+
+/// Reads a PEM private key file.
+fn read_private_key(path: &Path) -> Result<PKey<Private>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    PKey::private_key_from_pem(&bytes).map_err(|_| format!("{}: no usable PEM private key (encrypted keys are not supported)", path.display()))
+}

@@ -1,0 +1,176 @@
+//! Host patterns: exact names and `*` labels (each `*` is exactly one label, anywhere).
+//! Shared by API routing, per-SNI server certificates and the upstream domain maps.
+
+use std::cmp::Ordering;
+
+/// A host name pattern, stored as lower-case labels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostPattern {
+    labels: Box<[Label]>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Label {
+    Any,
+    Literal(Box<str>),
+}
+
+/// How specific a pattern is; greater is more specific. Exact names beat every wildcard;
+/// among wildcards, more literal labels win, then the longer run of literal labels at the
+/// right end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Specificity {
+    exact: bool,
+    literal_labels: u16,
+    right_literal_run: u16,
+}
+
+// === impl HostPattern ===
+
+impl HostPattern {
+    /// Parses `api.example.com`, `*.example.com`, `api.*.example.com`. A bare `*` and labels
+    /// that mix `*` with other characters are rejected.
+    pub fn parse(text: &str) -> Result<HostPattern, String> {
+        let text = text.trim().trim_end_matches('.').to_ascii_lowercase();
+        if text.is_empty() {
+            return Err("empty host name".into());
+        }
+        if text == "*" {
+            return Err("a bare `*` is not a host pattern".into());
+        }
+        let mut labels = Vec::new();
+        for label in text.split('.') {
+            if label == "*" {
+                labels.push(Label::Any);
+            } else if label.is_empty() {
+                return Err(format!("empty label in `{text}`"));
+            } else if label.contains('*') {
+                return Err(format!("`*` must be a whole label in `{text}`"));
+            } else {
+                labels.push(Label::Literal(label.into()));
+            }
+        }
+        Ok(HostPattern { labels: labels.into() })
+    }
+
+    /// Whether the pattern has no wildcard.
+    pub fn is_exact(&self) -> bool {
+        self.labels.iter().all(|l| matches!(l, Label::Literal(_)))
+    }
+
+    /// The exact name, when [`Self::is_exact`].
+    pub fn exact_name(&self) -> Option<String> {
+        self.is_exact().then(|| self.to_string())
+    }
+
+    /// Whether `host` (already lower case, no port, no trailing dot) matches.
+    pub fn matches(&self, host: &str) -> bool {
+        let mut n = 0;
+        for (label, pat) in host.split('.').zip(self.labels.iter()) {
+            n += 1;
+            match pat {
+                Label::Any if !label.is_empty() => {}
+                Label::Literal(l) if **l == *label => {}
+                _ => return false,
+            }
+        }
+        n == self.labels.len() && host.split('.').count() == n
+    }
+
+    /// See [`Specificity`].
+    pub fn specificity(&self) -> Specificity {
+        let literal_labels = self.labels.iter().filter(|l| matches!(l, Label::Literal(_))).count() as u16;
+        let right_literal_run =
+            self.labels.iter().rev().take_while(|l| matches!(l, Label::Literal(_))).count() as u16;
+        Specificity { exact: self.is_exact(), literal_labels, right_literal_run }
+    }
+}
+
+impl std::fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, l) in self.labels.iter().enumerate() {
+            if i > 0 {
+                f.write_str(".")?;
+            }
+            match l {
+                Label::Any => f.write_str("*")?,
+                Label::Literal(s) => f.write_str(s)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sorts `(pattern, value)` pairs most specific first.
+pub fn sort_most_specific_first<T>(items: &mut [(HostPattern, T)]) {
+    items.sort_by(|a, b| match b.0.specificity().cmp(&a.0.specificity()) {
+        Ordering::Equal => a.0.to_string().cmp(&b.0.to_string()),
+        o => o,
+    });
+}
+
+/// Lower-cases a request host and removes a port and a trailing dot, without allocating
+/// when it is already in that form. `[::1]:8443` becomes `::1`.
+pub fn normalize_host(host: &str) -> std::borrow::Cow<'_, str> {
+    let h = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else if host.matches(':').count() == 1 {
+        host.split(':').next().unwrap_or(host)
+    } else {
+        host
+    };
+    let h = h.strip_suffix('.').unwrap_or(h);
+    if h.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(h.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MATCHES: &[(&str, &str, bool)] = &[
+        ("example.com", "example.com", true),
+        ("example.com", "api.example.com", false),
+        ("*.example.com", "api.example.com", true),
+        ("*.example.com", "a.b.example.com", false),
+        ("*.example.com", "example.com", false),
+        ("api.*.example.com", "api.prod.example.com", true),
+        ("api.*.example.com", "web.prod.example.com", false),
+        ("*.*.example.com", "a.b.example.com", true),
+        ("*.com", "example.com", true),
+    ];
+
+    #[test]
+    fn matching_table() {
+        for (pat, host, want) in MATCHES {
+            let p = HostPattern::parse(pat).unwrap();
+            assert_eq!(p.matches(host), *want, "{pat} vs {host}");
+        }
+    }
+
+    #[test]
+    fn specificity_orders_as_the_spec_says() {
+        let s = |p: &str| HostPattern::parse(p).unwrap().specificity();
+        assert!(s("api.example.com") > s("*.example.com"));
+        assert!(s("*.prod.example.com") > s("api.*.example.com"));
+        assert!(s("api.*.example.com") > s("*.*.example.com"));
+    }
+
+    #[test]
+    fn rejects_bad_patterns() {
+        for bad in ["*", "", "a*.example.com", "a..b"] {
+            assert!(HostPattern::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn normalizes_request_hosts() {
+        assert_eq!(normalize_host("API.Example.com:8443"), "api.example.com");
+        assert_eq!(normalize_host("[::1]:8443"), "::1");
+        assert_eq!(normalize_host("::1"), "::1");
+        assert_eq!(normalize_host("example.com."), "example.com");
+    }
+}

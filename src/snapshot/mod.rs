@@ -1,0 +1,147 @@
+//! The compiled layer: one immutable [`Snapshot`] built from a [`crate::config::LoadedConfig`]
+//! by [`compile`], published through a [`SnapshotStore`].
+//!
+//! Everything the request path needs is parsed here, once: certificates become IDs and
+//! verification stores, host patterns become matchers, tokens become hashes, JWT keys are
+//! loaded with their algorithms fixed. No phase ever parses a config string. This module
+//! must NOT make per-request decisions; that is [`crate::policy`].
+
+mod client_allow;
+mod compile;
+pub mod host;
+pub mod jwt;
+mod routes;
+mod server_tls;
+mod store;
+mod tokens;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::HeaderName;
+
+pub use client_allow::{CaSet, ClientAllowList};
+pub use compile::{compile, compile_with_store};
+pub use routes::{ApiIndex, RouteTable, RouteTableBuilder};
+pub use server_tls::{ServerIdentities, ServerIdentity};
+pub use store::SnapshotStore;
+pub use tokens::{TokenHash, TokenRecord, TokenTable};
+
+use crate::certs::{CertId, DigestSet};
+use crate::config::{AuthType, ClientAuth};
+use jwt::JwtVerifier;
+use upstream::ApiUpstream;
+
+/// Everything one configuration generation decides with. Immutable once built.
+pub struct Snapshot {
+    /// Increases by one with every successful load.
+    pub generation: u64,
+    /// Listener settings (frozen at start; a reload that changes them only warns).
+    pub listen: ListenSettings,
+    /// Handshake policy for client certificates.
+    pub client_auth: ClientAuth,
+    /// Server certificates by SNI (absent when there is no TLS listener).
+    pub server: Option<ServerIdentities>,
+    /// Host + path → API.
+    pub routes: RouteTable,
+    /// The APIs, indexed by [`ApiIndex`].
+    pub apis: Box<[Api]>,
+    /// Token records.
+    pub tokens: TokenTable,
+    /// `security.client_certificates` leaf IDs, allowed on every mTLS API.
+    pub gateway_leaves: DigestSet<CertId>,
+    /// Every loaded certificate with a role, for the expiry gauges.
+    pub certificates: Vec<CertGauge>,
+    /// Things an operator should know (expired certificates, ignored settings).
+    pub warnings: Vec<String>,
+    /// Counts for the reload log line.
+    pub stats: SnapshotStats,
+}
+
+/// Listener settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenSettings {
+    /// TLS listener.
+    pub https: Option<SocketAddr>,
+    /// Plaintext listener.
+    pub http: Option<SocketAddr>,
+    /// Metrics listener.
+    pub metrics: Option<SocketAddr>,
+    /// Admin listener.
+    pub admin: Option<SocketAddr>,
+    /// Worker threads (0 = one per core).
+    pub threads: usize,
+    /// SIGTERM drain time.
+    pub shutdown_grace_seconds: u64,
+}
+
+/// One API, compiled.
+pub struct Api {
+    /// Position in [`Snapshot::apis`].
+    pub index: ApiIndex,
+    /// The configured name (metrics label and log field).
+    pub name: Arc<str>,
+    /// The configured `listen_path`.
+    pub listen_path: Box<str>,
+    /// Remove `listen_path` before proxying.
+    pub strip_listen_path: bool,
+    /// Who may call.
+    pub auth: ApiAuth,
+    /// Where requests go.
+    pub upstream: ApiUpstream,
+}
+
+/// The downstream policy of one API.
+pub struct ApiAuth {
+    /// Credential type.
+    pub kind: AuthType,
+    /// Enforce the allow list.
+    pub mutual_tls: bool,
+    /// The API's own allow list (plus the gateway CAs).
+    pub allow: ClientAllowList,
+    /// Header carrying the token or JWT.
+    pub token_header: HeaderName,
+    /// JWT verification, for `kind == Jwt`.
+    pub jwt: Option<JwtVerifier>,
+}
+
+/// A certificate's expiry, for `certgate_certificate_not_after_timestamp_seconds`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CertGauge {
+    /// Certificate ID.
+    pub id: CertId,
+    /// Subject (or key description).
+    pub subject: String,
+    /// `client_allow`, `upstream_client`, `server`, `pin` or `ca`.
+    pub role: &'static str,
+    /// Expiry, seconds since the epoch.
+    pub not_after: i64,
+}
+
+/// Sizes of a snapshot, for logs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotStats {
+    /// APIs.
+    pub apis: usize,
+    /// Token records.
+    pub tokens: usize,
+    /// Certificates in the store directory.
+    pub store_certificates: usize,
+    /// Allow-list entries over all APIs and the gateway list.
+    pub allow_entries: usize,
+}
+
+// === impl Snapshot ===
+
+impl Snapshot {
+    /// The API at `index`.
+    pub fn api(&self, index: ApiIndex) -> &Api {
+        &self.apis[index as usize]
+    }
+
+    /// Looks an API up by name.
+    pub fn api_by_name(&self, name: &str) -> Option<&Api> {
+        self.apis.iter().find(|a| &*a.name == name)
+    }
+}

@@ -1,0 +1,131 @@
+//! Compiled upstream targets of one API (SPEC §2 `upstream`, §4).
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// One upstream target URL, parsed.
+#[derive(Debug)]
+pub struct Target {
+    /// The URL as written (for logs).
+    pub url: String,
+    /// `https`?
+    pub tls: bool,
+    /// Host, lower case, IPv6 without brackets.
+    pub host: String,
+    /// Port (defaulted from the scheme).
+    pub port: u16,
+    /// The host when it is an IP literal (no DNS needed).
+    pub ip: Option<IpAddr>,
+    /// Path prefix from the URL, without a trailing `/` (empty for none).
+    pub base_path: String,
+}
+
+/// Where and how one API's requests go.
+#[derive(Debug)]
+pub struct ApiUpstream {
+    /// Round-robin targets (at least one).
+    pub targets: Box<[Target]>,
+    /// Round-robin cursor.
+    next: AtomicUsize,
+    /// SNI / verification name override.
+    pub sni: Option<String>,
+    /// Dial this `host:port` instead of each target's own address.
+    pub connect_to: Option<(String, u16)>,
+    /// TCP + TLS connect timeout.
+    pub connect_timeout: Duration,
+    /// Read timeout.
+    pub read_timeout: Duration,
+}
+
+// === impl Target ===
+
+impl Target {
+    /// Parses `http(s)://host[:port][/path]`.
+    pub fn parse(url: &str) -> Result<Target, String> {
+        let uri: http::Uri = url.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+        let tls = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            Some(other) => return Err(format!("`{url}`: scheme must be http or https, not {other}")),
+            None => return Err(format!("`{url}`: missing scheme (http:// or https://)")),
+        };
+        let authority = uri.authority().ok_or_else(|| format!("`{url}`: missing host"))?;
+        if authority.as_str().contains('@') {
+            return Err(format!("`{url}`: credentials in upstream URLs are not supported"));
+        }
+        let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        if host.is_empty() {
+            return Err(format!("`{url}`: missing host"));
+        }
+        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        if uri.query().is_some() {
+            return Err(format!("`{url}`: a query string is not allowed in an upstream URL"));
+        }
+        let base_path = uri.path().trim_end_matches('/').to_string();
+        Ok(Target { url: url.to_string(), tls, ip: host.parse().ok(), host, port, base_path })
+    }
+
+    /// The domain key of SPEC §4: `host:port` as written in the URL.
+    pub fn domain_key(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+// === impl ApiUpstream ===
+
+impl ApiUpstream {
+    /// Builds the upstream of one API.
+    pub fn new(
+        targets: Vec<Target>,
+        sni: Option<String>,
+        connect_to: Option<(String, u16)>,
+        connect_timeout: Duration,
+        read_timeout: Duration,
+    ) -> ApiUpstream {
+        ApiUpstream { targets: targets.into(), next: AtomicUsize::new(0), sni, connect_to, connect_timeout, read_timeout }
+    }
+
+    /// The index of the target for the next request (round robin).
+    pub fn next_target(&self) -> usize {
+        if self.targets.len() == 1 {
+            return 0;
+        }
+        self.next.fetch_add(1, Ordering::Relaxed) % self.targets.len()
+    }
+}
+
+/// Parses `connect_to`: `host:port`, `[v6]:port`.
+pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (h, p) = rest.split_once("]:").ok_or_else(|| format!("`{s}` is not host:port"))?;
+        (h, p)
+    } else {
+        s.rsplit_once(':').ok_or_else(|| format!("`{s}` is not host:port"))?
+    };
+    let port: u16 = port.parse().map_err(|_| format!("`{s}`: bad port"))?;
+    if host.is_empty() {
+        return Err(format!("`{s}`: missing host"));
+    }
+    Ok((host.to_ascii_lowercase(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_targets() {
+        let t = Target::parse("https://Payments.internal:9443/base/").unwrap();
+        assert!(t.tls);
+        assert_eq!((t.host.as_str(), t.port, t.base_path.as_str()), ("payments.internal", 9443, "/base"));
+        assert_eq!(t.domain_key(), "payments.internal:9443");
+        let t = Target::parse("http://[::1]:8080").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 8080));
+        assert!(t.ip.is_some());
+        let t = Target::parse("https://example.com").unwrap();
+        assert_eq!(t.port, 443);
+        assert!(Target::parse("ftp://x").is_err());
+        assert!(Target::parse("example.com").is_err());
+    }
+}
