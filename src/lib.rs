@@ -15,6 +15,15 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod certs;
+pub mod cli;
 pub mod config;
-pub mod snapshot;
+pub mod demo;
+pub mod echo;
+pub mod logging;
+pub mod metrics;
+pub mod pki;
 pub mod policy;
+pub mod proxy;
+pub mod server;
+pub mod snapshot;
+pub mod tls;

@@ -1,1 +1,117 @@
-fn main(){}
+//! The `certgate` command line (SPEC §7).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+/// certgate: an mTLS edge gateway on Pingora.
+#[derive(Parser)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(clap::Args, Clone)]
+struct RunArgs {
+    /// The YAML configuration file.
+    #[arg(short, long, default_value = "conf/certgate.yaml")]
+    config: PathBuf,
+    /// Take the listening sockets over from a running certgate (graceful upgrade, see README).
+    #[arg(short, long)]
+    upgrade: bool,
+    /// Path of the socket used to hand listeners over during an upgrade.
+    #[arg(long)]
+    upgrade_sock: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (the default).
+    Run(RunArgs),
+    /// Validate a configuration and exit non-zero with every error found.
+    Check {
+        /// The YAML configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Certificate tools.
+    Cert {
+        #[command(subcommand)]
+        command: CertCommand,
+    },
+    /// Run a self-contained demo: throwaway PKI, an mTLS upstream, the gateway and curl calls.
+    Demo(certgate::demo::DemoArgs),
+}
+
+#[derive(Subcommand)]
+enum CertCommand {
+    /// Print the ID and metadata of a PEM file.
+    Id {
+        /// PEM file (certificate, chain, certificate + key, or public key).
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    // Installed before anything else: from here on a SIGHUP can never kill certgate; it
+    // only marks a reload as due.
+    let hup = Arc::new(AtomicBool::new(false));
+    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone()) {
+        eprintln!("certgate: cannot install the SIGHUP handler: {e}");
+        return ExitCode::from(1);
+    }
+    certgate::logging::init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => run(cli.run, hup),
+        Some(Command::Run(args)) => run(args, hup),
+        Some(Command::Check { config }) => match certgate::server::load_snapshot(&config, 1) {
+            Ok(snap) => {
+                for w in &snap.warnings {
+                    eprintln!("warning: {w}");
+                }
+                println!(
+                    "{}: ok ({} APIs, {} tokens)",
+                    config.display(),
+                    snap.stats.apis,
+                    snap.stats.tokens
+                );
+                return ExitCode::SUCCESS;
+            }
+            Err(errors) => {
+                for e in errors.iter() {
+                    eprintln!("error: {e}");
+                }
+                return ExitCode::from(2);
+            }
+        },
+        Some(Command::Cert {
+            command: CertCommand::Id { file },
+        }) => certgate::cli::print_cert_id(&file),
+        Some(Command::Demo(args)) => certgate::demo::run(args, hup),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("certgate: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: RunArgs, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
+    certgate::server::run(
+        certgate::server::RunOptions {
+            config: args.config,
+            upgrade: args.upgrade,
+            upgrade_sock: args.upgrade_sock,
+        },
+        hup,
+    )
+}

@@ -81,7 +81,10 @@ pub fn read_pem_file(path: &Path) -> Result<LoadedCert, CertError> {
 /// Parses PEM text holding a certificate, a certificate with its chain, either of those with
 /// the private key, or a bare `PUBLIC KEY`.
 pub fn parse_pem(bytes: &[u8], source: &Path) -> Result<LoadedCert, CertError> {
-    let err = |message: String| CertError { source_name: source.display().to_string(), message };
+    let err = |message: String| CertError {
+        source_name: source.display().to_string(),
+        message,
+    };
     let mut cert_ders: Vec<Vec<u8>> = Vec::new();
     let mut public_key: Option<Vec<u8>> = None;
     let mut has_private_key = false;
@@ -92,13 +95,18 @@ pub fn parse_pem(bytes: &[u8], source: &Path) -> Result<LoadedCert, CertError> {
             "PUBLIC KEY" => public_key = Some(block.contents),
             "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" => has_private_key = true,
             "ENCRYPTED PRIVATE KEY" => {
-                return Err(err("encrypted private keys are not supported; decrypt it first".into()))
+                return Err(err(
+                    "encrypted private keys are not supported; decrypt it first".into(),
+                ))
             }
             _ => {} // EC PARAMETERS and friends carry nothing we need
         }
     }
     let key = if has_private_key {
-        Some(PKey::private_key_from_pem(bytes).map_err(|e| err(format!("cannot parse private key: {e}")))?)
+        Some(
+            PKey::private_key_from_pem(bytes)
+                .map_err(|e| err(format!("cannot parse private key: {e}")))?,
+        )
     } else {
         None
     };
@@ -110,20 +118,37 @@ pub fn parse_pem(bytes: &[u8], source: &Path) -> Result<LoadedCert, CertError> {
             return Err(err("a private key without its certificate".into()));
         }
         let meta = CertMeta::from_spki_der(&spki).map_err(err)?;
-        return Ok(LoadedCert { id: CertId::of_der(&spki), source: source.into(), chain: Vec::new(), key: None, meta, der: spki });
+        return Ok(LoadedCert {
+            id: CertId::of_der(&spki),
+            source: source.into(),
+            chain: Vec::new(),
+            key: None,
+            meta,
+            der: spki,
+        });
     }
     let mut chain = Vec::with_capacity(cert_ders.len());
     for (i, der) in cert_ders.iter().enumerate() {
-        let cert = X509::from_der(der).map_err(|e| err(format!("certificate #{} does not parse: {e}", i + 1)))?;
+        let cert = X509::from_der(der)
+            .map_err(|e| err(format!("certificate #{} does not parse: {e}", i + 1)))?;
         chain.push(cert);
     }
     let meta = CertMeta::from_der(&cert_ders[0]).map_err(err)?;
     if let Some(key) = &key {
-        let public = chain[0].public_key().map_err(|e| err(format!("certificate public key: {e}")))?;
+        let public = chain[0]
+            .public_key()
+            .map_err(|e| err(format!("certificate public key: {e}")))?;
         if !public.public_eq(key) {
             return Err(err("the private key does not match the certificate".into()));
         }
     }
     let der = cert_ders.swap_remove(0);
-    Ok(LoadedCert { id: CertId::of_der(&der), source: source.into(), chain, key, meta, der })
+    Ok(LoadedCert {
+        id: CertId::of_der(&der),
+        source: source.into(),
+        chain,
+        key,
+        meta,
+        der,
+    })
 }

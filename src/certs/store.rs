@@ -22,7 +22,10 @@ impl CertStore {
         let mut errors = Vec::new();
         let mut files = Vec::new();
         if let Err(e) = collect_files(dir, &mut files) {
-            errors.push(CertError { source_name: dir.display().to_string(), message: format!("cannot read directory: {e}") });
+            errors.push(CertError {
+                source_name: dir.display().to_string(),
+                message: format!("cannot read directory: {e}"),
+            });
             return (store, errors);
         }
         files.sort();
@@ -73,7 +76,10 @@ fn collect_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Resu
         let ty = entry.file_type()?;
         if ty.is_dir() {
             collect_files(&path, out)?;
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("pem" | "crt")) {
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("pem" | "crt")
+        ) {
             out.push(path);
         }
     }

@@ -331,9 +331,16 @@ impl<'de> Deserialize<'de> for StringList {
             Many(Vec<String>),
         }
         let items = match Form::deserialize(d).map_err(|_| {
-            serde::de::Error::custom("expected a string, a comma-separated string or a list of strings")
+            serde::de::Error::custom(
+                "expected a string, a comma-separated string or a list of strings",
+            )
         })? {
-            Form::One(s) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+            Form::One(s) => s
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
             Form::Many(v) => v
                 .iter()
                 .flat_map(|s| s.split(','))

@@ -99,12 +99,26 @@ impl MarkedEventReceiver for Recorder {
                 self.enter_value(mark);
             }
             Event::MappingStart(..) => {
-                let path = if self.stack.is_empty() { Some(String::new()) } else { self.enter_value(mark) };
-                self.stack.push(Frame::Map { path: path.unwrap_or_default(), key: None });
+                let path = if self.stack.is_empty() {
+                    Some(String::new())
+                } else {
+                    self.enter_value(mark)
+                };
+                self.stack.push(Frame::Map {
+                    path: path.unwrap_or_default(),
+                    key: None,
+                });
             }
             Event::SequenceStart(..) => {
-                let path = if self.stack.is_empty() { Some(String::new()) } else { self.enter_value(mark) };
-                self.stack.push(Frame::Seq { path: path.unwrap_or_default(), index: 0 });
+                let path = if self.stack.is_empty() {
+                    Some(String::new())
+                } else {
+                    self.enter_value(mark)
+                };
+                self.stack.push(Frame::Seq {
+                    path: path.unwrap_or_default(),
+                    index: 0,
+                });
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 self.stack.pop();
@@ -128,6 +142,10 @@ mod tests {
         assert_eq!(m.line_of("apis[0].auth.type"), Some(6));
         assert_eq!(m.line_of("apis[1].name"), Some(7));
         assert_eq!(m.line_of("apis[1].hosts[1]"), Some(8));
-        assert_eq!(m.line_of("apis[1].upstream.url"), Some(7), "falls back to the nearest ancestor");
+        assert_eq!(
+            m.line_of("apis[1].upstream.url"),
+            Some(7),
+            "falls back to the nearest ancestor"
+        );
     }
 }

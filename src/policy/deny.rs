@@ -60,24 +60,64 @@ impl Deny {
     /// Status, message, reason and `WWW-Authenticate` for this denial.
     pub fn answer(&self) -> Answer {
         let (status, message, reason, www_authenticate) = self.answer_parts();
-        Answer { status, message, reason, www_authenticate }
+        Answer {
+            status,
+            message,
+            reason,
+            www_authenticate,
+        }
     }
 
     fn answer_parts(&self) -> (u16, String, &'static str, Option<&'static str>) {
         const DISALLOWED: &str = "Access to this API has been disallowed";
         match self {
             Deny::NoRoute => (404, "no API matches this request".into(), "no_route", None),
-            Deny::ClientCertRequired => (403, "Client TLS certificate is required".into(), "client_cert_required", None),
+            Deny::ClientCertRequired => (
+                403,
+                "Client TLS certificate is required".into(),
+                "client_cert_required",
+                None,
+            ),
             Deny::CertExpired => (403, "Certificate has expired".into(), "cert_expired", None),
-            Deny::CertNotAllowed(id) => (403, format!("Certificate with SHA256 {id} not allowed"), "cert_not_allowed", None),
-            Deny::TokenMissing => (401, "Authorization field missing".into(), "token_missing", BEARER),
+            Deny::CertNotAllowed(id) => (
+                403,
+                format!("Certificate with SHA256 {id} not allowed"),
+                "cert_not_allowed",
+                None,
+            ),
+            Deny::TokenMissing => (
+                401,
+                "Authorization field missing".into(),
+                "token_missing",
+                BEARER,
+            ),
             Deny::TokenInvalid => (403, DISALLOWED.into(), "token_invalid", None),
-            Deny::JwtMissing => (401, "Authorization field missing".into(), "token_missing", BEARER),
+            Deny::JwtMissing => (
+                401,
+                "Authorization field missing".into(),
+                "token_missing",
+                BEARER,
+            ),
             Deny::JwtInvalid => (401, "Invalid JWT".into(), "jwt_invalid", BEARER_INVALID),
-            Deny::CertCredentialMissing => (401, "Client certificate required".into(), "client_cert_required", None),
+            Deny::CertCredentialMissing => (
+                401,
+                "Client certificate required".into(),
+                "client_cert_required",
+                None,
+            ),
             Deny::CertCredentialNotGranted => (401, DISALLOWED.into(), "cert_not_allowed", None),
-            Deny::TokenBindingMismatch => (401, DISALLOWED.into(), "cert_binding_mismatch", BEARER_INVALID),
-            Deny::JwtBindingMismatch => (401, "Invalid JWT".into(), "cert_binding_mismatch", BEARER_INVALID),
+            Deny::TokenBindingMismatch => (
+                401,
+                DISALLOWED.into(),
+                "cert_binding_mismatch",
+                BEARER_INVALID,
+            ),
+            Deny::JwtBindingMismatch => (
+                401,
+                "Invalid JWT".into(),
+                "cert_binding_mismatch",
+                BEARER_INVALID,
+            ),
         }
     }
 

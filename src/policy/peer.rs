@@ -54,8 +54,17 @@ impl PeerCert {
         for c in intermediates {
             stack.push(c)?;
         }
-        let header_value = http::HeaderValue::from_str(&id.to_hex()).expect("hex is a valid header value");
-        Ok(PeerCert { id, header_value, not_before, not_after, leaf, intermediates: stack, verdicts: Mutex::new(SmallVec::new()) })
+        let header_value =
+            http::HeaderValue::from_str(&id.to_hex()).expect("hex is a valid header value");
+        Ok(PeerCert {
+            id,
+            header_value,
+            not_before,
+            not_after,
+            leaf,
+            intermediates: stack,
+            verdicts: Mutex::new(SmallVec::new()),
+        })
     }
 
     /// Whether the leaf is inside its validity window at `now`.
@@ -70,7 +79,12 @@ impl PeerCert {
 
     /// Verifies the chain against `set` (once per set per connection).
     pub fn chain_verdict(&self, set: &CaSet) -> ChainVerdict {
-        if let Some((_, v)) = self.verdicts.lock().iter().find(|(fp, _)| *fp == set.fingerprint) {
+        if let Some((_, v)) = self
+            .verdicts
+            .lock()
+            .iter()
+            .find(|(fp, _)| *fp == set.fingerprint)
+        {
             return *v;
         }
         let verdict = self.verify(set).unwrap_or(ChainVerdict::Failed);
@@ -95,14 +109,20 @@ impl PeerCert {
                     not_after = not_after.min(unix_of(cert.not_after())?);
                 }
             }
-            Ok(ChainVerdict::Verified { not_before, not_after })
+            Ok(ChainVerdict::Verified {
+                not_before,
+                not_after,
+            })
         })
     }
 }
 
 impl std::fmt::Debug for PeerCert {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PeerCert").field("id", &self.id).field("intermediates", &self.intermediates.len()).finish()
+        f.debug_struct("PeerCert")
+            .field("id", &self.id)
+            .field("intermediates", &self.intermediates.len())
+            .finish()
     }
 }
 

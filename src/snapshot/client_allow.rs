@@ -37,7 +37,7 @@ pub struct CaSet {
 impl CaSet {
     /// Builds a set from CA certificates (duplicates are dropped).
     pub fn new(mut certs: Vec<(CertId, X509)>) -> Result<CaSet, openssl::error::ErrorStack> {
-        certs.sort_by(|a, b| a.0.cmp(&b.0));
+        certs.sort_by_key(|c| c.0);
         certs.dedup_by(|a, b| a.0 == b.0);
         let mut hasher = Sha256::new();
         for (id, _) in &certs {
@@ -54,12 +54,19 @@ impl CaSet {
             builder.add_cert(cert)?;
             ids.push(id);
         }
-        Ok(CaSet { fingerprint: u64::from_le_bytes(fp), ids, store: builder.build() })
+        Ok(CaSet {
+            fingerprint: u64::from_le_bytes(fp),
+            ids,
+            store: builder.build(),
+        })
     }
 }
 
 impl std::fmt::Debug for CaSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CaSet").field("fingerprint", &self.fingerprint).field("ids", &self.ids).finish()
+        f.debug_struct("CaSet")
+            .field("fingerprint", &self.fingerprint)
+            .field("ids", &self.ids)
+            .finish()
     }
 }

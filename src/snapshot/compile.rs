@@ -29,7 +29,11 @@ pub fn compile(cfg: &LoadedConfig, generation: u64) -> Result<Snapshot, ConfigEr
 
 /// Like [`compile`], with extra store certificates (from the control plane) added to the
 /// directory's.
-pub fn compile_with_store(cfg: &LoadedConfig, generation: u64, extra: Vec<Arc<LoadedCert>>) -> Result<Snapshot, ConfigErrors> {
+pub fn compile_with_store(
+    cfg: &LoadedConfig,
+    generation: u64,
+    extra: Vec<Arc<LoadedCert>>,
+) -> Result<Snapshot, ConfigErrors> {
     let mut c = Compiler::new(cfg, now_unix());
     c.load_store(extra);
     let listen = c.listen();
@@ -38,7 +42,11 @@ pub fn compile_with_store(cfg: &LoadedConfig, generation: u64, extra: Vec<Arc<Lo
     let mut ca_sets = HashMap::new();
     let (apis, routes) = c.apis(&gateway_cas, &mut ca_sets);
     let tokens = c.tokens(&apis);
-    let allow_entries = gateway_leaves.len() + apis.iter().map(|a| a.auth.allow.leaves.len()).sum::<usize>();
+    let allow_entries = gateway_leaves.len()
+        + apis
+            .iter()
+            .map(|a| a.auth.allow.leaves.len())
+            .sum::<usize>();
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
     }
@@ -47,10 +55,20 @@ pub fn compile_with_store(cfg: &LoadedConfig, generation: u64, extra: Vec<Arc<Lo
     Ok(Snapshot {
         generation,
         listen: listen.expect("listen has no errors"),
-        client_auth: cfg.raw.tls.as_ref().map(|t| t.client_auth).unwrap_or_default(),
+        client_auth: cfg
+            .raw
+            .tls
+            .as_ref()
+            .map(|t| t.client_auth)
+            .unwrap_or_default(),
         server,
         routes,
-        stats: SnapshotStats { apis: apis.len(), tokens: tokens.len(), store_certificates: c.store.len(), allow_entries },
+        stats: SnapshotStats {
+            apis: apis.len(),
+            tokens: tokens.len(),
+            store_certificates: c.store.len(),
+            allow_entries,
+        },
         apis: apis.into(),
         tokens,
         gateway_leaves,
@@ -61,7 +79,10 @@ pub fn compile_with_store(cfg: &LoadedConfig, generation: u64, extra: Vec<Arc<Lo
 
 /// Seconds since the epoch.
 pub fn now_unix() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 struct Compiler<'a> {
@@ -124,7 +145,10 @@ impl<'a> Compiler<'a> {
                     } else {
                         " (add its PEM to certificate_store.dir)"
                     };
-                    self.error(path, format!("certificate {id} is not in the certificate store{hint}"));
+                    self.error(
+                        path,
+                        format!("certificate {id} is not in the certificate store{hint}"),
+                    );
                     None
                 }
             };
@@ -147,9 +171,14 @@ impl<'a> Compiler<'a> {
             .entry(file.clone())
             .or_insert_with(|| {
                 if !file.exists() {
-                    return Err(format!("{}: file not found (not a certificate ID either)", file.display()));
+                    return Err(format!(
+                        "{}: file not found (not a certificate ID either)",
+                        file.display()
+                    ));
                 }
-                read_pem_file(&file).map(Arc::new).map_err(|e| e.to_string())
+                read_pem_file(&file)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
             })
             .clone()
     }
@@ -159,9 +188,19 @@ impl<'a> Compiler<'a> {
             return;
         }
         if c.meta.not_after < self.now {
-            self.warnings.push(format!("certificate {} ({}) from {} has expired", c.id, c.meta.subject, c.source.display()));
+            self.warnings.push(format!(
+                "certificate {} ({}) from {} has expired",
+                c.id,
+                c.meta.subject,
+                c.source.display()
+            ));
         } else if c.meta.not_before > self.now {
-            self.warnings.push(format!("certificate {} ({}) from {} is not valid yet", c.id, c.meta.subject, c.source.display()));
+            self.warnings.push(format!(
+                "certificate {} ({}) from {} is not valid yet",
+                c.id,
+                c.meta.subject,
+                c.source.display()
+            ));
         }
     }
 
@@ -169,19 +208,30 @@ impl<'a> Compiler<'a> {
         if c.is_public_key_only() {
             return;
         }
-        self.gauges.insert(CertGauge { id: c.id, subject: c.meta.subject.clone(), role, not_after: c.meta.not_after });
+        self.gauges.insert(CertGauge {
+            id: c.id,
+            subject: c.meta.subject.clone(),
+            role,
+            not_after: c.meta.not_after,
+        });
     }
 
     // --- sections ---
 
     fn listen(&mut self) -> Option<ListenSettings> {
         let l = &self.cfg.raw.listen;
-        let addr = |field: &str, v: &Option<String>, errors: &mut Vec<ConfigError>| -> Option<SocketAddr> {
+        let addr = |field: &str,
+                    v: &Option<String>,
+                    errors: &mut Vec<ConfigError>|
+         -> Option<SocketAddr> {
             let s = v.as_ref()?;
             match s.parse::<SocketAddr>() {
                 Ok(a) => Some(a),
                 Err(_) => {
-                    errors.push(self.cfg.error(&format!("listen.{field}"), format!("`{s}` is not an address (ip:port)")));
+                    errors.push(self.cfg.error(
+                        &format!("listen.{field}"),
+                        format!("`{s}` is not an address (ip:port)"),
+                    ));
                     None
                 }
             }
@@ -200,7 +250,10 @@ impl<'a> Compiler<'a> {
             self.error("listen", "set `https` or `http` (or both)");
         }
         if l.https.is_some() && self.cfg.raw.tls.is_none() {
-            self.error("listen.https", "a TLS listener needs a `tls` section with certificate and key");
+            self.error(
+                "listen.https",
+                "a TLS listener needs a `tls` section with certificate and key",
+            );
         }
         if self.cfg.raw.admin.is_some() && l.admin.is_none() {
             self.error("admin", "the `admin` section needs `listen.admin`");
@@ -208,10 +261,21 @@ impl<'a> Compiler<'a> {
         Some(settings)
     }
 
-    fn server_identity(&mut self, base: &str, cert: &str, key: &str) -> Option<Arc<ServerIdentity>> {
+    fn server_identity(
+        &mut self,
+        base: &str,
+        cert: &str,
+        key: &str,
+    ) -> Option<Arc<ServerIdentity>> {
         let chain = match self.read_cert_file(cert) {
             Ok(c) if c.is_public_key_only() => {
-                self.error(&format!("{base}.certificate"), format!("{}: holds a public key, not a certificate", c.source.display()));
+                self.error(
+                    &format!("{base}.certificate"),
+                    format!(
+                        "{}: holds a public key, not a certificate",
+                        c.source.display()
+                    ),
+                );
                 None
             }
             Ok(c) => Some(c),
@@ -228,14 +292,26 @@ impl<'a> Compiler<'a> {
             }
         };
         let (chain, key) = (chain?, key?);
-        let matches = chain.chain[0].public_key().map(|p| p.public_eq(&key)).unwrap_or(false);
+        let matches = chain.chain[0]
+            .public_key()
+            .map(|p| p.public_eq(&key))
+            .unwrap_or(false);
         if !matches {
-            self.error(&format!("{base}.key"), format!("the key does not match the certificate {}", chain.source.display()));
+            self.error(
+                &format!("{base}.key"),
+                format!(
+                    "the key does not match the certificate {}",
+                    chain.source.display()
+                ),
+            );
             return None;
         }
         self.warn_if_expired(&chain);
         self.gauge(&chain, "server");
-        Some(Arc::new(ServerIdentity { chain: chain.chain.clone(), key }))
+        Some(Arc::new(ServerIdentity {
+            chain: chain.chain.clone(),
+            key,
+        }))
     }
 
     fn server_identities(&mut self) -> Option<ServerIdentities> {
@@ -263,11 +339,17 @@ impl<'a> Compiler<'a> {
     }
 
     /// Resolves an allow list into leaf IDs and CA certificates.
-    fn allow_entries(&mut self, refs: &[String], base: &str) -> (DigestSet<CertId>, Vec<(CertId, X509)>) {
+    fn allow_entries(
+        &mut self,
+        refs: &[String],
+        base: &str,
+    ) -> (DigestSet<CertId>, Vec<(CertId, X509)>) {
         let mut leaves = DigestSet::default();
         let mut cas = Vec::new();
         for (i, r) in refs.iter().enumerate() {
-            let Some(c) = self.resolve(r, &format!("{base}[{i}]")) else { continue };
+            let Some(c) = self.resolve(r, &format!("{base}[{i}]")) else {
+                continue;
+            };
             self.gauge(&c, "client_allow");
             leaves.insert(c.id);
             if c.meta.is_ca {
@@ -298,7 +380,10 @@ impl<'a> Compiler<'a> {
             if conf.name.trim().is_empty() {
                 self.error(&format!("{base}.name"), "must not be empty");
             } else if let Some(j) = names.insert(conf.name.clone(), i) {
-                self.error(&format!("{base}.name"), format!("duplicate API name `{}` (also apis[{j}])", conf.name));
+                self.error(
+                    &format!("{base}.name"),
+                    format!("duplicate API name `{}` (also apis[{j}])", conf.name),
+                );
             }
             if !conf.listen_path.starts_with('/') {
                 self.error(&format!("{base}.listen_path"), "must start with `/`");
@@ -312,14 +397,19 @@ impl<'a> Compiler<'a> {
             }
             let auth = self.api_auth(conf, &base, gateway_cas, ca_sets);
             let upstream = self.api_upstream(&conf.upstream, &format!("{base}.upstream"));
-            let (Some(auth), Some(upstream)) = (auth, upstream) else { continue };
+            let (Some(auth), Some(upstream)) = (auth, upstream) else {
+                continue;
+            };
             if self.errors.len() > errors_before {
                 continue;
             }
             let index = apis.len() as u32;
             if let Err(other) = routes.add(&hosts, &conf.listen_path, index) {
                 let other = apis[other as usize].name.clone();
-                self.error(&format!("{base}.listen_path"), format!("API `{other}` already serves this host and listen_path"));
+                self.error(
+                    &format!("{base}.listen_path"),
+                    format!("API `{other}` already serves this host and listen_path"),
+                );
                 continue;
             }
             apis.push(Api {
@@ -343,11 +433,20 @@ impl<'a> Compiler<'a> {
     ) -> Option<ApiAuth> {
         let a = &conf.auth;
         let errors_before = self.errors.len();
-        let (leaves, mut cas) = self.allow_entries(&a.client_certificates, &format!("{base}.auth.client_certificates"));
+        let (leaves, mut cas) = self.allow_entries(
+            &a.client_certificates,
+            &format!("{base}.auth.client_certificates"),
+        );
         if !a.mutual_tls && !a.client_certificates.is_empty() {
-            self.warnings.push(format!("API {}: auth.client_certificates is ignored because auth.mutual_tls is false", conf.name));
+            self.warnings.push(format!(
+                "API {}: auth.client_certificates is ignored because auth.mutual_tls is false",
+                conf.name
+            ));
         }
-        if a.mutual_tls && a.client_certificates.is_empty() && self.cfg.raw.security.client_certificates.is_empty() {
+        if a.mutual_tls
+            && a.client_certificates.is_empty()
+            && self.cfg.raw.security.client_certificates.is_empty()
+        {
             self.warnings.push(format!("API {}: mutual_tls is on but no client certificate is allowed yet; every call is refused", conf.name));
         }
         let mut allow = ClientAllowList { leaves, cas: None };
@@ -366,7 +465,10 @@ impl<'a> Compiler<'a> {
                             Some(s)
                         }
                         Err(e) => {
-                            self.error(&format!("{base}.auth.client_certificates"), format!("cannot build the CA store: {e}"));
+                            self.error(
+                                &format!("{base}.auth.client_certificates"),
+                                format!("cannot build the CA store: {e}"),
+                            );
                             None
                         }
                     },
@@ -377,7 +479,10 @@ impl<'a> Compiler<'a> {
         let token_header = match HeaderName::from_bytes(a.token_header.as_bytes()) {
             Ok(h) => Some(h),
             Err(_) => {
-                self.error(&format!("{base}.auth.token_header"), format!("`{}` is not a valid header name", a.token_header));
+                self.error(
+                    &format!("{base}.auth.token_header"),
+                    format!("`{}` is not a valid header name", a.token_header),
+                );
                 None
             }
         };
@@ -392,7 +497,11 @@ impl<'a> Compiler<'a> {
                     Ok(v) => Some(v),
                     Err(errs) => {
                         for (field, msg) in errs {
-                            let p = if field.is_empty() { format!("{base}.auth.jwt") } else { format!("{base}.auth.jwt.{field}") };
+                            let p = if field.is_empty() {
+                                format!("{base}.auth.jwt")
+                            } else {
+                                format!("{base}.auth.jwt.{field}")
+                            };
                             self.error(&p, msg);
                         }
                         None
@@ -400,11 +509,17 @@ impl<'a> Compiler<'a> {
                 }
             }
             (None, AuthType::Jwt) => {
-                self.error(&format!("{base}.auth.jwt"), "auth.type is jwt but there is no `jwt` section");
+                self.error(
+                    &format!("{base}.auth.jwt"),
+                    "auth.type is jwt but there is no `jwt` section",
+                );
                 None
             }
             (Some(_), _) => {
-                self.error(&format!("{base}.auth.jwt"), "a `jwt` section needs auth.type: jwt");
+                self.error(
+                    &format!("{base}.auth.jwt"),
+                    "a `jwt` section needs auth.type: jwt",
+                );
                 None
             }
             (None, _) => None,
@@ -412,7 +527,13 @@ impl<'a> Compiler<'a> {
         if self.errors.len() > errors_before {
             return None;
         }
-        Some(ApiAuth { kind: a.kind, mutual_tls: a.mutual_tls, allow, token_header: token_header?, jwt })
+        Some(ApiAuth {
+            kind: a.kind,
+            mutual_tls: a.mutual_tls,
+            allow,
+            token_header: token_header?,
+            jwt,
+        })
     }
 
     fn api_upstream(&mut self, u: &crate::config::UpstreamConf, base: &str) -> Option<ApiUpstream> {
@@ -445,7 +566,10 @@ impl<'a> Compiler<'a> {
             None => None,
         };
         if u.connect_timeout_ms == 0 {
-            self.error(&format!("{base}.connect_timeout_ms"), "must be greater than 0");
+            self.error(
+                &format!("{base}.connect_timeout_ms"),
+                "must be greater than 0",
+            );
         }
         if u.read_timeout_ms == 0 {
             self.error(&format!("{base}.read_timeout_ms"), "must be greater than 0");
@@ -464,7 +588,8 @@ impl<'a> Compiler<'a> {
 
     fn tokens(&mut self, apis: &[Api]) -> TokenTable {
         let by_name: HashMap<&str, u32> = apis.iter().map(|a| (&*a.name, a.index)).collect();
-        let known_names: BTreeSet<&str> = self.cfg.raw.apis.iter().map(|a| a.name.as_str()).collect();
+        let known_names: BTreeSet<&str> =
+            self.cfg.raw.apis.iter().map(|a| a.name.as_str()).collect();
         let mut table = TokenTable::with_capacity(self.cfg.raw.tokens.len());
         for (i, t) in self.cfg.raw.tokens.iter().enumerate() {
             let base = format!("tokens[{i}]");
@@ -492,7 +617,10 @@ impl<'a> Compiler<'a> {
                 match by_name.get(name.as_str()) {
                     Some(idx) => grants.push(*idx),
                     None if known_names.contains(name.as_str()) => {} // that API has its own error
-                    None => self.error(&format!("{base}.apis[{j}]"), format!("unknown API `{name}`")),
+                    None => self.error(
+                        &format!("{base}.apis[{j}]"),
+                        format!("unknown API `{name}`"),
+                    ),
                 }
             }
             let mut bound = Vec::new();
@@ -502,14 +630,22 @@ impl<'a> Compiler<'a> {
                 }
             }
             let certificate = match &t.certificate {
-                Some(r) => self.resolve(r, &format!("{base}.certificate")).map(|c| c.id),
+                Some(r) => self
+                    .resolve(r, &format!("{base}.certificate"))
+                    .map(|c| c.id),
                 None => None,
             };
             let expires_at = match &t.expires_at {
-                Some(s) => match time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+                Some(s) => match time::OffsetDateTime::parse(
+                    s,
+                    &time::format_description::well_known::Rfc3339,
+                ) {
                     Ok(ts) => Some(ts.unix_timestamp()),
                     Err(_) => {
-                        self.error(&format!("{base}.expires_at"), format!("`{s}` is not an RFC 3339 time (e.g. 2027-01-01T00:00:00Z)"));
+                        self.error(
+                            &format!("{base}.expires_at"),
+                            format!("`{s}` is not an RFC 3339 time (e.g. 2027-01-01T00:00:00Z)"),
+                        );
                         None
                     }
                 },
@@ -519,7 +655,12 @@ impl<'a> Compiler<'a> {
                 continue;
             }
             let Some(hash) = hash else { continue };
-            let record = TokenRecord { apis: grants.into(), bound_certificates: bound.into(), certificate, expires_at };
+            let record = TokenRecord {
+                apis: grants.into(),
+                bound_certificates: bound.into(),
+                certificate,
+                expires_at,
+            };
             if !table.insert(hash, record) {
                 self.error(&base, "the same token appears twice");
             }
@@ -531,5 +672,10 @@ impl<'a> Compiler<'a> {
 /// Reads a PEM private key file.
 fn read_private_key(path: &Path) -> Result<PKey<Private>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    PKey::private_key_from_pem(&bytes).map_err(|_| format!("{}: no usable PEM private key (encrypted keys are not supported)", path.display()))
+    PKey::private_key_from_pem(&bytes).map_err(|_| {
+        format!(
+            "{}: no usable PEM private key (encrypted keys are not supported)",
+            path.display()
+        )
+    })
 }

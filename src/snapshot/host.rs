@@ -50,7 +50,9 @@ impl HostPattern {
                 labels.push(Label::Literal(label.into()));
             }
         }
-        Ok(HostPattern { labels: labels.into() })
+        Ok(HostPattern {
+            labels: labels.into(),
+        })
     }
 
     /// Whether the pattern has no wildcard.
@@ -79,10 +81,22 @@ impl HostPattern {
 
     /// See [`Specificity`].
     pub fn specificity(&self) -> Specificity {
-        let literal_labels = self.labels.iter().filter(|l| matches!(l, Label::Literal(_))).count() as u16;
-        let right_literal_run =
-            self.labels.iter().rev().take_while(|l| matches!(l, Label::Literal(_))).count() as u16;
-        Specificity { exact: self.is_exact(), literal_labels, right_literal_run }
+        let literal_labels = self
+            .labels
+            .iter()
+            .filter(|l| matches!(l, Label::Literal(_)))
+            .count() as u16;
+        let right_literal_run = self
+            .labels
+            .iter()
+            .rev()
+            .take_while(|l| matches!(l, Label::Literal(_)))
+            .count() as u16;
+        Specificity {
+            exact: self.is_exact(),
+            literal_labels,
+            right_literal_run,
+        }
     }
 }
 

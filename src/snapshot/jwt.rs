@@ -12,6 +12,9 @@ use openssl::rsa::Rsa;
 
 use crate::config::JwtConf;
 
+/// Reads a file named in the config: its bytes and resolved path, or a message.
+pub type ReadFile<'a> = dyn Fn(&str) -> Result<(Vec<u8>, std::path::PathBuf), String> + 'a;
+
 /// A JWS algorithm certgate verifies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Alg {
@@ -110,7 +113,10 @@ impl Alg {
     pub fn fits(self, key: &KeyMaterial) -> bool {
         match (self, key) {
             (Alg::HS256 | Alg::HS384 | Alg::HS512, KeyMaterial::Hmac(_)) => true,
-            (Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512, KeyMaterial::Rsa(_)) => true,
+            (
+                Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512,
+                KeyMaterial::Rsa(_),
+            ) => true,
             (Alg::ES256, KeyMaterial::Ec(_, nid)) => *nid == Nid::X9_62_PRIME256V1,
             (Alg::ES384, KeyMaterial::Ec(_, nid)) => *nid == Nid::SECP384R1,
             (Alg::EdDSA, KeyMaterial::Ed(_)) => true,
@@ -126,7 +132,7 @@ impl JwtVerifier {
     /// `(field, message)` pairs relative to the `jwt` mapping.
     pub fn compile(
         conf: &JwtConf,
-        read: &dyn Fn(&str) -> Result<(Vec<u8>, std::path::PathBuf), String>,
+        read: &ReadFile<'_>,
     ) -> Result<JwtVerifier, Vec<(String, String)>> {
         let mut errors = Vec::new();
         let mut algorithms = Vec::new();
@@ -137,12 +143,22 @@ impl JwtVerifier {
             }
         }
         if conf.algorithms.is_empty() {
-            errors.push(("algorithms".into(), "at least one algorithm is required".into()));
+            errors.push((
+                "algorithms".into(),
+                "at least one algorithm is required".into(),
+            ));
         }
-        let sources = [conf.public_key.is_some(), conf.secret.is_some(), conf.jwks_file.is_some()];
+        let sources = [
+            conf.public_key.is_some(),
+            conf.secret.is_some(),
+            conf.jwks_file.is_some(),
+        ];
         let keys = match sources.iter().filter(|x| **x).count() {
             0 => {
-                errors.push((String::new(), "one of `public_key`, `secret` or `jwks_file` is required".into()));
+                errors.push((
+                    String::new(),
+                    "one of `public_key`, `secret` or `jwks_file` is required".into(),
+                ));
                 Vec::new()
             }
             1 => match load_keys(conf, read) {
@@ -153,7 +169,10 @@ impl JwtVerifier {
                 }
             },
             _ => {
-                errors.push((String::new(), "use only one of `public_key`, `secret` or `jwks_file`".into()));
+                errors.push((
+                    String::new(),
+                    "use only one of `public_key`, `secret` or `jwks_file`".into(),
+                ));
                 Vec::new()
             }
         };
@@ -166,12 +185,22 @@ impl JwtVerifier {
         } else {
             for (i, a) in algorithms.iter().enumerate() {
                 if !a.is_hmac() {
-                    errors.push((format!("algorithms[{i}]"), format!("{a:?} cannot be verified with a shared `secret`")));
+                    errors.push((
+                        format!("algorithms[{i}]"),
+                        format!("{a:?} cannot be verified with a shared `secret`"),
+                    ));
                 }
             }
         }
-        if !keys.is_empty() && !algorithms.iter().any(|a| keys.iter().any(|k| a.fits(&k.material))) {
-            errors.push(("algorithms".into(), "none of these algorithms fits the configured key".into()));
+        if !keys.is_empty()
+            && !algorithms
+                .iter()
+                .any(|a| keys.iter().any(|k| a.fits(&k.material)))
+        {
+            errors.push((
+                "algorithms".into(),
+                "none of these algorithms fits the configured key".into(),
+            ));
         }
         if errors.is_empty() {
             Ok(JwtVerifier {
@@ -188,20 +217,29 @@ impl JwtVerifier {
     }
 }
 
-fn load_keys(
-    conf: &JwtConf,
-    read: &dyn Fn(&str) -> Result<(Vec<u8>, std::path::PathBuf), String>,
-) -> Result<Vec<JwtKey>, (String, String)> {
+fn load_keys(conf: &JwtConf, read: &ReadFile<'_>) -> Result<Vec<JwtKey>, (String, String)> {
     if let Some(secret) = &conf.secret {
         if secret.len() < 16 {
-            return Err(("secret".into(), "an HMAC secret must be at least 16 bytes".into()));
+            return Err((
+                "secret".into(),
+                "an HMAC secret must be at least 16 bytes".into(),
+            ));
         }
-        return Ok(vec![JwtKey { kid: None, alg: None, material: KeyMaterial::Hmac(secret.as_bytes().to_vec()) }]);
+        return Ok(vec![JwtKey {
+            kid: None,
+            alg: None,
+            material: KeyMaterial::Hmac(secret.as_bytes().to_vec()),
+        }]);
     }
     if let Some(path) = &conf.public_key {
         let (bytes, file) = read(path).map_err(|e| ("public_key".to_string(), e))?;
-        let material = public_key_from_pem(&bytes).map_err(|e| ("public_key".to_string(), format!("{}: {e}", file.display())))?;
-        return Ok(vec![JwtKey { kid: None, alg: None, material }]);
+        let material = public_key_from_pem(&bytes)
+            .map_err(|e| ("public_key".to_string(), format!("{}: {e}", file.display())))?;
+        return Ok(vec![JwtKey {
+            kid: None,
+            alg: None,
+            material,
+        }]);
     }
     let path = conf.jwks_file.as_deref().unwrap_or_default();
     let (bytes, file) = read(path).map_err(|e| ("jwks_file".to_string(), e))?;
@@ -237,8 +275,12 @@ fn material_of(key: PKey<Public>) -> Result<KeyMaterial, String> {
 
 /// Parses a JWKS document (RFC 7517): RSA, EC (P-256, P-384), OKP (Ed25519, Ed448) and oct keys.
 pub fn parse_jwks(bytes: &[u8]) -> Result<Vec<JwtKey>, String> {
-    let doc: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
-    let keys = doc.get("keys").and_then(|k| k.as_array()).ok_or("no `keys` array")?;
+    let doc: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+    let keys = doc
+        .get("keys")
+        .and_then(|k| k.as_array())
+        .ok_or("no `keys` array")?;
     let mut out = Vec::new();
     for (i, k) in keys.iter().enumerate() {
         let field = |name: &str| k.get(name).and_then(|v| v.as_str());
@@ -256,8 +298,11 @@ pub fn parse_jwks(bytes: &[u8]) -> Result<Vec<JwtKey>, String> {
         let e = |m: openssl::error::ErrorStack| format!("keys[{i}]: {m}");
         let material = match field("kty") {
             Some("RSA") => {
-                let rsa = Rsa::from_public_components(BigNum::from_slice(&b64("n")?).map_err(e)?, BigNum::from_slice(&b64("e")?).map_err(e)?)
-                    .map_err(e)?;
+                let rsa = Rsa::from_public_components(
+                    BigNum::from_slice(&b64("n")?).map_err(e)?,
+                    BigNum::from_slice(&b64("e")?).map_err(e)?,
+                )
+                .map_err(e)?;
                 KeyMaterial::Rsa(PKey::from_rsa(rsa).map_err(e)?)
             }
             Some("EC") => {
@@ -283,7 +328,11 @@ pub fn parse_jwks(bytes: &[u8]) -> Result<Vec<JwtKey>, String> {
             Some("oct") => KeyMaterial::Hmac(b64("k")?),
             other => return Err(format!("keys[{i}]: unsupported kty {other:?}")),
         };
-        out.push(JwtKey { kid: field("kid").map(String::from), alg, material });
+        out.push(JwtKey {
+            kid: field("kid").map(String::from),
+            alg,
+            material,
+        });
     }
     if out.is_empty() {
         return Err("no usable signing keys".into());
@@ -295,7 +344,8 @@ pub fn parse_jwks(bytes: &[u8]) -> Result<Vec<JwtKey>, String> {
 pub fn b64url(s: &str) -> Option<Vec<u8>> {
     base64::engine::GeneralPurpose::new(
         &base64::alphabet::URL_SAFE,
-        base64::engine::GeneralPurposeConfig::new().with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
     )
     .decode(s)
     .ok()

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use http::HeaderName;
 
 pub use client_allow::{CaSet, ClientAllowList};
-pub use compile::{compile, compile_with_store};
+pub use compile::{compile, compile_with_store, now_unix};
 pub use routes::{ApiIndex, RouteTable, RouteTableBuilder};
 pub use server_tls::{ServerIdentities, ServerIdentity};
 pub use store::SnapshotStore;

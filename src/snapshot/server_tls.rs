@@ -29,7 +29,10 @@ pub struct ServerIdentities {
 impl ServerIdentities {
     /// Builds the selector; `sni` lists (pattern, identity) in config order, and the first
     /// entry that names an exact host keeps it.
-    pub fn new(default: Arc<ServerIdentity>, sni: Vec<(HostPattern, Arc<ServerIdentity>)>) -> ServerIdentities {
+    pub fn new(
+        default: Arc<ServerIdentity>,
+        sni: Vec<(HostPattern, Arc<ServerIdentity>)>,
+    ) -> ServerIdentities {
         let mut exact = HashMap::new();
         let mut wildcard = Vec::new();
         for (p, id) in sni {
@@ -41,7 +44,11 @@ impl ServerIdentities {
             }
         }
         sort_most_specific_first(&mut wildcard);
-        ServerIdentities { default, exact, wildcard }
+        ServerIdentities {
+            default,
+            exact,
+            wildcard,
+        }
     }
 
     /// The identity for this SNI.
@@ -51,6 +58,10 @@ impl ServerIdentities {
         if let Some(id) = self.exact.get(&*host) {
             return id;
         }
-        self.wildcard.iter().find(|(p, _)| p.matches(&host)).map(|(_, id)| id).unwrap_or(&self.default)
+        self.wildcard
+            .iter()
+            .find(|(p, _)| p.matches(&host))
+            .map(|(_, id)| id)
+            .unwrap_or(&self.default)
     }
 }

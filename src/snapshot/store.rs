@@ -17,7 +17,9 @@ pub struct SnapshotStore {
 impl SnapshotStore {
     /// A store holding `first`.
     pub fn new(first: Snapshot) -> SnapshotStore {
-        SnapshotStore { current: ArcSwap::from_pointee(first) }
+        SnapshotStore {
+            current: ArcSwap::from_pointee(first),
+        }
     }
 
     /// The current snapshot, pinned for as long as the caller holds the `Arc`.

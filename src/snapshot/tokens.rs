@@ -83,7 +83,10 @@ impl TokenRecord {
 impl TokenTable {
     /// An empty table with room for `n` records.
     pub fn with_capacity(n: usize) -> TokenTable {
-        TokenTable { by_hash: DigestMap::with_capacity_and_hasher(n, Default::default()), by_cert: DigestMap::default() }
+        TokenTable {
+            by_hash: DigestMap::with_capacity_and_hasher(n, Default::default()),
+            by_cert: DigestMap::default(),
+        }
     }
 
     /// Adds a record; returns false (and changes nothing) when the hash is already present.
@@ -110,7 +113,11 @@ impl TokenTable {
 
     /// The records whose `certificate` is this leaf.
     pub fn for_certificate(&self, id: &CertId) -> impl Iterator<Item = &TokenRecord> {
-        self.by_cert.get(id).into_iter().flatten().filter_map(|h| self.by_hash.get(h))
+        self.by_cert
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter_map(|h| self.by_hash.get(h))
     }
 
     /// Number of records.

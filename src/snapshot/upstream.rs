@@ -43,27 +43,50 @@ pub struct ApiUpstream {
 impl Target {
     /// Parses `http(s)://host[:port][/path]`.
     pub fn parse(url: &str) -> Result<Target, String> {
-        let uri: http::Uri = url.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
         let tls = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,
-            Some(other) => return Err(format!("`{url}`: scheme must be http or https, not {other}")),
+            Some(other) => {
+                return Err(format!(
+                    "`{url}`: scheme must be http or https, not {other}"
+                ))
+            }
             None => return Err(format!("`{url}`: missing scheme (http:// or https://)")),
         };
-        let authority = uri.authority().ok_or_else(|| format!("`{url}`: missing host"))?;
+        let authority = uri
+            .authority()
+            .ok_or_else(|| format!("`{url}`: missing host"))?;
         if authority.as_str().contains('@') {
-            return Err(format!("`{url}`: credentials in upstream URLs are not supported"));
+            return Err(format!(
+                "`{url}`: credentials in upstream URLs are not supported"
+            ));
         }
-        let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         if host.is_empty() {
             return Err(format!("`{url}`: missing host"));
         }
         let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
         if uri.query().is_some() {
-            return Err(format!("`{url}`: a query string is not allowed in an upstream URL"));
+            return Err(format!(
+                "`{url}`: a query string is not allowed in an upstream URL"
+            ));
         }
         let base_path = uri.path().trim_end_matches('/').to_string();
-        Ok(Target { url: url.to_string(), tls, ip: host.parse().ok(), host, port, base_path })
+        Ok(Target {
+            url: url.to_string(),
+            tls,
+            ip: host.parse().ok(),
+            host,
+            port,
+            base_path,
+        })
     }
 
     /// The domain key of SPEC §4: `host:port` as written in the URL.
@@ -83,7 +106,14 @@ impl ApiUpstream {
         connect_timeout: Duration,
         read_timeout: Duration,
     ) -> ApiUpstream {
-        ApiUpstream { targets: targets.into(), next: AtomicUsize::new(0), sni, connect_to, connect_timeout, read_timeout }
+        ApiUpstream {
+            targets: targets.into(),
+            next: AtomicUsize::new(0),
+            sni,
+            connect_to,
+            connect_timeout,
+            read_timeout,
+        }
     }
 
     /// The index of the target for the next request (round robin).
@@ -98,10 +128,13 @@ impl ApiUpstream {
 /// Parses `connect_to`: `host:port`, `[v6]:port`.
 pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (h, p) = rest.split_once("]:").ok_or_else(|| format!("`{s}` is not host:port"))?;
+        let (h, p) = rest
+            .split_once("]:")
+            .ok_or_else(|| format!("`{s}` is not host:port"))?;
         (h, p)
     } else {
-        s.rsplit_once(':').ok_or_else(|| format!("`{s}` is not host:port"))?
+        s.rsplit_once(':')
+            .ok_or_else(|| format!("`{s}` is not host:port"))?
     };
     let port: u16 = port.parse().map_err(|_| format!("`{s}`: bad port"))?;
     if host.is_empty() {
@@ -118,7 +151,10 @@ mod tests {
     fn parses_targets() {
         let t = Target::parse("https://Payments.internal:9443/base/").unwrap();
         assert!(t.tls);
-        assert_eq!((t.host.as_str(), t.port, t.base_path.as_str()), ("payments.internal", 9443, "/base"));
+        assert_eq!(
+            (t.host.as_str(), t.port, t.base_path.as_str()),
+            ("payments.internal", 9443, "/base")
+        );
         assert_eq!(t.domain_key(), "payments.internal:9443");
         let t = Target::parse("http://[::1]:8080").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("::1", 8080));

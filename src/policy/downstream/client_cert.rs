@@ -9,14 +9,28 @@ use crate::snapshot::ClientAllowList;
 /// Allowed when the leaf ID is listed (API or gateway list) and the leaf is valid now, or
 /// when the chain the client sent verifies up to a listed CA and every certificate on that
 /// path is valid now.
-pub fn check(gateway: &DigestSet<CertId>, allow: &ClientAllowList, peer: Option<&PeerCert>, now: i64) -> Result<(), Deny> {
+pub fn check(
+    gateway: &DigestSet<CertId>,
+    allow: &ClientAllowList,
+    peer: Option<&PeerCert>,
+    now: i64,
+) -> Result<(), Deny> {
     let peer = peer.ok_or(Deny::ClientCertRequired)?;
     if allow.leaves.contains(&peer.id) || gateway.contains(&peer.id) {
-        return if peer.valid_at(now) { Ok(()) } else { Err(Deny::CertExpired) };
+        return if peer.valid_at(now) {
+            Ok(())
+        } else {
+            Err(Deny::CertExpired)
+        };
     }
-    let Some(cas) = allow.cas.as_deref() else { return Err(Deny::CertNotAllowed(peer.id)) };
+    let Some(cas) = allow.cas.as_deref() else {
+        return Err(Deny::CertNotAllowed(peer.id));
+    };
     match peer.chain_verdict(cas) {
-        ChainVerdict::Verified { not_before, not_after } => {
+        ChainVerdict::Verified {
+            not_before,
+            not_after,
+        } => {
             if !peer.valid_at(now) {
                 Err(Deny::CertExpired)
             } else if now < not_before || now > not_after {

@@ -77,14 +77,19 @@ struct Cnf {
 pub fn verify(v: &JwtVerifier, token: &[u8], now: i64) -> Result<Claims, JwtError> {
     let token = std::str::from_utf8(token).map_err(|_| JwtError::Malformed)?;
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(JwtError::Malformed);
     };
-    let header: Header = serde_json::from_slice(&b64url(h).ok_or(JwtError::Malformed)?).map_err(|_| JwtError::Malformed)?;
+    let header: Header = serde_json::from_slice(&b64url(h).ok_or(JwtError::Malformed)?)
+        .map_err(|_| JwtError::Malformed)?;
     if header.crit.is_some() {
         return Err(JwtError::Malformed);
     }
-    let alg = Alg::parse(&header.alg).filter(|a| v.algorithms.contains(a)).ok_or(JwtError::Algorithm)?;
+    let alg = Alg::parse(&header.alg)
+        .filter(|a| v.algorithms.contains(a))
+        .ok_or(JwtError::Algorithm)?;
     let signature = b64url(s).ok_or(JwtError::Malformed)?;
     let signed = &token.as_bytes()[..h.len() + 1 + p.len()];
     let mut candidates = v
@@ -102,7 +107,8 @@ pub fn verify(v: &JwtVerifier, token: &[u8], now: i64) -> Result<Claims, JwtErro
     if !candidates.any(|k| check_signature(alg, &k.material, signed, &signature)) {
         return Err(JwtError::Signature);
     }
-    let claims: RawClaims = serde_json::from_slice(&b64url(p).ok_or(JwtError::Malformed)?).map_err(|_| JwtError::Malformed)?;
+    let claims: RawClaims = serde_json::from_slice(&b64url(p).ok_or(JwtError::Malformed)?)
+        .map_err(|_| JwtError::Malformed)?;
     if let Some(exp) = claims.exp {
         if (now - v.leeway) as f64 >= exp {
             return Err(JwtError::Expired);
@@ -128,7 +134,9 @@ pub fn verify(v: &JwtVerifier, token: &[u8], now: i64) -> Result<Claims, JwtErro
             return Err(JwtError::Audience);
         }
     }
-    Ok(Claims { x5t_s256: claims.cnf.and_then(|c| c.x5t_s256) })
+    Ok(Claims {
+        x5t_s256: claims.cnf.and_then(|c| c.x5t_s256),
+    })
 }
 
 fn digest(alg: Alg) -> MessageDigest {

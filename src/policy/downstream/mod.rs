@@ -38,7 +38,9 @@ pub fn authorize(snap: &Snapshot, api: &Api, req: &RequestView<'_>) -> Result<()
             binding::check_token(record, api, req.peer)
         }
         AuthType::Jwt => {
-            let Some(verifier) = api.auth.jwt.as_ref() else { return Err(Deny::JwtInvalid) };
+            let Some(verifier) = api.auth.jwt.as_ref() else {
+                return Err(Deny::JwtInvalid);
+            };
             let raw = credential(req.headers, &api.auth.token_header).ok_or(Deny::JwtMissing)?;
             let claims = jwt::verify(verifier, raw, req.now).map_err(|_| Deny::JwtInvalid)?;
             binding::check_jwt(&claims, verifier, req.peer)
@@ -53,6 +55,7 @@ pub fn credential<'h>(headers: &'h HeaderMap, header: &http::HeaderName) -> Opti
     let v = headers.get(header)?.as_bytes();
     let v = match v.get(..7) {
         Some(p) if p.eq_ignore_ascii_case(b"bearer ") => &v[7..],
+        _ if v.eq_ignore_ascii_case(b"bearer") => return None,
         _ => v,
     };
     let v = v.trim_ascii();
@@ -68,7 +71,14 @@ mod tests {
         let h = http::HeaderName::from_static("authorization");
         let mut m = HeaderMap::new();
         assert_eq!(credential(&m, &h), None);
-        for (v, want) in [("Bearer abc", Some("abc")), ("bearer  abc ", Some("abc")), ("abc", Some("abc")), ("Bearer ", None), ("", None)] {
+        for (v, want) in [
+            ("Bearer abc", Some("abc")),
+            ("bearer  abc ", Some("abc")),
+            ("abc", Some("abc")),
+            ("Bearer ", None),
+            ("Bearer", None),
+            ("", None),
+        ] {
             m.insert(&h, v.parse().unwrap());
             assert_eq!(credential(&m, &h), want.map(str::as_bytes), "{v:?}");
         }

@@ -1,0 +1,210 @@
+//! A small HTTP/1.1 echo upstream, optionally TLS and optionally demanding a client
+//! certificate from a given CA. Used by `certgate demo` and by the tests: it answers every
+//! request with JSON describing what it received, including the client certificate it saw.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use openssl::ssl::{SslAcceptor, SslMethod, SslVerifyMode};
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::X509;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+use crate::certs::CertId;
+use crate::pki::Issued;
+
+/// How the echo server listens.
+#[derive(Clone)]
+pub struct EchoConfig {
+    /// Name reported in every answer.
+    pub name: String,
+    /// Server identity; plain HTTP when `None`.
+    pub tls: Option<Issued>,
+    /// Demand a client certificate issued by one of these CAs.
+    pub client_ca: Vec<X509>,
+}
+
+/// Counters of a running echo server.
+#[derive(Default, Debug)]
+pub struct EchoStats {
+    /// Accepted connections (TLS handshakes completed, for TLS).
+    pub connections: AtomicUsize,
+    /// Answered requests.
+    pub requests: AtomicUsize,
+}
+
+/// A running echo server; it stops when the handle is dropped.
+pub struct EchoHandle {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its counters.
+    pub stats: Arc<EchoStats>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for EchoHandle {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts an echo server on `bind` (use port 0 for any) in its own thread.
+pub fn start(cfg: EchoConfig, bind: SocketAddr) -> std::io::Result<EchoHandle> {
+    let std_listener = std::net::TcpListener::bind(bind)?;
+    std_listener.set_nonblocking(true)?;
+    let addr = std_listener.local_addr()?;
+    let acceptor = match &cfg.tls {
+        Some(id) => Some(Arc::new(
+            build_acceptor(id, &cfg.client_ca).map_err(std::io::Error::other)?,
+        )),
+        None => None,
+    };
+    let stats = Arc::new(EchoStats::default());
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let st = stats.clone();
+    let thread = std::thread::Builder::new().name(format!("echo-{}", cfg.name)).spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        rt.block_on(async move {
+            let listener = TcpListener::from_std(std_listener).expect("listener");
+            let name: Arc<str> = cfg.name.into();
+            loop {
+                tokio::select! {
+                    _ = &mut stop_rx => break,
+                    accepted = listener.accept() => {
+                        let Ok((tcp, _)) = accepted else { continue };
+                        let _ = tcp.set_nodelay(true);
+                        let (acceptor, st, name) = (acceptor.clone(), st.clone(), name.clone());
+                        tokio::spawn(async move {
+                            match acceptor {
+                                Some(acc) => {
+                                    let Ok(ssl) = openssl::ssl::Ssl::new(acc.context()) else { return };
+                                    let Ok(mut tls) = tokio_openssl::SslStream::new(ssl, tcp) else { return };
+                                    if std::pin::Pin::new(&mut tls).accept().await.is_err() {
+                                        return;
+                                    }
+                                    let seen = tls.ssl().peer_certificate().and_then(|c| c.to_der().ok()).map(|d| CertId::of_der(&d).to_hex());
+                                    st.connections.fetch_add(1, Ordering::Relaxed);
+                                    serve(tls, &name, seen, &st).await;
+                                }
+                                None => {
+                                    st.connections.fetch_add(1, Ordering::Relaxed);
+                                    serve(tcp, &name, None, &st).await;
+                                }
+                            }
+                        });
+                    }
+                }
+            }
+        });
+    })?;
+    Ok(EchoHandle {
+        addr,
+        stats,
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    })
+}
+
+fn build_acceptor(
+    id: &Issued,
+    client_ca: &[X509],
+) -> Result<SslAcceptor, openssl::error::ErrorStack> {
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
+    b.set_certificate(&id.cert)?;
+    for c in &id.chain {
+        b.add_extra_chain_cert(c.clone())?;
+    }
+    b.set_private_key(&id.key)?;
+    if !client_ca.is_empty() {
+        let mut store = X509StoreBuilder::new()?;
+        for c in client_ca {
+            store.add_cert(c.clone())?;
+        }
+        b.set_verify_cert_store(store.build())?;
+        b.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
+    }
+    Ok(b.build())
+}
+
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    name: &str,
+    client_cert: Option<String>,
+    stats: &EchoStats,
+) {
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut parts = line.split_whitespace();
+        let (method, path) = (
+            parts.next().unwrap_or("").to_string(),
+            parts.next().unwrap_or("").to_string(),
+        );
+        let mut headers = serde_json::Map::new();
+        let mut content_length = 0usize;
+        let mut close = false;
+        loop {
+            let mut h = String::new();
+            match reader.read_line(&mut h).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
+                if k == "content-length" {
+                    content_length = v.parse().unwrap_or(0);
+                }
+                if k == "connection" && v.eq_ignore_ascii_case("close") {
+                    close = true;
+                }
+                headers.insert(k, serde_json::Value::String(v));
+            }
+        }
+        let mut body = vec![0u8; content_length];
+        if reader.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        stats.requests.fetch_add(1, Ordering::Relaxed);
+        let answer = serde_json::json!({
+            "upstream": name,
+            "method": method,
+            "path": path,
+            "client_cert_sha256": client_cert,
+            "headers": headers,
+            "body_bytes": body.len(),
+        });
+        let payload = serde_json::to_vec(&answer).unwrap_or_default();
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{}\r\n",
+            payload.len(),
+            if close { "connection: close\r\n" } else { "" }
+        );
+        let s = reader.get_mut();
+        if s.write_all(head.as_bytes()).await.is_err()
+            || s.write_all(&payload).await.is_err()
+            || s.flush().await.is_err()
+        {
+            return;
+        }
+        if close {
+            let _ = s.shutdown().await;
+            return;
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Every metric certgate exports (SPEC §6), declared in one place with its help text.
+//! Label values come from config (API names) and closed enums, never from request data.
+
+mod server;
+
+pub use server::MetricsApp;
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
+    Registry, TextEncoder,
+};
+
+use crate::snapshot::CertGauge;
+
+/// The API label used when no API matched (`no_route`).
+pub const NO_API: &str = "";
+
+/// certgate's metrics, in their own registry.
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    rejections: IntCounterVec,
+    upstream_errors: IntCounterVec,
+    reloads: IntCounterVec,
+    last_reload_success: Gauge,
+    cert_not_after: GaugeVec,
+    handshakes_present: IntCounter,
+    handshakes_absent: IntCounter,
+}
+
+// === impl Metrics ===
+
+impl Metrics {
+    /// Registers every metric in a fresh registry.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let requests = counter(
+            "certgate_requests_total",
+            "Requests answered, by API and HTTP status.",
+            &["api", "status"],
+        );
+        let rejections = counter(
+            "certgate_auth_rejections_total",
+            "Requests refused by the downstream policy, by API and reason code.",
+            &["api", "reason"],
+        );
+        let upstream_errors = counter(
+            "certgate_upstream_errors_total",
+            "Requests that failed on the upstream side, by API and reason code.",
+            &["api", "reason"],
+        );
+        let reloads = counter(
+            "certgate_config_reloads_total",
+            "Configuration reloads, by result.",
+            &["result"],
+        );
+        let handshakes = counter(
+            "certgate_tls_handshakes_total",
+            "Completed downstream TLS handshakes, by whether the client presented a certificate.",
+            &["client_cert"],
+        );
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "certgate_request_duration_seconds",
+                "Time from request start to the end of the response, by API.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ]),
+            &["api"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(duration.clone()))
+            .expect("unique metric");
+        let last_reload_success = Gauge::new(
+            "certgate_config_last_reload_success_timestamp_seconds",
+            "When the configuration was last loaded successfully (start-up included), seconds since the epoch.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(last_reload_success.clone()))
+            .expect("unique metric");
+        let cert_not_after = GaugeVec::new(
+            Opts::new(
+                "certgate_certificate_not_after_timestamp_seconds",
+                "Expiry of every loaded certificate, by certificate ID, subject and role.",
+            ),
+            &["id", "subject", "role"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(cert_not_after.clone()))
+            .expect("unique metric");
+        for result in ["success", "failure"] {
+            reloads.with_label_values(&[result]);
+        }
+        Metrics {
+            handshakes_present: handshakes.with_label_values(&["present"]),
+            handshakes_absent: handshakes.with_label_values(&["absent"]),
+            registry,
+            requests,
+            duration,
+            rejections,
+            upstream_errors,
+            reloads,
+            last_reload_success,
+            cert_not_after,
+        }
+    }
+
+    /// Counts a completed downstream handshake.
+    pub fn handshake(&self, client_cert: bool) {
+        if client_cert {
+            &self.handshakes_present
+        } else {
+            &self.handshakes_absent
+        }
+        .inc();
+    }
+
+    /// Counts an answered request and observes its duration.
+    pub fn request(&self, api: &str, status: u16, seconds: f64) {
+        let mut buf = [0u8; 3];
+        self.requests
+            .with_label_values(&[api, status_str(status, &mut buf)])
+            .inc();
+        self.duration.with_label_values(&[api]).observe(seconds);
+    }
+
+    /// Counts a downstream policy refusal.
+    pub fn rejection(&self, api: &str, reason: &str) {
+        self.rejections.with_label_values(&[api, reason]).inc();
+    }
+
+    /// Counts an upstream failure.
+    pub fn upstream_error(&self, api: &str, reason: &str) {
+        self.upstream_errors.with_label_values(&[api, reason]).inc();
+    }
+
+    /// Counts a reload (or the initial load) and, on success, stamps the time.
+    pub fn reload(&self, success: bool) {
+        self.reloads
+            .with_label_values(&[if success { "success" } else { "failure" }])
+            .inc();
+        if success {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            self.last_reload_success.set(now);
+        }
+    }
+
+    /// Replaces the certificate expiry gauges with those of a new snapshot.
+    pub fn set_certificates(&self, certs: &[CertGauge]) {
+        self.cert_not_after.reset();
+        for c in certs {
+            self.cert_not_after
+                .with_label_values(&[&c.id.to_hex(), &c.subject, c.role])
+                .set(c.not_after as f64);
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        buf
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Formats a status code without allocating.
+fn status_str(status: u16, buf: &mut [u8; 3]) -> &str {
+    let s = status.min(999);
+    buf[0] = b'0' + (s / 100) as u8;
+    buf[1] = b'0' + (s / 10 % 10) as u8;
+    buf[2] = b'0' + (s % 10) as u8;
+    std::str::from_utf8(buf).unwrap_or("000")
+}

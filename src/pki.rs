@@ -1,0 +1,289 @@
+//! A throwaway PKI for the demo and the tests: CAs, intermediates and leaves with chosen
+//! validity windows, extended key usages and names. Nothing here is for production keys.
+
+use std::path::{Path, PathBuf};
+
+use openssl::asn1::Asn1Time;
+use openssl::bn::{BigNum, MsbOption};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::x509::extension::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+    SubjectKeyIdentifier,
+};
+use openssl::x509::{X509NameBuilder, X509};
+
+use crate::certs::CertId;
+
+/// Which extended key usages a certificate carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Eku {
+    /// No EKU extension at all.
+    None,
+    /// clientAuth.
+    Client,
+    /// serverAuth.
+    Server,
+    /// clientAuth and serverAuth.
+    Both,
+}
+
+/// Key algorithm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// ECDSA P-256 (the default).
+    EcP256,
+    /// RSA 2048.
+    Rsa2048,
+    /// Ed25519.
+    Ed25519,
+}
+
+/// What to issue.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    /// Common name.
+    pub cn: String,
+    /// DNS names and IP addresses for the SAN extension.
+    pub sans: Vec<String>,
+    /// A CA (basicConstraints CA:TRUE, keyCertSign).
+    pub is_ca: bool,
+    /// Extended key usage.
+    pub eku: Eku,
+    /// Validity start, seconds relative to now.
+    pub not_before: i64,
+    /// Validity end, seconds relative to now.
+    pub not_after: i64,
+    /// Key algorithm.
+    pub key: KeyKind,
+}
+
+/// A certificate with its key and the chain above it (issuer first, root excluded).
+#[derive(Clone)]
+pub struct Issued {
+    /// The certificate.
+    pub cert: X509,
+    /// Its private key.
+    pub key: PKey<Private>,
+    /// Intermediates between it and the root, nearest first.
+    pub chain: Vec<X509>,
+}
+
+// === impl Spec ===
+
+impl Spec {
+    /// A CA valid from an hour ago for ten years.
+    pub fn ca(cn: &str) -> Spec {
+        Spec {
+            cn: cn.into(),
+            sans: vec![],
+            is_ca: true,
+            eku: Eku::None,
+            not_before: -3600,
+            not_after: 10 * 365 * 86400,
+            key: KeyKind::EcP256,
+        }
+    }
+
+    /// A client leaf (clientAuth) valid from an hour ago for a year.
+    pub fn client(cn: &str) -> Spec {
+        Spec {
+            cn: cn.into(),
+            sans: vec![],
+            is_ca: false,
+            eku: Eku::Client,
+            not_before: -3600,
+            not_after: 365 * 86400,
+            key: KeyKind::EcP256,
+        }
+    }
+
+    /// A server leaf (serverAuth) for these names, valid from an hour ago for a year.
+    pub fn server(cn: &str, sans: &[&str]) -> Spec {
+        Spec {
+            cn: cn.into(),
+            sans: sans.iter().map(|s| s.to_string()).collect(),
+            is_ca: false,
+            eku: Eku::Server,
+            not_before: -3600,
+            not_after: 365 * 86400,
+            key: KeyKind::EcP256,
+        }
+    }
+
+    /// Sets the validity window (seconds relative to now).
+    pub fn valid(mut self, not_before: i64, not_after: i64) -> Spec {
+        self.not_before = not_before;
+        self.not_after = not_after;
+        self
+    }
+
+    /// Sets the EKU.
+    pub fn eku(mut self, eku: Eku) -> Spec {
+        self.eku = eku;
+        self
+    }
+
+    /// Sets the key algorithm.
+    pub fn key(mut self, key: KeyKind) -> Spec {
+        self.key = key;
+        self
+    }
+
+    /// Issues it, signed by `issuer` (self-signed when `None`).
+    pub fn issue(&self, issuer: Option<&Issued>) -> Issued {
+        issue(self, issuer).expect("openssl can build test certificates")
+    }
+}
+
+// === impl Issued ===
+
+impl Issued {
+    /// The certificate ID.
+    pub fn id(&self) -> CertId {
+        CertId::of_der(&self.cert.to_der().expect("DER"))
+    }
+
+    /// The certificate as PEM.
+    pub fn cert_pem(&self) -> Vec<u8> {
+        self.cert.to_pem().expect("PEM")
+    }
+
+    /// The certificate followed by its intermediates, as PEM.
+    pub fn chain_pem(&self) -> Vec<u8> {
+        let mut out = self.cert_pem();
+        for c in &self.chain {
+            out.extend(c.to_pem().expect("PEM"));
+        }
+        out
+    }
+
+    /// The private key as PKCS#8 PEM.
+    pub fn key_pem(&self) -> Vec<u8> {
+        self.key.private_key_to_pem_pkcs8().expect("PEM")
+    }
+
+    /// Writes `<name>.crt` (with chain) and `<name>.key` into `dir`; returns both paths.
+    pub fn write(&self, dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+        let crt = dir.join(format!("{name}.crt"));
+        let key = dir.join(format!("{name}.key"));
+        std::fs::write(&crt, self.chain_pem()).expect("write cert");
+        std::fs::write(&key, self.key_pem()).expect("write key");
+        (crt, key)
+    }
+
+    /// Writes `<name>.pem` holding the certificate (with chain) and its key; returns the path.
+    pub fn write_combined(&self, dir: &Path, name: &str) -> PathBuf {
+        let p = dir.join(format!("{name}.pem"));
+        let mut body = self.chain_pem();
+        body.extend(self.key_pem());
+        std::fs::write(&p, body).expect("write pem");
+        p
+    }
+}
+
+fn new_key(kind: KeyKind) -> Result<PKey<Private>, openssl::error::ErrorStack> {
+    match kind {
+        KeyKind::EcP256 => {
+            let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+            PKey::from_ec_key(EcKey::generate(&group)?)
+        }
+        KeyKind::Rsa2048 => PKey::from_rsa(Rsa::generate(2048)?),
+        KeyKind::Ed25519 => PKey::generate_ed25519(),
+    }
+}
+
+fn issue(spec: &Spec, issuer: Option<&Issued>) -> Result<Issued, openssl::error::ErrorStack> {
+    let key = new_key(spec.key)?;
+    let mut name = X509NameBuilder::new()?;
+    name.append_entry_by_nid(Nid::COMMONNAME, &spec.cn)?;
+    let name = name.build();
+    let mut b = X509::builder()?;
+    b.set_version(2)?;
+    let mut serial = BigNum::new()?;
+    serial.rand(120, MsbOption::MAYBE_ZERO, false)?;
+    let serial = serial.to_asn1_integer()?;
+    b.set_serial_number(&serial)?;
+    b.set_subject_name(&name)?;
+    b.set_issuer_name(issuer.map(|i| i.cert.subject_name()).unwrap_or(&name))?;
+    b.set_pubkey(&key)?;
+    let now = crate::snapshot::now_unix();
+    let (not_before, not_after) = (
+        Asn1Time::from_unix(now + spec.not_before)?,
+        Asn1Time::from_unix(now + spec.not_after)?,
+    );
+    b.set_not_before(&not_before)?;
+    b.set_not_after(&not_after)?;
+    let mut bc = BasicConstraints::new();
+    bc.critical();
+    if spec.is_ca {
+        bc.ca();
+    }
+    b.append_extension(bc.build()?)?;
+    let mut ku = KeyUsage::new();
+    ku.critical();
+    if spec.is_ca {
+        ku.key_cert_sign().crl_sign().digital_signature();
+    } else {
+        ku.digital_signature();
+        if spec.key == KeyKind::Rsa2048 {
+            ku.key_encipherment();
+        }
+    }
+    b.append_extension(ku.build()?)?;
+    match spec.eku {
+        Eku::None => {}
+        Eku::Client => b.append_extension(ExtendedKeyUsage::new().client_auth().build()?)?,
+        Eku::Server => b.append_extension(ExtendedKeyUsage::new().server_auth().build()?)?,
+        Eku::Both => b.append_extension(
+            ExtendedKeyUsage::new()
+                .client_auth()
+                .server_auth()
+                .build()?,
+        )?,
+    }
+    let ski =
+        SubjectKeyIdentifier::new().build(&b.x509v3_context(issuer.map(|i| &*i.cert), None))?;
+    b.append_extension(ski)?;
+    if issuer.is_some() {
+        let aki = AuthorityKeyIdentifier::new()
+            .keyid(true)
+            .build(&b.x509v3_context(issuer.map(|i| &*i.cert), None))?;
+        b.append_extension(aki)?;
+    }
+    if !spec.sans.is_empty() {
+        let mut san = SubjectAlternativeName::new();
+        for s in &spec.sans {
+            if s.parse::<std::net::IpAddr>().is_ok() {
+                san.ip(s);
+            } else {
+                san.dns(s);
+            }
+        }
+        let ext = san.build(&b.x509v3_context(issuer.map(|i| &*i.cert), None))?;
+        b.append_extension(ext)?;
+    }
+    let signer = issuer.map(|i| &i.key).unwrap_or(&key);
+    let md = if signer.id() == openssl::pkey::Id::ED25519 {
+        MessageDigest::null()
+    } else {
+        MessageDigest::sha256()
+    };
+    b.sign(signer, md)?;
+    let mut chain = Vec::new();
+    if let Some(i) = issuer {
+        // The issuer goes in the chain unless it is self-signed (a root).
+        if i.cert.issuer_name().to_der()? != i.cert.subject_name().to_der()? {
+            chain.push(i.cert.clone());
+            chain.extend(i.chain.iter().cloned());
+        }
+    }
+    Ok(Issued {
+        cert: b.build(),
+        key,
+        chain,
+    })
+}

@@ -1,0 +1,51 @@
+//! Per-request state shared by the phases.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::resolve::Resolved;
+use crate::snapshot::{ApiIndex, Snapshot};
+
+/// What one request carries from phase to phase. The snapshot is pinned when the request
+/// starts; every phase reads only it.
+pub struct RequestCtx {
+    /// The configuration this request is decided and proxied with.
+    pub snap: Arc<Snapshot>,
+    /// The matched API, once routed.
+    pub api: Option<ApiIndex>,
+    /// The target chosen for this request (kept across connect retries).
+    pub target: Option<usize>,
+    /// Address attempts made so far (for failing over between resolved addresses).
+    pub attempts: usize,
+    /// When the request started.
+    pub start: Instant,
+    /// Reason code of an upstream failure, once one happened.
+    pub upstream_failure: Option<&'static str>,
+    /// Addresses of the current target (to record failed connects).
+    pub resolved: Option<Arc<Resolved>>,
+}
+
+// === impl RequestCtx ===
+
+impl RequestCtx {
+    /// A context pinned to `snap`.
+    pub fn new(snap: Arc<Snapshot>) -> RequestCtx {
+        RequestCtx {
+            snap,
+            api: None,
+            target: None,
+            attempts: 0,
+            start: Instant::now(),
+            upstream_failure: None,
+            resolved: None,
+        }
+    }
+
+    /// The matched API's name, or the no-API label.
+    pub fn api_label(&self) -> &str {
+        match self.api {
+            Some(i) => &self.snap.api(i).name,
+            None => crate::metrics::NO_API,
+        }
+    }
+}

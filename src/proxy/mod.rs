@@ -1,0 +1,220 @@
+//! The Pingora `ProxyHttp` implementation. Each phase is thin: read the context, call one
+//! policy or helper function, record the outcome.
+//!
+//! | phase                    | does                                                        |
+//! |--------------------------|-------------------------------------------------------------|
+//! | `new_ctx`                | pins the current snapshot for the whole request             |
+//! | `request_filter`         | routes, then [`policy::downstream::authorize`]; answers a `Deny` |
+//! | `upstream_peer`          | picks the target (round robin) and builds the peer          |
+//! | `fail_to_connect`        | fails over to the next resolved address                     |
+//! | `upstream_request_filter`| strips `listen_path`, sets `X-Client-Cert-Sha256`           |
+//! | `fail_to_proxy`          | answers upstream failures with the SPEC's JSON              |
+//! | `logging`                | request metrics                                             |
+
+mod ctx;
+mod request;
+mod resolve;
+mod respond;
+mod upstream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use log::{info, warn};
+use pingora::http::RequestHeader;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::{HttpPeer, Peer};
+use pingora::Error;
+
+pub use ctx::RequestCtx;
+pub use request::{peer_cert, request_host, upstream_path, CLIENT_CERT_HEADER};
+pub use resolve::Resolver;
+pub use respond::{classify_upstream, UpstreamAnswer, PIN_MISMATCH};
+
+use crate::metrics::Metrics;
+use crate::policy::downstream::{authorize, RequestView};
+use crate::policy::Deny;
+use crate::snapshot::now_unix;
+use crate::snapshot::SnapshotStore;
+
+/// The gateway: the snapshot store, metrics and the upstream resolver.
+pub struct Gateway {
+    store: Arc<SnapshotStore>,
+    metrics: Arc<Metrics>,
+    resolver: Resolver,
+}
+
+// === impl Gateway ===
+
+impl Gateway {
+    /// A gateway reading `store`.
+    pub fn new(store: Arc<SnapshotStore>, metrics: Arc<Metrics>) -> Gateway {
+        Gateway {
+            store,
+            metrics,
+            resolver: Resolver::new(Duration::from_secs(30)),
+        }
+    }
+
+    /// Routes and authorizes; `Err` carries the denial and the leaf ID (for the log line).
+    fn decide(
+        &self,
+        session: &Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<(), (Deny, Option<String>)> {
+        let req = session.req_header();
+        let peer = peer_cert(session);
+        let leaf = || peer.map(|p| p.id.to_hex());
+        let Some(index) = ctx.snap.routes.find(request_host(req), req.uri.path()) else {
+            return Err((Deny::NoRoute, leaf()));
+        };
+        ctx.api = Some(index);
+        let view = RequestView {
+            headers: &req.headers,
+            peer,
+            now: now_unix(),
+        };
+        authorize(&ctx.snap, ctx.snap.api(index), &view).map_err(|d| (d, leaf()))
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::new(self.store.load_full())
+    }
+
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<bool> {
+        let Err((deny, leaf)) = self.decide(session, ctx) else {
+            return Ok(false);
+        };
+        let api = ctx.api_label();
+        self.metrics.rejection(api, deny.reason());
+        info!(
+            "event=rejected api={api} reason={} leaf={}",
+            deny.reason(),
+            leaf.as_deref().unwrap_or("-")
+        );
+        respond::deny(session, &deny).await?;
+        Ok(true)
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Box<HttpPeer>> {
+        let api = ctx
+            .snap
+            .api(ctx.api.ok_or_else(|| Error::new_str("no API routed"))?);
+        let index = *ctx.target.get_or_insert_with(|| api.upstream.next_target());
+        let (peer, resolved) = upstream::peer_for(api, index, ctx.attempts, &self.resolver).await?;
+        ctx.resolved = Some(resolved);
+        Ok(peer)
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        if let Some(resolved) = &ctx.resolved {
+            if let Some(addr) = peer.address().as_inet() {
+                resolved.failed(addr);
+            }
+            ctx.attempts += 1;
+            if ctx.attempts < resolved.addrs.len() && e.etype() != &pingora::ErrorType::InvalidCert
+            {
+                e.set_retry(true);
+            }
+        }
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        up: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        up.remove_header(CLIENT_CERT_HEADER);
+        if let Some(peer) = peer_cert(session) {
+            up.insert_header(CLIENT_CERT_HEADER, peer.header_value.clone())?;
+        }
+        if let (Some(api), Some(t)) = (ctx.api, ctx.target) {
+            let api = ctx.snap.api(api);
+            if let Some(path) = upstream_path(api, &api.upstream.targets[t], up) {
+                up.set_uri(
+                    path.parse()
+                        .map_err(|_| Error::new_str("bad upstream path"))?,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let code = match classify_upstream(e) {
+            Some(answer) => {
+                ctx.upstream_failure = Some(answer.reason);
+                let api = ctx.api_label();
+                self.metrics.upstream_error(api, answer.reason);
+                warn!(
+                    "event=upstream_failed api={api} reason={} error={}",
+                    answer.reason, e
+                );
+                match respond::upstream_failure(session, answer).await {
+                    Ok(()) => answer.status,
+                    Err(_) => 0,
+                }
+            }
+            None => pingora_default_status(session, e).await,
+        };
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .unwrap_or(0);
+        self.metrics
+            .request(ctx.api_label(), status, ctx.start.elapsed().as_secs_f64());
+    }
+}
+
+/// Pingora's own answer for errors that are not upstream failures (bad requests, client gone).
+async fn pingora_default_status(session: &mut Session, e: &Error) -> u16 {
+    use pingora::{ErrorSource, ErrorType::*};
+    let code = match e.etype() {
+        HTTPStatus(c) => *c,
+        _ => match e.esource() {
+            ErrorSource::Downstream => match e.etype() {
+                WriteError | ReadError | ConnectionClosed => 0,
+                _ => 400,
+            },
+            _ => 500,
+        },
+    };
+    if code > 0 {
+        let _ = session.respond_error(code).await;
+    }
+    code
+}

@@ -1,0 +1,91 @@
+//! Every answer certgate writes itself: policy denials and upstream failures, as the
+//! SPEC's JSON bodies.
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use pingora::{Error, ErrorType};
+
+use crate::policy::deny::{json_error, Deny};
+
+/// Error type of a failed pin check (answered as `upstream_pin_mismatch`).
+pub const PIN_MISMATCH: ErrorType = ErrorType::Custom("UpstreamPinMismatch");
+
+/// An upstream failure as answered to the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpstreamAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// `error` field.
+    pub message: &'static str,
+    /// `code` field and metric reason.
+    pub reason: &'static str,
+}
+
+/// Writes a denial.
+pub async fn deny(session: &mut Session, deny: &Deny) -> pingora::Result<()> {
+    let a = deny.answer();
+    write_json(
+        session,
+        a.status,
+        json_error(&a.message, a.reason),
+        a.www_authenticate,
+    )
+    .await
+}
+
+/// Writes an upstream failure.
+pub async fn upstream_failure(session: &mut Session, a: UpstreamAnswer) -> pingora::Result<()> {
+    write_json(session, a.status, json_error(a.message, a.reason), None).await
+}
+
+/// Classifies a proxy error that came from the upstream side; `None` for others.
+pub fn classify_upstream(e: &Error) -> Option<UpstreamAnswer> {
+    use ErrorType::*;
+    let tls = UpstreamAnswer {
+        status: 502,
+        message: "Upstream TLS verification failed",
+        reason: "upstream_tls_failed",
+    };
+    let down = UpstreamAnswer {
+        status: 502,
+        message: "Upstream unavailable",
+        reason: "upstream_unavailable",
+    };
+    match e.etype() {
+        t if *t == PIN_MISMATCH => Some(UpstreamAnswer {
+            status: 502,
+            message: "Upstream certificate pinning failed",
+            reason: "upstream_pin_mismatch",
+        }),
+        InvalidCert | TLSHandshakeFailure | HandshakeError | TLSWantX509Lookup => Some(tls),
+        ReadTimedout | WriteTimedout => Some(UpstreamAnswer {
+            status: 504,
+            message: "Upstream timed out",
+            reason: "upstream_unavailable",
+        }),
+        _ if *e.esource() == pingora::ErrorSource::Upstream => Some(down),
+        ConnectTimedout | ConnectRefused | ConnectNoRoute | ConnectError | BindError
+        | SocketError | ConnectProxyFailure => Some(down),
+        _ => None,
+    }
+}
+
+async fn write_json(
+    session: &mut Session,
+    status: u16,
+    body: Vec<u8>,
+    www: Option<&'static str>,
+) -> pingora::Result<()> {
+    let mut resp = ResponseHeader::build(status, Some(4))?;
+    resp.insert_header(CONTENT_TYPE, "application/json")?;
+    resp.insert_header(CONTENT_LENGTH, body.len())?;
+    if let Some(w) = www {
+        resp.insert_header(WWW_AUTHENTICATE, w)?;
+    }
+    session.write_response_header(Box::new(resp), false).await?;
+    session
+        .write_response_body(Some(Bytes::from(body)), true)
+        .await
+}

@@ -1,0 +1,213 @@
+//! A small blocking HTTP/1.1-over-TLS client built on openssl, so tests control exactly
+//! which certificate and chain are presented and whether a session is resumed.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use certgate::pki::Issued;
+use openssl::ssl::{SslConnector, SslMethod, SslSession, SslStream, SslVerifyMode, SslVersion};
+use openssl::x509::X509;
+
+/// A response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// How to connect: trusted CA, optional client identity, extra chain certificates.
+#[derive(Clone)]
+pub struct TlsClient {
+    pub ca: X509,
+    pub cert: Option<Issued>,
+    /// Certificates sent after the leaf instead of the identity's own chain.
+    pub chain_override: Option<Vec<X509>>,
+    pub sni: String,
+    pub max_version: Option<SslVersion>,
+}
+
+/// One open connection.
+pub struct Conn {
+    stream: BufReader<SslStream<TcpStream>>,
+    pub host: String,
+}
+
+impl TlsClient {
+    pub fn new(ca: &Issued) -> TlsClient {
+        TlsClient {
+            ca: ca.cert.clone(),
+            cert: None,
+            chain_override: None,
+            sni: "localhost".into(),
+            max_version: None,
+        }
+    }
+
+    pub fn with_cert(mut self, cert: &Issued) -> TlsClient {
+        self.cert = Some(cert.clone());
+        self
+    }
+
+    pub fn with_chain(mut self, chain: Vec<X509>) -> TlsClient {
+        self.chain_override = Some(chain);
+        self
+    }
+
+    pub fn tls12(mut self) -> TlsClient {
+        self.max_version = Some(SslVersion::TLS1_2);
+        self
+    }
+
+    /// Connects; with `session`, tries to resume it.
+    pub fn connect(&self, port: u16, session: Option<&SslSession>) -> Conn {
+        let mut b = SslConnector::builder(SslMethod::tls()).expect("connector");
+        b.cert_store_mut().add_cert(self.ca.clone()).expect("ca");
+        b.set_verify(SslVerifyMode::PEER);
+        if let Some(v) = self.max_version {
+            b.set_max_proto_version(Some(v)).expect("version");
+        }
+        if let Some(id) = &self.cert {
+            b.set_certificate(&id.cert).expect("cert");
+            b.set_private_key(&id.key).expect("key");
+            let chain = self
+                .chain_override
+                .clone()
+                .unwrap_or_else(|| id.chain.clone());
+            for c in chain {
+                b.add_extra_chain_cert(c).expect("chain");
+            }
+        }
+        // No client session cache: freeing this context would mark its cached sessions
+        // not resumable, and each connection gets its own context.
+        let connector = b.build();
+        let mut cfg = connector.configure().expect("configure");
+        if let Some(s) = session {
+            // SAFETY: the session came from a connection made with an equivalent context.
+            unsafe { cfg.set_session(s).expect("session") };
+        }
+        let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let stream = cfg
+            .connect(&self.sni, tcp)
+            .unwrap_or_else(|e| panic!("TLS handshake to :{port} failed: {e}"));
+        Conn {
+            stream: BufReader::new(stream),
+            host: self.sni.clone(),
+        }
+    }
+
+    /// One request on a fresh connection.
+    pub fn get(&self, port: u16, path: &str, headers: &[(&str, &str)]) -> Response {
+        self.connect(port, None).request("GET", path, headers)
+    }
+}
+
+impl Conn {
+    /// Whether the handshake resumed a session.
+    pub fn resumed(&self) -> bool {
+        self.stream.get_ref().ssl().session_reused()
+    }
+
+    /// The session, for resumption (read after a response so TLS 1.3 tickets have arrived).
+    pub fn session(&self) -> Option<SslSession> {
+        self.stream.get_ref().ssl().session().map(|s| s.to_owned())
+    }
+
+    /// Closes with a TLS close_notify (an abrupt close makes OpenSSL clients drop the session).
+    pub fn close(mut self) {
+        let _ = self.stream.get_mut().shutdown();
+    }
+
+    /// Sends a request and reads the response (keep-alive).
+    pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.host);
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        self.stream
+            .get_mut()
+            .write_all(req.as_bytes())
+            .expect("write");
+        read_response(&mut self.stream)
+    }
+}
+
+/// Reads one HTTP/1.1 response (content-length or chunked).
+pub fn read_response<R: Read>(r: &mut BufReader<R>) -> Response {
+    let mut line = String::new();
+    r.read_line(&mut line).expect("status line");
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).expect("header");
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let mut body = Vec::new();
+    if let Some(len) = get("content-length") {
+        body.resize(len.parse().unwrap(), 0);
+        r.read_exact(&mut body).expect("body");
+    } else if get("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).expect("chunk size");
+            let n = usize::from_str_radix(size.trim(), 16).expect("chunk size hex");
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk).expect("chunk");
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    }
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A plain HTTP GET (for the metrics endpoint and plaintext listeners).
+pub fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> Response {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    tcp.write_all(req.as_bytes()).unwrap();
+    read_response(&mut BufReader::new(tcp))
+}

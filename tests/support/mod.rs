@@ -1,0 +1,13 @@
+//! Shared test support: a blocking HTTPS client with client certificates and session
+//! control, a running certgate process, and free ports. Certificates come from
+//! `certgate::pki`, generated per run.
+
+#![allow(dead_code)]
+
+pub mod client;
+pub mod gateway;
+
+#[allow(unused_imports)]
+pub use client::{Conn, Response, TlsClient};
+#[allow(unused_imports)]
+pub use gateway::{free_port, Gateway};
