@@ -93,8 +93,8 @@ fn clean_message(msg: &str, path: &str) -> String {
     if let Some(i) = m.rfind(" at line ") {
         m = &m[..i];
     }
-    if !path.is_empty() {
-        if let Some(rest) = m.strip_prefix(path).and_then(|r| r.strip_prefix(": ")) {
+    if let Some((prefix, rest)) = m.split_once(": ") {
+        if !prefix.is_empty() && path.starts_with(prefix) {
             m = rest;
         }
     }

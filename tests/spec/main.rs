@@ -1,1 +1,11 @@
-fn main() {}
+//! In-process spec tests: no gateway process, tables in the SPEC's words.
+//!
+//! - `config_errors`: every config error names the file, the YAML path and the line;
+//! - `cli`: `certgate check` and `certgate cert id`;
+//! - `upstream_map`: (issue 3) the domain lookup table.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod cli;
+mod config_errors;

@@ -1,0 +1,67 @@
+//! The command line: `certgate check -c FILE` and `certgate cert id FILE`.
+
+use std::process::Command;
+
+use certgate::pki::Spec;
+
+fn certgate(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_certgate")).args(args).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn check_reports_errors_and_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(&cfg, "listen:\n  http: \"127.0.0.1:1\"\napis:\n  - name: a\n    listen_path: /\n    upstream: {url: http://x}\n    extra: 1\n").unwrap();
+    let (code, _, err) = certgate(&["check", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("apis[0].extra: unknown field `extra`"), "{err}");
+    assert!(err.contains("c.yaml line 7"), "{err}");
+
+    std::fs::write(&cfg, "listen:\n  http: \"127.0.0.1:1\"\napis:\n  - name: a\n    listen_path: /\n    upstream: {url: http://x}\n").unwrap();
+    let (code, out, err) = certgate(&["check", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("ok (1 APIs, 0 tokens)"), "{out}");
+}
+
+#[test]
+fn cert_id_prints_the_id_and_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Spec::ca("Test CA").issue(None);
+    let leaf = Spec::server("api.example.com", &["api.example.com", "10.0.0.1"]).issue(Some(&ca));
+    let combined = leaf.write_combined(dir.path(), "leaf");
+    let (code, out, err) = certgate(&["cert", "id", combined.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("id: {}", leaf.id())), "{out}");
+    assert!(out.contains("subject: CN=api.example.com"), "{out}");
+    assert!(out.contains("issuer: CN=Test CA"), "{out}");
+    assert!(out.contains("dns_names: api.example.com, 10.0.0.1"), "{out}");
+    assert!(out.contains("has_private_key: true"), "{out}");
+    assert!(out.contains("is_ca: false"), "{out}");
+    // The ID is the SHA-256 of the leaf DER, as openssl prints it.
+    let fp = leaf.cert.digest(openssl::hash::MessageDigest::sha256()).unwrap();
+    assert_eq!(hex::encode(fp), leaf.id().to_hex());
+
+    // A public key alone: its ID is the SHA-256 of the SPKI DER.
+    let pubkey = dir.path().join("k.pub");
+    std::fs::write(&pubkey, leaf.key.public_key_to_pem().unwrap()).unwrap();
+    let (code, out, _) = certgate(&["cert", "id", pubkey.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let spki = leaf.key.public_key_to_der().unwrap();
+    assert!(out.contains(&format!("id: {}", certgate::certs::CertId::of_der(&spki))), "{out}");
+
+    // A key that does not match the certificate, and garbage, name the file.
+    let mismatch = dir.path().join("mismatch.pem");
+    let mut body = leaf.cert_pem();
+    body.extend(Spec::client("x").issue(None).key_pem());
+    std::fs::write(&mismatch, body).unwrap();
+    let (code, _, err) = certgate(&["cert", "id", mismatch.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("mismatch.pem") && err.contains("does not match"), "{err}");
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "hello").unwrap();
+    let (code, _, err) = certgate(&["cert", "id", garbage.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("garbage.pem"), "{err}");
+}

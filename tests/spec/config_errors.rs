@@ -1,0 +1,177 @@
+//! Config errors: (name, yaml, path, line, message fragment). Paths are relative to a temp
+//! dir holding a valid server certificate (`server.crt`/`server.key`), a client
+//! certificate (`client.crt`), a corrupt PEM (`bad.pem`) and a key that matches nothing
+//! (`other.key`).
+
+use std::path::Path;
+
+use certgate::config::parse_str;
+use certgate::pki::Spec;
+use certgate::snapshot::compile;
+
+const HEAD: &str = "listen:\n  https: \"127.0.0.1:8443\"\ntls:\n  certificate: server.crt\n  key: server.key\n";
+
+struct Case {
+    name: &'static str,
+    body: &'static str,
+    path: &'static str,
+    line: usize,
+    fragment: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "unknown key",
+        body: "apis:\n  - name: a\n    listen_path: /\n    upstrem: {url: http://x}\n",
+        path: "apis[0].upstrem",
+        line: 9,
+        fragment: "unknown field `upstrem`",
+    },
+    Case { name: "bad type", body: "tokens: 3\n", path: "tokens", line: 6, fragment: "invalid type" },
+    Case {
+        name: "bad enum",
+        body: "apis:\n  - name: a\n    listen_path: /\n    auth: {type: tokn}\n    upstream: {url: http://x}\n",
+        path: "apis[0].auth.type",
+        line: 9,
+        fragment: "unknown variant `tokn`",
+    },
+    Case {
+        name: "token names an unknown API",
+        body: "tokens:\n  - token: t\n    apis: [nope]\n",
+        path: "tokens[0].apis[0]",
+        line: 8,
+        fragment: "unknown API `nope`",
+    },
+    Case {
+        name: "certificate ID not in the store",
+        body: "apis:\n  - name: a\n    listen_path: /\n    auth:\n      mutual_tls: true\n      client_certificates: [00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff]\n    upstream: {url: http://x}\n",
+        path: "apis[0].auth.client_certificates[0]",
+        line: 11,
+        fragment: "is not in the certificate store",
+    },
+    Case {
+        name: "missing certificate file",
+        body: "security:\n  client_certificates:\n    - missing.pem\n",
+        path: "security.client_certificates[0]",
+        line: 8,
+        fragment: "missing.pem: file not found",
+    },
+    Case {
+        name: "malformed certificate names its file",
+        body: "security:\n  client_certificates: [bad.pem]\n",
+        path: "security.client_certificates[0]",
+        line: 7,
+        fragment: "bad.pem",
+    },
+    Case {
+        name: "server key does not match",
+        body: "tls:\n  certificate: server.crt\n  key: other.key\n",
+        path: "tls.key",
+        line: 0,
+        fragment: "does not match",
+    },
+    Case {
+        name: "duplicate API name",
+        body: "apis:\n  - name: a\n    listen_path: /a/\n    upstream: {url: http://x}\n  - name: a\n    listen_path: /b/\n    upstream: {url: http://x}\n",
+        path: "apis[1].name",
+        line: 10,
+        fragment: "duplicate API name `a`",
+    },
+    Case {
+        name: "two APIs on one host and path",
+        body: "apis:\n  - name: a\n    listen_path: /a/\n    upstream: {url: http://x}\n  - name: b\n    listen_path: /a/\n    upstream: {url: http://x}\n",
+        path: "apis[1].listen_path",
+        line: 11,
+        fragment: "already serves",
+    },
+    Case {
+        name: "bad upstream URL",
+        body: "apis:\n  - name: a\n    listen_path: /\n    upstream: {url: \"ftp://x\"}\n",
+        path: "apis[0].upstream.url",
+        line: 9,
+        fragment: "scheme must be http or https",
+    },
+    Case {
+        name: "HS256 without a secret",
+        body: "apis:\n  - name: a\n    listen_path: /\n    auth:\n      type: jwt\n      jwt: {algorithms: [HS256], public_key: client.crt}\n    upstream: {url: http://x}\n",
+        path: "apis[0].auth.jwt.algorithms[0]",
+        line: 11,
+        fragment: "needs `secret`",
+    },
+    Case {
+        name: "bad expiry",
+        body: "apis:\n  - name: a\n    listen_path: /\n    auth: {type: token}\n    upstream: {url: http://x}\ntokens:\n  - token: t\n    apis: [a]\n    expires_at: tomorrow\n",
+        path: "tokens[0].expires_at",
+        line: 14,
+        fragment: "RFC 3339",
+    },
+];
+
+fn setup(dir: &Path) {
+    let ca = Spec::ca("ca").issue(None);
+    Spec::server("localhost", &["localhost"]).issue(Some(&ca)).write(dir, "server");
+    std::fs::write(dir.join("client.crt"), Spec::client("c").issue(Some(&ca)).cert_pem()).unwrap();
+    std::fs::write(dir.join("bad.pem"), "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n").unwrap();
+    std::fs::write(dir.join("other.key"), Spec::client("o").issue(None).key_pem()).unwrap();
+}
+
+fn errors_of(dir: &Path, text: &str) -> Vec<certgate::config::ConfigError> {
+    let file = dir.join("certgate.yaml");
+    match parse_str(text, &file) {
+        Err(e) => e.0,
+        Ok(loaded) => match compile(&loaded, 1) {
+            Err(e) => e.0,
+            Ok(_) => Vec::new(),
+        },
+    }
+}
+
+#[test]
+fn every_error_names_file_path_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let mut failures = Vec::new();
+    for c in CASES {
+        // A case whose body replaces `tls:` drops the default one.
+        let text = if c.body.starts_with("tls:") { format!("listen:\n  https: \"127.0.0.1:8443\"\n{}", c.body) } else { format!("{HEAD}{}", c.body) };
+        let errs = errors_of(dir.path(), &text);
+        let Some(e) = errs.iter().find(|e| e.path == c.path) else {
+            failures.push(format!("{}: no error at {} (got {:?})", c.name, c.path, errs.iter().map(|e| e.to_string()).collect::<Vec<_>>()));
+            continue;
+        };
+        let shown = e.to_string();
+        let want_line = if c.line == 0 { text.lines().position(|l| l.trim_start().starts_with(c.path.rsplit('.').next().unwrap()) && l.contains("other.key")).map(|i| i + 1) } else { Some(c.line) };
+        if e.line != want_line {
+            failures.push(format!("{}: line {:?}, want {:?} ({shown})", c.name, e.line, want_line));
+        }
+        if !shown.contains(c.fragment) {
+            failures.push(format!("{}: message {shown:?} lacks {:?}", c.name, c.fragment));
+        }
+        if !shown.contains("certgate.yaml line") {
+            failures.push(format!("{}: message {shown:?} does not name the file and line", c.name));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn all_errors_are_collected() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let text = format!(
+        "{HEAD}security:\n  client_certificates: [missing.pem, bad.pem]\ntokens:\n  - token: t\n    apis: [nope]\napis:\n  - name: a\n    listen_path: nope\n    upstream: {{url: http://x}}\n"
+    );
+    let errs = errors_of(dir.path(), &text);
+    let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+    for want in ["security.client_certificates[0]", "security.client_certificates[1]", "tokens[0].apis[0]", "apis[0].listen_path"] {
+        assert!(paths.contains(&want), "missing {want} in {paths:?}");
+    }
+}
+
+#[test]
+fn a_valid_config_compiles() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let text = format!("{HEAD}apis:\n  - name: a\n    listen_path: /\n    upstream: {{url: http://x}}\n");
+    assert!(errors_of(dir.path(), &text).is_empty());
+}
