@@ -11,10 +11,7 @@ pub fn print_cert_id(file: &Path) -> anyhow::Result<()> {
     let t = |s: i64| {
         time::OffsetDateTime::from_unix_timestamp(s)
             .ok()
-            .and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
             .unwrap_or_else(|| "-".into())
     };
     println!("id: {}", c.id);

@@ -108,10 +108,8 @@ pub fn run(args: DemoArgs, _hup: Arc<AtomicBool>) -> anyhow::Result<()> {
     let server_ca = Spec::ca("certgate demo server CA").issue(None);
     let client_ca = Spec::ca("certgate demo client CA").issue(None);
     let gateway_ca = Spec::ca("certgate demo gateway CA").issue(None);
-    let gateway_tls =
-        Spec::server("localhost", &["localhost", "127.0.0.1"]).issue(Some(&server_ca));
-    let upstream_tls =
-        Spec::server("upstream.demo.internal", &["upstream.demo.internal"]).issue(Some(&server_ca));
+    let gateway_tls = Spec::server("localhost", &["localhost", "127.0.0.1"]).issue(Some(&server_ca));
+    let upstream_tls = Spec::server("upstream.demo.internal", &["upstream.demo.internal"]).issue(Some(&server_ca));
     let gateway_client = Spec::client("certgate gateway").issue(Some(&gateway_ca));
     let alice = Spec::client("alice").issue(Some(&client_ca));
     let bob = Spec::client("bob").issue(Some(&client_ca));
@@ -151,17 +149,14 @@ pub fn run(args: DemoArgs, _hup: Arc<AtomicBool>) -> anyhow::Result<()> {
     let ready = wait_for_port(https, Duration::from_secs(15));
     if !ready {
         let _ = gateway.kill();
-        bail!(
-            "the gateway did not start; see {}",
-            dir.join("certgate.log").display()
-        );
+        bail!("the gateway did not start; see {}", dir.join("certgate.log").display());
     }
 
     println!();
     let mut failed = 0;
     for call in CALLS {
         let cmd = curl_line(&dir, https, call);
-        let status = run_curl(&cmd);
+        let (status, body) = run_curl(&cmd);
         let ok = status == Some(call.expect);
         if !ok {
             failed += 1;
@@ -171,11 +166,10 @@ pub fn run(args: DemoArgs, _hup: Arc<AtomicBool>) -> anyhow::Result<()> {
             if ok { "ok  " } else { "FAIL" },
             call.what,
             call.expect,
-            status
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| "no answer".into())
+            status.map(|s| s.to_string()).unwrap_or_else(|| "no answer".into())
         );
         println!("     $ {}", cmd.join(" "));
+        println!("     {}", body.chars().take(160).collect::<String>());
     }
     println!();
     if args.serve {
@@ -298,16 +292,17 @@ fn curl_line(dir: &Path, port: u16, call: &Call) -> Vec<String> {
     cmd
 }
 
-fn run_curl(cmd: &[String]) -> Option<u16> {
+/// Runs a curl line; returns the status and the body (on one line).
+fn run_curl(cmd: &[String]) -> (Option<u16>, String) {
     let mut c = Command::new(&cmd[0]);
     for a in &cmd[1..] {
         c.arg(a.trim_matches('\''));
     }
-    c.args(["-o", "/dev/null", "-w", "%{http_code}"]);
-    let out = c.output().ok()?;
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .ok()
-        .filter(|s| *s != 0)
+    c.args(["-w", "\n%{http_code}"]);
+    let Ok(out) = c.output() else {
+        return (None, "curl is not installed".into());
+    };
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().ok().filter(|s| *s != 0), body.replace('\n', " "))
 }

@@ -113,10 +113,7 @@ pub fn start(cfg: EchoConfig, bind: SocketAddr) -> std::io::Result<EchoHandle> {
     })
 }
 
-fn build_acceptor(
-    id: &Issued,
-    client_ca: &[X509],
-) -> Result<SslAcceptor, openssl::error::ErrorStack> {
+fn build_acceptor(id: &Issued, client_ca: &[X509]) -> Result<SslAcceptor, openssl::error::ErrorStack> {
     let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
     b.set_certificate(&id.cert)?;
     for c in &id.chain {

@@ -11,8 +11,7 @@ use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::x509::extension::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
-    SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName, SubjectKeyIdentifier,
 };
 use openssl::x509::{X509NameBuilder, X509};
 
@@ -238,15 +237,9 @@ fn issue(spec: &Spec, issuer: Option<&Issued>) -> Result<Issued, openssl::error:
         Eku::None => {}
         Eku::Client => b.append_extension(ExtendedKeyUsage::new().client_auth().build()?)?,
         Eku::Server => b.append_extension(ExtendedKeyUsage::new().server_auth().build()?)?,
-        Eku::Both => b.append_extension(
-            ExtendedKeyUsage::new()
-                .client_auth()
-                .server_auth()
-                .build()?,
-        )?,
+        Eku::Both => b.append_extension(ExtendedKeyUsage::new().client_auth().server_auth().build()?)?,
     }
-    let ski =
-        SubjectKeyIdentifier::new().build(&b.x509v3_context(issuer.map(|i| &*i.cert), None))?;
+    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(issuer.map(|i| &*i.cert), None))?;
     b.append_extension(ski)?;
     if issuer.is_some() {
         let aki = AuthorityKeyIdentifier::new()

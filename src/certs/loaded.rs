@@ -95,18 +95,13 @@ pub fn parse_pem(bytes: &[u8], source: &Path) -> Result<LoadedCert, CertError> {
             "PUBLIC KEY" => public_key = Some(block.contents),
             "PRIVATE KEY" | "RSA PRIVATE KEY" | "EC PRIVATE KEY" => has_private_key = true,
             "ENCRYPTED PRIVATE KEY" => {
-                return Err(err(
-                    "encrypted private keys are not supported; decrypt it first".into(),
-                ))
+                return Err(err("encrypted private keys are not supported; decrypt it first".into()))
             }
             _ => {} // EC PARAMETERS and friends carry nothing we need
         }
     }
     let key = if has_private_key {
-        Some(
-            PKey::private_key_from_pem(bytes)
-                .map_err(|e| err(format!("cannot parse private key: {e}")))?,
-        )
+        Some(PKey::private_key_from_pem(bytes).map_err(|e| err(format!("cannot parse private key: {e}")))?)
     } else {
         None
     };
@@ -129,8 +124,7 @@ pub fn parse_pem(bytes: &[u8], source: &Path) -> Result<LoadedCert, CertError> {
     }
     let mut chain = Vec::with_capacity(cert_ders.len());
     for (i, der) in cert_ders.iter().enumerate() {
-        let cert = X509::from_der(der)
-            .map_err(|e| err(format!("certificate #{} does not parse: {e}", i + 1)))?;
+        let cert = X509::from_der(der).map_err(|e| err(format!("certificate #{} does not parse: {e}", i + 1)))?;
         chain.push(cert);
     }
     let meta = CertMeta::from_der(&cert_ders[0]).map_err(err)?;

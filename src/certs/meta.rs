@@ -39,8 +39,7 @@ pub struct CertMeta {
 impl CertMeta {
     /// Parses the metadata of one certificate DER.
     pub fn from_der(der: &[u8]) -> Result<Self, String> {
-        let (_, cert) = X509Certificate::from_der(der)
-            .map_err(|e| format!("not a valid X.509 certificate: {e}"))?;
+        let (_, cert) = X509Certificate::from_der(der).map_err(|e| format!("not a valid X.509 certificate: {e}"))?;
         let dns_names = match cert.subject_alternative_name() {
             Ok(Some(san)) => san
                 .value

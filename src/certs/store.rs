@@ -76,10 +76,7 @@ fn collect_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Resu
         let ty = entry.file_type()?;
         if ty.is_dir() {
             collect_files(&path, out)?;
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("pem" | "crt")
-        ) {
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("pem" | "crt")) {
             out.push(path);
         }
     }

@@ -62,10 +62,7 @@ pub fn parse_str(text: &str, file: &Path) -> Result<LoadedConfig, ConfigErrors> 
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
         let inner = e.into_inner();
-        let line = inner
-            .location()
-            .map(|l| l.line())
-            .or_else(|| source_map.line_of(&path));
+        let line = inner.location().map(|l| l.line()).or_else(|| source_map.line_of(&path));
         ConfigErrors(vec![ConfigError {
             file: file.to_path_buf(),
             message: clean_message(&inner.to_string(), &path),
@@ -106,21 +103,14 @@ mod tests {
     use super::*;
 
     fn err(text: &str) -> ConfigError {
-        parse_str(text, Path::new("t.yaml"))
-            .unwrap_err()
-            .0
-            .remove(0)
+        parse_str(text, Path::new("t.yaml")).unwrap_err().0.remove(0)
     }
 
     #[test]
     fn unknown_key_names_path_and_line() {
         let e = err("listen:\n  https: \"127.0.0.1:1\"\napis:\n  - name: a\n    listen_path: /\n    upstrem: {}\n");
         assert_eq!(e.path, "apis[0].upstrem");
-        assert!(
-            e.message.contains("unknown field `upstrem`"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("unknown field `upstrem`"), "{}", e.message);
         assert_eq!(e.line, Some(6));
     }
 
@@ -137,10 +127,6 @@ mod tests {
         let e = err("listen:\n  https: x\napis:\n  - name: a\n    listen_path: /\n    auth:\n      type: tokn\n    upstream: {url: http://x}\n");
         assert_eq!(e.path, "apis[0].auth.type");
         assert_eq!(e.line, Some(7));
-        assert!(
-            e.message.contains("unknown variant `tokn`"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("unknown variant `tokn`"), "{}", e.message);
     }
 }

@@ -330,11 +330,9 @@ impl<'de> Deserialize<'de> for StringList {
             One(String),
             Many(Vec<String>),
         }
-        let items = match Form::deserialize(d).map_err(|_| {
-            serde::de::Error::custom(
-                "expected a string, a comma-separated string or a list of strings",
-            )
-        })? {
+        let items = match Form::deserialize(d)
+            .map_err(|_| serde::de::Error::custom("expected a string, a comma-separated string or a list of strings"))?
+        {
             Form::One(s) => s
                 .split(',')
                 .map(str::trim)

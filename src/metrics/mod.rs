@@ -6,8 +6,7 @@ mod server;
 pub use server::MetricsApp;
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 use crate::snapshot::CertGauge;
@@ -37,9 +36,7 @@ impl Metrics {
         let registry = Registry::new();
         let counter = |name: &str, help: &str, labels: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("unique metric");
+            registry.register(Box::new(c.clone())).expect("unique metric");
             c
         };
         let requests = counter(
@@ -73,15 +70,12 @@ impl Metrics {
                 "Time from request start to the end of the response, by API.",
             )
             .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                10.0,
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ]),
             &["api"],
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(duration.clone()))
-            .expect("unique metric");
+        registry.register(Box::new(duration.clone())).expect("unique metric");
         let last_reload_success = Gauge::new(
             "certgate_config_last_reload_success_timestamp_seconds",
             "When the configuration was last loaded successfully (start-up included), seconds since the epoch.",

@@ -27,13 +27,12 @@ impl MetricsApp {
 impl ServeHttp for MetricsApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let req = session.req_header();
-        let (status, ctype, body) = if req.uri.path() == "/metrics"
-            && (req.method == http::Method::GET || req.method == http::Method::HEAD)
-        {
-            (200, "text/plain; version=0.0.4", self.metrics.encode())
-        } else {
-            (404, "text/plain", b"not found\n".to_vec())
-        };
+        let (status, ctype, body) =
+            if req.uri.path() == "/metrics" && (req.method == http::Method::GET || req.method == http::Method::HEAD) {
+                (200, "text/plain; version=0.0.4", self.metrics.encode())
+            } else {
+                (404, "text/plain", b"not found\n".to_vec())
+            };
         Response::builder()
             .status(status)
             .header(http::header::CONTENT_TYPE, ctype)

@@ -85,39 +85,14 @@ impl Deny {
                 "cert_not_allowed",
                 None,
             ),
-            Deny::TokenMissing => (
-                401,
-                "Authorization field missing".into(),
-                "token_missing",
-                BEARER,
-            ),
+            Deny::TokenMissing => (401, "Authorization field missing".into(), "token_missing", BEARER),
             Deny::TokenInvalid => (403, DISALLOWED.into(), "token_invalid", None),
-            Deny::JwtMissing => (
-                401,
-                "Authorization field missing".into(),
-                "token_missing",
-                BEARER,
-            ),
+            Deny::JwtMissing => (401, "Authorization field missing".into(), "token_missing", BEARER),
             Deny::JwtInvalid => (401, "Invalid JWT".into(), "jwt_invalid", BEARER_INVALID),
-            Deny::CertCredentialMissing => (
-                401,
-                "Client certificate required".into(),
-                "client_cert_required",
-                None,
-            ),
+            Deny::CertCredentialMissing => (401, "Client certificate required".into(), "client_cert_required", None),
             Deny::CertCredentialNotGranted => (401, DISALLOWED.into(), "cert_not_allowed", None),
-            Deny::TokenBindingMismatch => (
-                401,
-                DISALLOWED.into(),
-                "cert_binding_mismatch",
-                BEARER_INVALID,
-            ),
-            Deny::JwtBindingMismatch => (
-                401,
-                "Invalid JWT".into(),
-                "cert_binding_mismatch",
-                BEARER_INVALID,
-            ),
+            Deny::TokenBindingMismatch => (401, DISALLOWED.into(), "cert_binding_mismatch", BEARER_INVALID),
+            Deny::JwtBindingMismatch => (401, "Invalid JWT".into(), "cert_binding_mismatch", BEARER_INVALID),
         }
     }
 

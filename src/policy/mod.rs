@@ -5,6 +5,7 @@
 pub mod deny;
 pub mod downstream;
 pub mod peer;
+pub mod upstream;
 
 pub use deny::Deny;
 pub use peer::PeerCert;

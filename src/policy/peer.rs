@@ -54,8 +54,7 @@ impl PeerCert {
         for c in intermediates {
             stack.push(c)?;
         }
-        let header_value =
-            http::HeaderValue::from_str(&id.to_hex()).expect("hex is a valid header value");
+        let header_value = http::HeaderValue::from_str(&id.to_hex()).expect("hex is a valid header value");
         Ok(PeerCert {
             id,
             header_value,
@@ -79,12 +78,7 @@ impl PeerCert {
 
     /// Verifies the chain against `set` (once per set per connection).
     pub fn chain_verdict(&self, set: &CaSet) -> ChainVerdict {
-        if let Some((_, v)) = self
-            .verdicts
-            .lock()
-            .iter()
-            .find(|(fp, _)| *fp == set.fingerprint)
-        {
+        if let Some((_, v)) = self.verdicts.lock().iter().find(|(fp, _)| *fp == set.fingerprint) {
             return *v;
         }
         let verdict = self.verify(set).unwrap_or(ChainVerdict::Failed);
@@ -109,10 +103,7 @@ impl PeerCert {
                     not_after = not_after.min(unix_of(cert.not_after())?);
                 }
             }
-            Ok(ChainVerdict::Verified {
-                not_before,
-                not_after,
-            })
+            Ok(ChainVerdict::Verified { not_before, not_after })
         })
     }
 }

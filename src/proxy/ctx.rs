@@ -15,8 +15,10 @@ pub struct RequestCtx {
     pub api: Option<ApiIndex>,
     /// The target chosen for this request (kept across connect retries).
     pub target: Option<usize>,
-    /// Address attempts made so far (for failing over between resolved addresses).
+    /// Address attempts made on the current target (for failing over between addresses).
     pub attempts: usize,
+    /// Targets given up on for this request.
+    pub failovers: usize,
     /// When the request started.
     pub start: Instant,
     /// Reason code of an upstream failure, once one happened.
@@ -35,6 +37,7 @@ impl RequestCtx {
             api: None,
             target: None,
             attempts: 0,
+            failovers: 0,
             start: Instant::now(),
             upstream_failure: None,
             resolved: None,

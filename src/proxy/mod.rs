@@ -1,15 +1,16 @@
 //! The Pingora `ProxyHttp` implementation. Each phase is thin: read the context, call one
 //! policy or helper function, record the outcome.
 //!
-//! | phase                    | does                                                        |
-//! |--------------------------|-------------------------------------------------------------|
-//! | `new_ctx`                | pins the current snapshot for the whole request             |
-//! | `request_filter`         | routes, then [`policy::downstream::authorize`]; answers a `Deny` |
-//! | `upstream_peer`          | picks the target (round robin) and builds the peer          |
-//! | `fail_to_connect`        | fails over to the next resolved address                     |
-//! | `upstream_request_filter`| strips `listen_path`, sets `X-Client-Cert-Sha256`           |
-//! | `fail_to_proxy`          | answers upstream failures with the SPEC's JSON              |
-//! | `logging`                | request metrics                                             |
+//! | phase                     | does                                                              |
+//! |---------------------------|-------------------------------------------------------------------|
+//! | `new_ctx`                 | pins the current snapshot for the whole request                   |
+//! | `request_filter`          | routes, then [`authorize`]; answers a `Deny`                      |
+//! | `upstream_peer`           | picks the target (round robin, skipping dead ones), builds the peer |
+//! | `fail_to_connect`         | fails over to the next address, then the next target              |
+//! | `connected_to_upstream`   | checks pins and IP names, on new and reused connections           |
+//! | `upstream_request_filter` | strips `listen_path`, sets `X-Client-Cert-Sha256`                 |
+//! | `fail_to_proxy`           | answers upstream failures with the SPEC's JSON                    |
+//! | `logging`                 | request metrics                                                   |
 
 mod ctx;
 mod request;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use log::{info, warn};
 use pingora::http::RequestHeader;
+use pingora::protocols::Digest;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::{HttpPeer, Peer};
 use pingora::Error;
@@ -35,8 +37,10 @@ pub use respond::{classify_upstream, UpstreamAnswer, PIN_MISMATCH};
 use crate::metrics::Metrics;
 use crate::policy::downstream::{authorize, RequestView};
 use crate::policy::Deny;
-use crate::snapshot::now_unix;
-use crate::snapshot::SnapshotStore;
+use crate::snapshot::{now_unix, SnapshotStore};
+
+/// How long a target whose every address refused a connection is skipped.
+const TARGET_DOWN_MS: i64 = 10_000;
 
 /// The gateway: the snapshot store, metrics and the upstream resolver.
 pub struct Gateway {
@@ -58,11 +62,7 @@ impl Gateway {
     }
 
     /// Routes and authorizes; `Err` carries the denial and the leaf ID (for the log line).
-    fn decide(
-        &self,
-        session: &Session,
-        ctx: &mut RequestCtx,
-    ) -> Result<(), (Deny, Option<String>)> {
+    fn decide(&self, session: &Session, ctx: &mut RequestCtx) -> Result<(), (Deny, Option<String>)> {
         let req = session.req_header();
         let peer = peer_cert(session);
         let leaf = || peer.map(|p| p.id.to_hex());
@@ -87,11 +87,7 @@ impl ProxyHttp for Gateway {
         RequestCtx::new(self.store.load_full())
     }
 
-    async fn request_filter(
-        &self,
-        session: &mut Session,
-        ctx: &mut RequestCtx,
-    ) -> pingora::Result<bool> {
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
         let Err((deny, leaf)) = self.decide(session, ctx) else {
             return Ok(false);
         };
@@ -106,15 +102,9 @@ impl ProxyHttp for Gateway {
         Ok(true)
     }
 
-    async fn upstream_peer(
-        &self,
-        _session: &mut Session,
-        ctx: &mut RequestCtx,
-    ) -> pingora::Result<Box<HttpPeer>> {
-        let api = ctx
-            .snap
-            .api(ctx.api.ok_or_else(|| Error::new_str("no API routed"))?);
-        let index = *ctx.target.get_or_insert_with(|| api.upstream.next_target());
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
+        let api = ctx.snap.api(ctx.api.ok_or_else(|| Error::new_str("no API routed"))?);
+        let index = *ctx.target.get_or_insert_with(|| api.upstream.next_target(now_ms()));
         let (peer, resolved) = upstream::peer_for(api, index, ctx.attempts, &self.resolver).await?;
         ctx.resolved = Some(resolved);
         Ok(peer)
@@ -127,17 +117,46 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        if let Some(resolved) = &ctx.resolved {
-            if let Some(addr) = peer.address().as_inet() {
-                resolved.failed(addr);
-            }
-            ctx.attempts += 1;
-            if ctx.attempts < resolved.addrs.len() && e.etype() != &pingora::ErrorType::InvalidCert
-            {
+        let (Some(api), Some(index)) = (ctx.api, ctx.target) else {
+            return e;
+        };
+        if !is_connect_failure(&e) {
+            return e; // TLS failures are answered, not retried elsewhere
+        }
+        ctx.attempts += 1;
+        if let (Some(resolved), Some(addr)) = (&ctx.resolved, peer.address().as_inet()) {
+            resolved.failed(addr);
+            if ctx.attempts < resolved.addrs.len() {
                 e.set_retry(true);
+                return e;
             }
         }
+        // Every address of this target failed: skip it for a while, try the next target.
+        let targets = &ctx.snap.api(api).upstream.targets;
+        targets[index].mark_down(now_ms() + TARGET_DOWN_MS);
+        ctx.failovers += 1;
+        if ctx.failovers < targets.len() {
+            ctx.target = None;
+            ctx.attempts = 0;
+            e.set_retry(true);
+        }
         e
+    }
+
+    async fn connected_to_upstream(
+        &self,
+        _session: &mut Session,
+        _reused: bool,
+        _peer: &HttpPeer,
+        #[cfg(unix)] _fd: std::os::unix::io::RawFd,
+        #[cfg(windows)] _sock: std::os::windows::io::RawSocket,
+        digest: Option<&Digest>,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        let (Some(api), Some(index)) = (ctx.api, ctx.target) else {
+            return Ok(());
+        };
+        upstream::check_connection(&ctx.snap.api(api).upstream.targets[index], digest)
     }
 
     async fn upstream_request_filter(
@@ -153,29 +172,25 @@ impl ProxyHttp for Gateway {
         if let (Some(api), Some(t)) = (ctx.api, ctx.target) {
             let api = ctx.snap.api(api);
             if let Some(path) = upstream_path(api, &api.upstream.targets[t], up) {
-                up.set_uri(
-                    path.parse()
-                        .map_err(|_| Error::new_str("bad upstream path"))?,
-                );
+                up.set_uri(path.parse().map_err(|_| Error::new_str("bad upstream path"))?);
             }
         }
         Ok(())
     }
 
-    async fn fail_to_proxy(
-        &self,
-        session: &mut Session,
-        e: &Error,
-        ctx: &mut RequestCtx,
-    ) -> FailToProxy {
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
         let code = match classify_upstream(e) {
             Some(answer) => {
                 ctx.upstream_failure = Some(answer.reason);
                 let api = ctx.api_label();
+                let target = match (ctx.api, ctx.target) {
+                    (Some(a), Some(t)) => ctx.snap.api(a).upstream.targets[t].url.as_str(),
+                    _ => "-",
+                };
                 self.metrics.upstream_error(api, answer.reason);
                 warn!(
-                    "event=upstream_failed api={api} reason={} error={}",
-                    answer.reason, e
+                    "event=upstream_failed api={api} reason={} target={target} error=\"{e}\"",
+                    answer.reason
                 );
                 match respond::upstream_failure(session, answer).await {
                     Ok(()) => answer.status,
@@ -190,14 +205,33 @@ impl ProxyHttp for Gateway {
         }
     }
 
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
+        // Upstream failures get our own one-line log in `fail_to_proxy`.
+        classify_upstream(e).is_some()
+    }
+
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
-        let status = session
-            .response_written()
-            .map(|r| r.status.as_u16())
-            .unwrap_or(0);
+        let status = session.response_written().map(|r| r.status.as_u16()).unwrap_or(0);
         self.metrics
             .request(ctx.api_label(), status, ctx.start.elapsed().as_secs_f64());
     }
+}
+
+/// Milliseconds since the epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Whether the error is a failure to reach the target at all (safe to try elsewhere).
+fn is_connect_failure(e: &Error) -> bool {
+    use pingora::ErrorType::*;
+    matches!(
+        e.etype(),
+        ConnectTimedout | ConnectRefused | ConnectNoRoute | ConnectError | SocketError
+    )
 }
 
 /// Pingora's own answer for errors that are not upstream failures (bad requests, client gone).

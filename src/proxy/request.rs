@@ -13,12 +13,7 @@ pub const CLIENT_CERT_HEADER: &str = "x-client-cert-sha256";
 
 /// The connection's client certificate, as recorded at handshake time.
 pub fn peer_cert(session: &Session) -> Option<&PeerCert> {
-    session
-        .digest()?
-        .ssl_digest
-        .as_ref()?
-        .extension
-        .get::<PeerCert>()
+    session.digest()?.ssl_digest.as_ref()?.extension.get::<PeerCert>()
 }
 
 /// The request's host: the URI authority (HTTP/2, absolute form) or the `Host` header.
@@ -87,13 +82,7 @@ mod tests {
             ("/payments/", true, &t, "/payments/x?a=1", Some("/x?a=1")),
             ("/payments/", true, &t, "/payments", Some("/")),
             ("/payments/", false, &t, "/payments/x", None),
-            (
-                "/payments/",
-                false,
-                &tb,
-                "/payments/x",
-                Some("/base/payments/x"),
-            ),
+            ("/payments/", false, &tb, "/payments/x", Some("/base/payments/x")),
             ("/payments/", true, &tb, "/payments/x", Some("/base/x")),
             ("/", true, &t, "/x", None),
         ];

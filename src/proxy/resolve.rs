@@ -34,12 +34,9 @@ impl Resolved {
     /// Records that `addr` failed to connect, so later requests start with the next one.
     pub fn failed(&self, addr: &SocketAddr) {
         if let Some(i) = self.addrs.iter().position(|a| a == addr) {
-            let _ = self.preferred.compare_exchange(
-                i,
-                (i + 1) % self.addrs.len(),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
+            let _ =
+                self.preferred
+                    .compare_exchange(i, (i + 1) % self.addrs.len(), Ordering::Relaxed, Ordering::Relaxed);
         }
     }
 }
@@ -56,12 +53,7 @@ impl Resolver {
     }
 
     /// The addresses of `host:port`; `key` is that pair written as one string.
-    pub async fn resolve(
-        &self,
-        key: &str,
-        host: &str,
-        port: u16,
-    ) -> std::io::Result<Arc<Resolved>> {
+    pub async fn resolve(&self, key: &str, host: &str, port: u16) -> std::io::Result<Arc<Resolved>> {
         if let Some(r) = self.cache.get(key) {
             if r.at.elapsed() < self.ttl {
                 return Ok(r.clone());

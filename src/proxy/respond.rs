@@ -26,13 +26,7 @@ pub struct UpstreamAnswer {
 /// Writes a denial.
 pub async fn deny(session: &mut Session, deny: &Deny) -> pingora::Result<()> {
     let a = deny.answer();
-    write_json(
-        session,
-        a.status,
-        json_error(&a.message, a.reason),
-        a.www_authenticate,
-    )
-    .await
+    write_json(session, a.status, json_error(&a.message, a.reason), a.www_authenticate).await
 }
 
 /// Writes an upstream failure.
@@ -66,8 +60,8 @@ pub fn classify_upstream(e: &Error) -> Option<UpstreamAnswer> {
             reason: "upstream_unavailable",
         }),
         _ if *e.esource() == pingora::ErrorSource::Upstream => Some(down),
-        ConnectTimedout | ConnectRefused | ConnectNoRoute | ConnectError | BindError
-        | SocketError | ConnectProxyFailure => Some(down),
+        ConnectTimedout | ConnectRefused | ConnectNoRoute | ConnectError | BindError | SocketError
+        | ConnectProxyFailure => Some(down),
         _ => None,
     }
 }
@@ -85,7 +79,5 @@ async fn write_json(
         resp.insert_header(WWW_AUTHENTICATE, w)?;
     }
     session.write_response_header(Box::new(resp), false).await?;
-    session
-        .write_response_body(Some(Bytes::from(body)), true)
-        .await
+    session.write_response_body(Some(Bytes::from(body)), true).await
 }

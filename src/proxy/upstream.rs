@@ -1,12 +1,17 @@
-//! Building the Pingora peer for a request's target.
+//! Building the Pingora peer for a request's target, and checking an upstream connection
+//! (pins, IP names) before any request byte is sent on it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use pingora::protocols::Digest;
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, OrErr};
 
 use super::resolve::{Resolved, Resolver};
+use super::respond::PIN_MISMATCH;
+use crate::policy::upstream::UpstreamChain;
+use crate::snapshot::upstream::Target;
 use crate::snapshot::Api;
 
 /// How long an idle pooled upstream connection is kept.
@@ -35,11 +40,88 @@ pub async fn peer_for(
             e
         })?;
     let addr = resolved.pick(attempt);
-    let sni = up.sni.clone().unwrap_or_else(|| target.host.clone());
-    let mut peer = HttpPeer::new(addr, target.tls, sni);
+    let mut peer = HttpPeer::new(addr, target.is_tls, target.host.clone());
+    if let Some(tls) = &target.tls {
+        peer.sni = tls.sni.clone();
+        peer.options.verify_cert = tls.verify;
+        peer.options.verify_hostname = tls.verify && tls.ip.is_none();
+        peer.options.ca = tls.ca.clone();
+        peer.client_cert_key = tls.client_cert.as_ref().map(|c| c.1.clone());
+        peer.group_key = tls.group_key;
+        if tls.pins.is_some() || (tls.verify && tls.ip.is_some()) {
+            peer.options.upstream_tls_handshake_complete_hook = Some(record_chain_hook(tls.ip.filter(|_| tls.verify)));
+        }
+    }
     peer.options.connection_timeout = Some(up.connect_timeout);
     peer.options.total_connection_timeout = Some(up.connect_timeout);
     peer.options.read_timeout = Some(up.read_timeout);
     peer.options.idle_timeout = Some(POOL_IDLE);
     Ok((Box::new(peer), resolved))
+}
+
+/// Checks an upstream connection (new or reused) against the target's pins and, for IP
+/// targets, the leaf's IP names. Errors surface as 502s.
+pub fn check_connection(target: &Target, digest: Option<&Digest>) -> pingora::Result<()> {
+    let Some(tls) = &target.tls else { return Ok(()) };
+    if tls.pins.is_none() && !(tls.verify && tls.ip.is_some()) {
+        return Ok(());
+    }
+    let chain = digest
+        .and_then(|d| d.ssl_digest.as_ref())
+        .and_then(|s| s.extension.get::<UpstreamChain>());
+    let Some(chain) = chain else {
+        return Error::e_explain(
+            PIN_MISMATCH,
+            "no certificate chain recorded for this upstream connection",
+        )
+        .map_err(|e| e.into_up());
+    };
+    if tls.verify && chain.ip_mismatch {
+        return Error::e_explain(
+            ErrorType::InvalidCert,
+            format!("the upstream certificate does not name {}", target.host),
+        )
+        .map_err(|e| e.into_up());
+    }
+    if let Some(pins) = &tls.pins {
+        if pins.check(chain).is_err() {
+            return Error::e_explain(PIN_MISMATCH, format!("no pinned key in the chain of {}", target.host))
+                .map_err(|e| e.into_up());
+        }
+    }
+    Ok(())
+}
+
+/// A handshake hook that records the SPKI hashes that count for pinning: the verified chain
+/// when verification is on, the leaf alone when it is off; and whether the leaf names `ip`.
+fn record_chain_hook(ip: Option<std::net::IpAddr>) -> pingora::protocols::tls::HandshakeCompleteHook {
+    Arc::new(move |ssl| {
+        use crate::policy::upstream::pin::spki_sha256;
+        use openssl::ssl::SslVerifyMode;
+        let spki = |c: &openssl::x509::X509Ref| {
+            c.public_key()
+                .and_then(|k| k.public_key_to_der())
+                .ok()
+                .map(|d| spki_sha256(&d))
+        };
+        let mut chain = UpstreamChain::default();
+        let verified = ssl.verify_mode().contains(SslVerifyMode::PEER);
+        match (verified, ssl.verified_chain()) {
+            (true, Some(vc)) => chain.spki.extend(vc.iter().filter_map(spki)),
+            (true, None) => {}
+            (false, _) => chain.spki.extend(ssl.peer_certificate().as_deref().and_then(spki)),
+        }
+        if let Some(ip) = ip {
+            let want = match ip {
+                std::net::IpAddr::V4(v) => v.octets().to_vec(),
+                std::net::IpAddr::V6(v) => v.octets().to_vec(),
+            };
+            let named = ssl
+                .peer_certificate()
+                .and_then(|c| c.subject_alt_names())
+                .is_some_and(|names| names.iter().any(|n| n.ipaddress() == Some(&want[..])));
+            chain.ip_mismatch = !named;
+        }
+        Some(Arc::new(chain))
+    })
 }

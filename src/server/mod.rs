@@ -43,10 +43,7 @@ pub fn load_snapshot(path: &Path, generation: u64) -> Result<Snapshot, ConfigErr
 /// Logs a snapshot's warnings.
 pub fn log_warnings(snap: &Snapshot) {
     for w in &snap.warnings {
-        warn!(
-            "event=config_warning generation={} message=\"{w}\"",
-            snap.generation
-        );
+        warn!("event=config_warning generation={} message=\"{w}\"", snap.generation);
     }
 }
 
@@ -67,9 +64,7 @@ pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
 
     let conf = ServerConf {
         threads: if listen.threads == 0 {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
         } else {
             listen.threads
         },
@@ -96,8 +91,8 @@ pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
     let gateway = Gateway::new(store.clone(), metrics.clone());
     let mut proxy = http_proxy_service_with_name(&server.configuration, gateway, "certgate");
     if let Some(addr) = listen.https {
-        let settings = tls_settings(DownstreamTls::new(store.clone(), metrics.clone()))
-            .context("TLS listener settings")?;
+        let settings =
+            tls_settings(DownstreamTls::new(store.clone(), metrics.clone())).context("TLS listener settings")?;
         proxy.add_tls_with_settings(&addr.to_string(), None, settings);
     }
     if let Some(addr) = listen.http {

@@ -36,12 +36,7 @@ pub enum ReloadOutcome {
 
 impl Reloader {
     /// A reloader of `config` into `store`.
-    pub fn new(
-        config: PathBuf,
-        store: Arc<SnapshotStore>,
-        metrics: Arc<Metrics>,
-        hup: Arc<AtomicBool>,
-    ) -> Reloader {
+    pub fn new(config: PathBuf, store: Arc<SnapshotStore>, metrics: Arc<Metrics>, hup: Arc<AtomicBool>) -> Reloader {
         Reloader {
             config,
             store,
@@ -54,8 +49,7 @@ impl Reloader {
 #[async_trait]
 impl BackgroundService for Reloader {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        {
+        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
             Ok(s) => s,
             Err(e) => {
                 error!("event=reload_unavailable error={e}");
@@ -66,13 +60,8 @@ impl BackgroundService for Reloader {
             // A SIGHUP that arrived before this service started (or during a reload) is
             // recorded in the flag.
             if self.hup.swap(false, Ordering::SeqCst) {
-                let (config, store, metrics) = (
-                    self.config.clone(),
-                    self.store.clone(),
-                    self.metrics.clone(),
-                );
-                let _ = tokio::task::spawn_blocking(move || reload_once(&config, &store, &metrics))
-                    .await;
+                let (config, store, metrics) = (self.config.clone(), self.store.clone(), self.metrics.clone());
+                let _ = tokio::task::spawn_blocking(move || reload_once(&config, &store, &metrics)).await;
                 continue;
             }
             tokio::select! {
@@ -84,11 +73,7 @@ impl BackgroundService for Reloader {
 }
 
 /// Reloads `config` into `store` once.
-pub fn reload_once(
-    config: &std::path::Path,
-    store: &SnapshotStore,
-    metrics: &Metrics,
-) -> ReloadOutcome {
+pub fn reload_once(config: &std::path::Path, store: &SnapshotStore, metrics: &Metrics) -> ReloadOutcome {
     let old = store.load_full();
     let generation = old.generation + 1;
     match super::load_snapshot(config, generation) {
@@ -118,7 +103,11 @@ pub fn reload_once(
             for e in errors.iter() {
                 error!("event=reload_error {e}");
             }
-            error!("event=reload result=failure generation={} errors={} message=\"keeping the running configuration\"", old.generation, errors.len());
+            error!(
+                "event=reload result=failure generation={} errors={} message=\"keeping the running configuration\"",
+                old.generation,
+                errors.len()
+            );
             metrics.reload(false);
             ReloadOutcome::Rejected(errors.len())
         }

@@ -12,6 +12,7 @@ use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 
 use super::client_allow::{CaSet, ClientAllowList};
+use super::compile_upstream::{CaLists, GatewayUpstream};
 use super::host::HostPattern;
 use super::jwt::{read_file, JwtVerifier};
 use super::routes::RouteTableBuilder;
@@ -40,13 +41,10 @@ pub fn compile_with_store(
     let server = c.server_identities();
     let (gateway_leaves, gateway_cas) = c.gateway_allow_list();
     let mut ca_sets = HashMap::new();
-    let (apis, routes) = c.apis(&gateway_cas, &mut ca_sets);
+    let gateway_upstream = c.gateway_upstream();
+    let (apis, routes) = c.apis(&gateway_cas, &mut ca_sets, &gateway_upstream);
     let tokens = c.tokens(&apis);
-    let allow_entries = gateway_leaves.len()
-        + apis
-            .iter()
-            .map(|a| a.auth.allow.leaves.len())
-            .sum::<usize>();
+    let allow_entries = gateway_leaves.len() + apis.iter().map(|a| a.auth.allow.leaves.len()).sum::<usize>();
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
     }
@@ -55,12 +53,7 @@ pub fn compile_with_store(
     Ok(Snapshot {
         generation,
         listen: listen.expect("listen has no errors"),
-        client_auth: cfg
-            .raw
-            .tls
-            .as_ref()
-            .map(|t| t.client_auth)
-            .unwrap_or_default(),
+        client_auth: cfg.raw.tls.as_ref().map(|t| t.client_auth).unwrap_or_default(),
         server,
         routes,
         stats: SnapshotStats {
@@ -85,14 +78,14 @@ pub fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
-struct Compiler<'a> {
-    cfg: &'a LoadedConfig,
+pub(super) struct Compiler<'a> {
+    pub(super) cfg: &'a LoadedConfig,
     now: i64,
     errors: Vec<ConfigError>,
-    warnings: Vec<String>,
-    store: CertStore,
+    pub(super) warnings: Vec<String>,
+    pub(super) store: CertStore,
     files: HashMap<PathBuf, Result<Arc<LoadedCert>, String>>,
-    gauges: BTreeSet<CertGauge>,
+    pub(super) gauges: BTreeSet<CertGauge>,
     warned_expired: BTreeSet<CertId>,
 }
 
@@ -110,7 +103,7 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn error(&mut self, path: &str, message: impl Into<String>) {
+    pub(super) fn error(&mut self, path: &str, message: impl Into<String>) {
         self.errors.push(self.cfg.error(path, message));
     }
 
@@ -131,7 +124,7 @@ impl<'a> Compiler<'a> {
     }
 
     /// Resolves a certificate reference (SPEC §1): a store ID or a PEM path.
-    fn resolve(&mut self, reference: &str, path: &str) -> Option<Arc<LoadedCert>> {
+    pub(super) fn resolve(&mut self, reference: &str, path: &str) -> Option<Arc<LoadedCert>> {
         if let Some(id) = CertId::parse(reference) {
             return match self.store.get(&id) {
                 Some(c) => {
@@ -145,10 +138,7 @@ impl<'a> Compiler<'a> {
                     } else {
                         " (add its PEM to certificate_store.dir)"
                     };
-                    self.error(
-                        path,
-                        format!("certificate {id} is not in the certificate store{hint}"),
-                    );
+                    self.error(path, format!("certificate {id} is not in the certificate store{hint}"));
                     None
                 }
             };
@@ -176,9 +166,7 @@ impl<'a> Compiler<'a> {
                         file.display()
                     ));
                 }
-                read_pem_file(&file)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
+                read_pem_file(&file).map(Arc::new).map_err(|e| e.to_string())
             })
             .clone()
     }
@@ -204,7 +192,7 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn gauge(&mut self, c: &LoadedCert, role: &'static str) {
+    pub(super) fn gauge(&mut self, c: &LoadedCert, role: &'static str) {
         if c.is_public_key_only() {
             return;
         }
@@ -220,18 +208,15 @@ impl<'a> Compiler<'a> {
 
     fn listen(&mut self) -> Option<ListenSettings> {
         let l = &self.cfg.raw.listen;
-        let addr = |field: &str,
-                    v: &Option<String>,
-                    errors: &mut Vec<ConfigError>|
-         -> Option<SocketAddr> {
+        let addr = |field: &str, v: &Option<String>, errors: &mut Vec<ConfigError>| -> Option<SocketAddr> {
             let s = v.as_ref()?;
             match s.parse::<SocketAddr>() {
                 Ok(a) => Some(a),
                 Err(_) => {
-                    errors.push(self.cfg.error(
-                        &format!("listen.{field}"),
-                        format!("`{s}` is not an address (ip:port)"),
-                    ));
+                    errors.push(
+                        self.cfg
+                            .error(&format!("listen.{field}"), format!("`{s}` is not an address (ip:port)")),
+                    );
                     None
                 }
             }
@@ -261,20 +246,12 @@ impl<'a> Compiler<'a> {
         Some(settings)
     }
 
-    fn server_identity(
-        &mut self,
-        base: &str,
-        cert: &str,
-        key: &str,
-    ) -> Option<Arc<ServerIdentity>> {
+    fn server_identity(&mut self, base: &str, cert: &str, key: &str) -> Option<Arc<ServerIdentity>> {
         let chain = match self.read_cert_file(cert) {
             Ok(c) if c.is_public_key_only() => {
                 self.error(
                     &format!("{base}.certificate"),
-                    format!(
-                        "{}: holds a public key, not a certificate",
-                        c.source.display()
-                    ),
+                    format!("{}: holds a public key, not a certificate", c.source.display()),
                 );
                 None
             }
@@ -292,17 +269,11 @@ impl<'a> Compiler<'a> {
             }
         };
         let (chain, key) = (chain?, key?);
-        let matches = chain.chain[0]
-            .public_key()
-            .map(|p| p.public_eq(&key))
-            .unwrap_or(false);
+        let matches = chain.chain[0].public_key().map(|p| p.public_eq(&key)).unwrap_or(false);
         if !matches {
             self.error(
                 &format!("{base}.key"),
-                format!(
-                    "the key does not match the certificate {}",
-                    chain.source.display()
-                ),
+                format!("the key does not match the certificate {}", chain.source.display()),
             );
             return None;
         }
@@ -339,11 +310,7 @@ impl<'a> Compiler<'a> {
     }
 
     /// Resolves an allow list into leaf IDs and CA certificates.
-    fn allow_entries(
-        &mut self,
-        refs: &[String],
-        base: &str,
-    ) -> (DigestSet<CertId>, Vec<(CertId, X509)>) {
+    fn allow_entries(&mut self, refs: &[String], base: &str) -> (DigestSet<CertId>, Vec<(CertId, X509)>) {
         let mut leaves = DigestSet::default();
         let mut cas = Vec::new();
         for (i, r) in refs.iter().enumerate() {
@@ -370,7 +337,9 @@ impl<'a> Compiler<'a> {
         &mut self,
         gateway_cas: &[(CertId, X509)],
         ca_sets: &mut HashMap<Vec<CertId>, Arc<CaSet>>,
+        gateway_upstream: &GatewayUpstream,
     ) -> (Vec<Api>, super::RouteTable) {
+        let mut ca_lists = CaLists::default();
         let mut apis: Vec<Api> = Vec::new();
         let mut routes = RouteTableBuilder::default();
         let mut names: HashMap<String, usize> = HashMap::new();
@@ -396,7 +365,13 @@ impl<'a> Compiler<'a> {
                 }
             }
             let auth = self.api_auth(conf, &base, gateway_cas, ca_sets);
-            let upstream = self.api_upstream(&conf.upstream, &format!("{base}.upstream"));
+            let upstream = self.api_upstream(
+                &conf.name,
+                &conf.upstream,
+                &format!("{base}.upstream"),
+                gateway_upstream,
+                &mut ca_lists,
+            );
             let (Some(auth), Some(upstream)) = (auth, upstream) else {
                 continue;
             };
@@ -433,21 +408,18 @@ impl<'a> Compiler<'a> {
     ) -> Option<ApiAuth> {
         let a = &conf.auth;
         let errors_before = self.errors.len();
-        let (leaves, mut cas) = self.allow_entries(
-            &a.client_certificates,
-            &format!("{base}.auth.client_certificates"),
-        );
+        let (leaves, mut cas) = self.allow_entries(&a.client_certificates, &format!("{base}.auth.client_certificates"));
         if !a.mutual_tls && !a.client_certificates.is_empty() {
             self.warnings.push(format!(
                 "API {}: auth.client_certificates is ignored because auth.mutual_tls is false",
                 conf.name
             ));
         }
-        if a.mutual_tls
-            && a.client_certificates.is_empty()
-            && self.cfg.raw.security.client_certificates.is_empty()
-        {
-            self.warnings.push(format!("API {}: mutual_tls is on but no client certificate is allowed yet; every call is refused", conf.name));
+        if a.mutual_tls && a.client_certificates.is_empty() && self.cfg.raw.security.client_certificates.is_empty() {
+            self.warnings.push(format!(
+                "API {}: mutual_tls is on but no client certificate is allowed yet; every call is refused",
+                conf.name
+            ));
         }
         let mut allow = ClientAllowList { leaves, cas: None };
         if a.mutual_tls {
@@ -516,10 +488,7 @@ impl<'a> Compiler<'a> {
                 None
             }
             (Some(_), _) => {
-                self.error(
-                    &format!("{base}.auth.jwt"),
-                    "a `jwt` section needs auth.type: jwt",
-                );
+                self.error(&format!("{base}.auth.jwt"), "a `jwt` section needs auth.type: jwt");
                 None
             }
             (None, _) => None,
@@ -536,7 +505,14 @@ impl<'a> Compiler<'a> {
         })
     }
 
-    fn api_upstream(&mut self, u: &crate::config::UpstreamConf, base: &str) -> Option<ApiUpstream> {
+    fn api_upstream(
+        &mut self,
+        name: &str,
+        u: &crate::config::UpstreamConf,
+        base: &str,
+        gateway: &GatewayUpstream,
+        ca_lists: &mut CaLists,
+    ) -> Option<ApiUpstream> {
         let mut targets = Vec::new();
         let errors_before = self.errors.len();
         match (&u.url, u.targets.is_empty()) {
@@ -566,14 +542,12 @@ impl<'a> Compiler<'a> {
             None => None,
         };
         if u.connect_timeout_ms == 0 {
-            self.error(
-                &format!("{base}.connect_timeout_ms"),
-                "must be greater than 0",
-            );
+            self.error(&format!("{base}.connect_timeout_ms"), "must be greater than 0");
         }
         if u.read_timeout_ms == 0 {
             self.error(&format!("{base}.read_timeout_ms"), "must be greater than 0");
         }
+        self.upstream_tls(name, u, base, &mut targets, gateway, ca_lists);
         if self.errors.len() > errors_before {
             return None;
         }
@@ -588,8 +562,7 @@ impl<'a> Compiler<'a> {
 
     fn tokens(&mut self, apis: &[Api]) -> TokenTable {
         let by_name: HashMap<&str, u32> = apis.iter().map(|a| (&*a.name, a.index)).collect();
-        let known_names: BTreeSet<&str> =
-            self.cfg.raw.apis.iter().map(|a| a.name.as_str()).collect();
+        let known_names: BTreeSet<&str> = self.cfg.raw.apis.iter().map(|a| a.name.as_str()).collect();
         let mut table = TokenTable::with_capacity(self.cfg.raw.tokens.len());
         for (i, t) in self.cfg.raw.tokens.iter().enumerate() {
             let base = format!("tokens[{i}]");
@@ -617,10 +590,7 @@ impl<'a> Compiler<'a> {
                 match by_name.get(name.as_str()) {
                     Some(idx) => grants.push(*idx),
                     None if known_names.contains(name.as_str()) => {} // that API has its own error
-                    None => self.error(
-                        &format!("{base}.apis[{j}]"),
-                        format!("unknown API `{name}`"),
-                    ),
+                    None => self.error(&format!("{base}.apis[{j}]"), format!("unknown API `{name}`")),
                 }
             }
             let mut bound = Vec::new();
@@ -630,16 +600,11 @@ impl<'a> Compiler<'a> {
                 }
             }
             let certificate = match &t.certificate {
-                Some(r) => self
-                    .resolve(r, &format!("{base}.certificate"))
-                    .map(|c| c.id),
+                Some(r) => self.resolve(r, &format!("{base}.certificate")).map(|c| c.id),
                 None => None,
             };
             let expires_at = match &t.expires_at {
-                Some(s) => match time::OffsetDateTime::parse(
-                    s,
-                    &time::format_description::well_known::Rfc3339,
-                ) {
+                Some(s) => match time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
                     Ok(ts) => Some(ts.unix_timestamp()),
                     Err(_) => {
                         self.error(

@@ -50,9 +50,7 @@ impl HostPattern {
                 labels.push(Label::Literal(label.into()));
             }
         }
-        Ok(HostPattern {
-            labels: labels.into(),
-        })
+        Ok(HostPattern { labels: labels.into() })
     }
 
     /// Whether the pattern has no wildcard.
@@ -81,11 +79,7 @@ impl HostPattern {
 
     /// See [`Specificity`].
     pub fn specificity(&self) -> Specificity {
-        let literal_labels = self
-            .labels
-            .iter()
-            .filter(|l| matches!(l, Label::Literal(_)))
-            .count() as u16;
+        let literal_labels = self.labels.iter().filter(|l| matches!(l, Label::Literal(_))).count() as u16;
         let right_literal_run = self
             .labels
             .iter()

@@ -113,10 +113,7 @@ impl Alg {
     pub fn fits(self, key: &KeyMaterial) -> bool {
         match (self, key) {
             (Alg::HS256 | Alg::HS384 | Alg::HS512, KeyMaterial::Hmac(_)) => true,
-            (
-                Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512,
-                KeyMaterial::Rsa(_),
-            ) => true,
+            (Alg::RS256 | Alg::RS384 | Alg::RS512 | Alg::PS256 | Alg::PS384 | Alg::PS512, KeyMaterial::Rsa(_)) => true,
             (Alg::ES256, KeyMaterial::Ec(_, nid)) => *nid == Nid::X9_62_PRIME256V1,
             (Alg::ES384, KeyMaterial::Ec(_, nid)) => *nid == Nid::SECP384R1,
             (Alg::EdDSA, KeyMaterial::Ed(_)) => true,
@@ -130,10 +127,7 @@ impl Alg {
 impl JwtVerifier {
     /// Compiles `auth.jwt`. `read` resolves and reads a file named in the config. Errors are
     /// `(field, message)` pairs relative to the `jwt` mapping.
-    pub fn compile(
-        conf: &JwtConf,
-        read: &ReadFile<'_>,
-    ) -> Result<JwtVerifier, Vec<(String, String)>> {
+    pub fn compile(conf: &JwtConf, read: &ReadFile<'_>) -> Result<JwtVerifier, Vec<(String, String)>> {
         let mut errors = Vec::new();
         let mut algorithms = Vec::new();
         for (i, a) in conf.algorithms.iter().enumerate() {
@@ -143,10 +137,7 @@ impl JwtVerifier {
             }
         }
         if conf.algorithms.is_empty() {
-            errors.push((
-                "algorithms".into(),
-                "at least one algorithm is required".into(),
-            ));
+            errors.push(("algorithms".into(), "at least one algorithm is required".into()));
         }
         let sources = [
             conf.public_key.is_some(),
@@ -179,7 +170,10 @@ impl JwtVerifier {
         if conf.secret.is_none() {
             for (i, a) in algorithms.iter().enumerate() {
                 if a.is_hmac() {
-                    errors.push((format!("algorithms[{i}]"), format!("{a:?} needs `secret` (HS* algorithms are only allowed with a shared secret)")));
+                    errors.push((
+                        format!("algorithms[{i}]"),
+                        format!("{a:?} needs `secret` (HS* algorithms are only allowed with a shared secret)"),
+                    ));
                 }
             }
         } else {
@@ -192,11 +186,7 @@ impl JwtVerifier {
                 }
             }
         }
-        if !keys.is_empty()
-            && !algorithms
-                .iter()
-                .any(|a| keys.iter().any(|k| a.fits(&k.material)))
-        {
+        if !keys.is_empty() && !algorithms.iter().any(|a| keys.iter().any(|k| a.fits(&k.material))) {
             errors.push((
                 "algorithms".into(),
                 "none of these algorithms fits the configured key".into(),
@@ -220,10 +210,7 @@ impl JwtVerifier {
 fn load_keys(conf: &JwtConf, read: &ReadFile<'_>) -> Result<Vec<JwtKey>, (String, String)> {
     if let Some(secret) = &conf.secret {
         if secret.len() < 16 {
-            return Err((
-                "secret".into(),
-                "an HMAC secret must be at least 16 bytes".into(),
-            ));
+            return Err(("secret".into(), "an HMAC secret must be at least 16 bytes".into()));
         }
         return Ok(vec![JwtKey {
             kid: None,
@@ -233,8 +220,8 @@ fn load_keys(conf: &JwtConf, read: &ReadFile<'_>) -> Result<Vec<JwtKey>, (String
     }
     if let Some(path) = &conf.public_key {
         let (bytes, file) = read(path).map_err(|e| ("public_key".to_string(), e))?;
-        let material = public_key_from_pem(&bytes)
-            .map_err(|e| ("public_key".to_string(), format!("{}: {e}", file.display())))?;
+        let material =
+            public_key_from_pem(&bytes).map_err(|e| ("public_key".to_string(), format!("{}: {e}", file.display())))?;
         return Ok(vec![JwtKey {
             kid: None,
             alg: None,
@@ -275,12 +262,8 @@ fn material_of(key: PKey<Public>) -> Result<KeyMaterial, String> {
 
 /// Parses a JWKS document (RFC 7517): RSA, EC (P-256, P-384), OKP (Ed25519, Ed448) and oct keys.
 pub fn parse_jwks(bytes: &[u8]) -> Result<Vec<JwtKey>, String> {
-    let doc: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
-    let keys = doc
-        .get("keys")
-        .and_then(|k| k.as_array())
-        .ok_or("no `keys` array")?;
+    let doc: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+    let keys = doc.get("keys").and_then(|k| k.as_array()).ok_or("no `keys` array")?;
     let mut out = Vec::new();
     for (i, k) in keys.iter().enumerate() {
         let field = |name: &str| k.get(name).and_then(|v| v.as_str());

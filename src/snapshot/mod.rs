@@ -8,6 +8,7 @@
 
 mod client_allow;
 mod compile;
+mod compile_upstream;
 pub mod host;
 pub mod jwt;
 mod routes;

@@ -103,12 +103,7 @@ impl PathTable {
 impl RouteTableBuilder {
     /// Adds an API under each of its host patterns (or under any host when there are none).
     /// On a clash returns the index of the API that already holds that host and path.
-    pub fn add(
-        &mut self,
-        hosts: &[HostPattern],
-        listen_path: &str,
-        api: ApiIndex,
-    ) -> Result<(), ApiIndex> {
+    pub fn add(&mut self, hosts: &[HostPattern], listen_path: &str, api: ApiIndex) -> Result<(), ApiIndex> {
         if hosts.is_empty() {
             return self.table.any_host.insert(listen_path, api);
         }
@@ -157,42 +152,22 @@ mod tests {
         ("root", None, "/x", Some(0)),
         ("longest prefix", None, "/payments/x", Some(1)),
         ("longer still", None, "/payments/admin/x", Some(2)),
-        (
-            "no trailing slash reaches the api",
-            None,
-            "/payments",
-            Some(1),
-        ),
+        ("no trailing slash reaches the api", None, "/payments", Some(1)),
         (
             "exact host beats host-less",
             Some("api.example.com"),
             "/payments/x",
             Some(3),
         ),
-        (
-            "host with port and case",
-            Some("API.example.com:8443"),
-            "/x",
-            Some(3),
-        ),
-        (
-            "wildcard host",
-            Some("a.example.org"),
-            "/payments/x",
-            Some(4),
-        ),
+        ("host with port and case", Some("API.example.com:8443"), "/x", Some(3)),
+        ("wildcard host", Some("a.example.org"), "/payments/x", Some(4)),
         (
             "wildcard host, path miss falls back",
             Some("a.example.org"),
             "/other",
             Some(0),
         ),
-        (
-            "unknown host uses host-less",
-            Some("other.net"),
-            "/payments/x",
-            Some(1),
-        ),
+        ("unknown host uses host-less", Some("other.net"), "/payments/x", Some(1)),
     ];
 
     #[test]

@@ -29,10 +29,7 @@ pub struct ServerIdentities {
 impl ServerIdentities {
     /// Builds the selector; `sni` lists (pattern, identity) in config order, and the first
     /// entry that names an exact host keeps it.
-    pub fn new(
-        default: Arc<ServerIdentity>,
-        sni: Vec<(HostPattern, Arc<ServerIdentity>)>,
-    ) -> ServerIdentities {
+    pub fn new(default: Arc<ServerIdentity>, sni: Vec<(HostPattern, Arc<ServerIdentity>)>) -> ServerIdentities {
         let mut exact = HashMap::new();
         let mut wildcard = Vec::new();
         for (p, id) in sni {

@@ -1,8 +1,15 @@
 //! Compiled upstream targets of one API (SPEC §2 `upstream`, §4).
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+use openssl::x509::X509;
+use pingora::utils::tls::CertKey;
+
+use crate::certs::CertId;
+use crate::policy::upstream::PinSet;
 
 /// One upstream target URL, parsed.
 #[derive(Debug)]
@@ -10,7 +17,7 @@ pub struct Target {
     /// The URL as written (for logs).
     pub url: String,
     /// `https`?
-    pub tls: bool,
+    pub is_tls: bool,
     /// Host, lower case, IPv6 without brackets.
     pub host: String,
     /// Port (defaulted from the scheme).
@@ -19,6 +26,31 @@ pub struct Target {
     pub ip: Option<IpAddr>,
     /// Path prefix from the URL, without a trailing `/` (empty for none).
     pub base_path: String,
+    /// How TLS to this target is set up (https targets).
+    pub tls: Option<UpstreamTls>,
+    /// Until when (ms since the epoch) the target is skipped after a failed connect.
+    down_until_ms: AtomicI64,
+}
+
+/// The TLS side of one target (SPEC §4), decided once at load time.
+#[derive(Debug)]
+pub struct UpstreamTls {
+    /// SNI and verification name (never empty).
+    pub sni: String,
+    /// Verify the upstream's chain and name (false with `insecure_skip_verify`).
+    pub verify: bool,
+    /// Trust anchors; `None` = the system store.
+    pub ca: Option<Arc<Box<[X509]>>>,
+    /// A hash of the trust anchors (0 for the system store).
+    pub ca_fingerprint: u64,
+    /// The client certificate presented to this domain.
+    pub client_cert: Option<(CertId, Arc<CertKey>)>,
+    /// Pins for this domain.
+    pub pins: Option<Arc<PinSet>>,
+    /// The target host when it is an IP address, checked against the leaf's IP SANs.
+    pub ip: Option<IpAddr>,
+    /// Keeps pooled connections apart by everything above.
+    pub group_key: u64,
 }
 
 /// Where and how one API's requests go.
@@ -43,26 +75,16 @@ pub struct ApiUpstream {
 impl Target {
     /// Parses `http(s)://host[:port][/path]`.
     pub fn parse(url: &str) -> Result<Target, String> {
-        let uri: http::Uri = url
-            .parse()
-            .map_err(|e| format!("`{url}` is not a URL: {e}"))?;
+        let uri: http::Uri = url.parse().map_err(|e| format!("`{url}` is not a URL: {e}"))?;
         let tls = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,
-            Some(other) => {
-                return Err(format!(
-                    "`{url}`: scheme must be http or https, not {other}"
-                ))
-            }
+            Some(other) => return Err(format!("`{url}`: scheme must be http or https, not {other}")),
             None => return Err(format!("`{url}`: missing scheme (http:// or https://)")),
         };
-        let authority = uri
-            .authority()
-            .ok_or_else(|| format!("`{url}`: missing host"))?;
+        let authority = uri.authority().ok_or_else(|| format!("`{url}`: missing host"))?;
         if authority.as_str().contains('@') {
-            return Err(format!(
-                "`{url}`: credentials in upstream URLs are not supported"
-            ));
+            return Err(format!("`{url}`: credentials in upstream URLs are not supported"));
         }
         let host = authority
             .host()
@@ -74,19 +96,29 @@ impl Target {
         }
         let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
         if uri.query().is_some() {
-            return Err(format!(
-                "`{url}`: a query string is not allowed in an upstream URL"
-            ));
+            return Err(format!("`{url}`: a query string is not allowed in an upstream URL"));
         }
         let base_path = uri.path().trim_end_matches('/').to_string();
         Ok(Target {
             url: url.to_string(),
-            tls,
+            is_tls: tls,
             ip: host.parse().ok(),
             host,
             port,
             base_path,
+            tls: None,
+            down_until_ms: AtomicI64::new(0),
         })
+    }
+
+    /// Whether the target is being skipped after a failed connect.
+    pub fn is_down(&self, now_ms: i64) -> bool {
+        self.down_until_ms.load(Ordering::Relaxed) > now_ms
+    }
+
+    /// Skips the target until `until_ms`.
+    pub fn mark_down(&self, until_ms: i64) {
+        self.down_until_ms.store(until_ms, Ordering::Relaxed);
     }
 
     /// The domain key of SPEC §4: `host:port` as written in the URL.
@@ -116,25 +148,28 @@ impl ApiUpstream {
         }
     }
 
-    /// The index of the target for the next request (round robin).
-    pub fn next_target(&self) -> usize {
-        if self.targets.len() == 1 {
+    /// The index of the target for the next request: round robin over the targets that
+    /// are not being skipped (all of them, when every one is).
+    pub fn next_target(&self, now_ms: i64) -> usize {
+        let n = self.targets.len();
+        if n == 1 {
             return 0;
         }
-        self.next.fetch_add(1, Ordering::Relaxed) % self.targets.len()
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..n)
+            .map(|i| (start + i) % n)
+            .find(|&i| !self.targets[i].is_down(now_ms))
+            .unwrap_or(start % n)
     }
 }
 
 /// Parses `connect_to`: `host:port`, `[v6]:port`.
 pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-        let (h, p) = rest
-            .split_once("]:")
-            .ok_or_else(|| format!("`{s}` is not host:port"))?;
+        let (h, p) = rest.split_once("]:").ok_or_else(|| format!("`{s}` is not host:port"))?;
         (h, p)
     } else {
-        s.rsplit_once(':')
-            .ok_or_else(|| format!("`{s}` is not host:port"))?
+        s.rsplit_once(':').ok_or_else(|| format!("`{s}` is not host:port"))?
     };
     let port: u16 = port.parse().map_err(|_| format!("`{s}`: bad port"))?;
     if host.is_empty() {
@@ -150,7 +185,7 @@ mod tests {
     #[test]
     fn parses_targets() {
         let t = Target::parse("https://Payments.internal:9443/base/").unwrap();
-        assert!(t.tls);
+        assert!(t.is_tls);
         assert_eq!(
             (t.host.as_str(), t.port, t.base_path.as_str()),
             ("payments.internal", 9443, "/base")

@@ -59,10 +59,7 @@ impl TlsAccept for DownstreamTls {
         }
     }
 
-    async fn handshake_complete_callback(
-        &self,
-        ssl: &TlsRef,
-    ) -> Option<Arc<dyn Any + Send + Sync>> {
+    async fn handshake_complete_callback(&self, ssl: &TlsRef) -> Option<Arc<dyn Any + Send + Sync>> {
         let Some(leaf) = ssl.peer_certificate() else {
             self.metrics.handshake(false);
             return None;
@@ -100,9 +97,9 @@ pub fn tls_settings(callbacks: DownstreamTls) -> pingora::Result<TlsSettings> {
         }
         true
     });
-    settings.set_session_id_context(b"certgate").map_err(|e| {
-        pingora::Error::because(pingora::ErrorType::InternalError, "session id context", e)
-    })?;
+    settings
+        .set_session_id_context(b"certgate")
+        .map_err(|e| pingora::Error::because(pingora::ErrorType::InternalError, "session id context", e))?;
     settings.set_session_cache_mode(SslSessionCacheMode::OFF);
     Ok(settings)
 }

@@ -5,9 +5,7 @@ use openssl::ssl::SslRef;
 use openssl::x509::X509StoreContextRef;
 
 extern "C" {
-    fn X509_STORE_CTX_get0_untrusted(
-        ctx: *const openssl_sys::X509_STORE_CTX,
-    ) -> *mut openssl_sys::stack_st_X509;
+    fn X509_STORE_CTX_get0_untrusted(ctx: *const openssl_sys::X509_STORE_CTX) -> *mut openssl_sys::stack_st_X509;
     fn SSL_set_options(s: *mut openssl_sys::SSL, op: u64) -> u64;
 }
 

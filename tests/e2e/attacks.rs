@@ -27,10 +27,7 @@ fn appended_certificates_never_match() {
             "self-signed leaf, {name}: {}",
             r.text()
         );
-        let r = f
-            .client(Some("stranger"))
-            .with_chain(chain)
-            .get(port, "/cert/x", &[]);
+        let r = f.client(Some("stranger")).with_chain(chain).get(port, "/cert/x", &[]);
         assert_eq!(
             (r.status, code(&r)),
             (403, "cert_not_allowed".into()),

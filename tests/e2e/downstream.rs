@@ -134,20 +134,9 @@ fn spec_3_routing_and_client_certificates() {
                 None,
                 "/cert/x",
                 &[],
-                deny(
-                    403,
-                    "client_cert_required",
-                    "Client TLS certificate is required",
-                    None,
-                ),
+                deny(403, "client_cert_required", "Client TLS certificate is required", None),
             ),
-            row(
-                "2 leaf in the allow list → pass",
-                Some("listed"),
-                "/cert/x",
-                &[],
-                PASS,
-            ),
+            row("2 leaf in the allow list → pass", Some("listed"), "/cert/x", &[], PASS),
             row(
                 "2 leaf listed by an openssl colon fingerprint → pass",
                 Some("listed"),
@@ -209,13 +198,7 @@ fn spec_3_routing_and_client_certificates() {
                     None,
                 ),
             ),
-            row(
-                "2 mutual_tls off: no certificate needed",
-                None,
-                "/open/x",
-                &[],
-                PASS,
-            ),
+            row("2 mutual_tls off: no certificate needed", None, "/open/x", &[], PASS),
         ],
     );
 }
@@ -231,32 +214,16 @@ fn spec_3_tokens_and_certificate_credentials() {
                 None,
                 "/token/x",
                 &[],
-                deny(
-                    401,
-                    "token_missing",
-                    "Authorization field missing",
-                    Some("Bearer"),
-                ),
+                deny(401, "token_missing", "Authorization field missing", Some("Bearer")),
             ),
             row(
                 "3 token empty → 401",
                 None,
                 "/token/x",
                 &[bearer("")],
-                deny(
-                    401,
-                    "token_missing",
-                    "Authorization field missing",
-                    Some("Bearer"),
-                ),
+                deny(401, "token_missing", "Authorization field missing", Some("Bearer")),
             ),
-            row(
-                "3 Bearer token → pass",
-                None,
-                "/token/x",
-                &[bearer("tok-good")],
-                PASS,
-            ),
+            row("3 Bearer token → pass", None, "/token/x", &[bearer("tok-good")], PASS),
             row(
                 "3 bare token → pass",
                 None,
@@ -276,36 +243,21 @@ fn spec_3_tokens_and_certificate_credentials() {
                 None,
                 "/token/x",
                 &[bearer("nope")],
-                deny(
-                    403,
-                    "token_invalid",
-                    "Access to this API has been disallowed",
-                    None,
-                ),
+                deny(403, "token_invalid", "Access to this API has been disallowed", None),
             ),
             row(
                 "3 expired token → 403",
                 None,
                 "/token/x",
                 &[bearer("tok-expired")],
-                deny(
-                    403,
-                    "token_invalid",
-                    "Access to this API has been disallowed",
-                    None,
-                ),
+                deny(403, "token_invalid", "Access to this API has been disallowed", None),
             ),
             row(
                 "3 token not granted this API → 403",
                 None,
                 "/token/x",
                 &[bearer("tok-other")],
-                deny(
-                    403,
-                    "token_invalid",
-                    "Access to this API has been disallowed",
-                    None,
-                ),
+                deny(403, "token_invalid", "Access to this API has been disallowed", None),
             ),
             row(
                 "3 token_header: X-Api-Key → pass",
@@ -319,12 +271,7 @@ fn spec_3_tokens_and_certificate_credentials() {
                 None,
                 "/custom/x",
                 &[bearer("tok-good")],
-                deny(
-                    401,
-                    "token_missing",
-                    "Authorization field missing",
-                    Some("Bearer"),
-                ),
+                deny(401, "token_missing", "Authorization field missing", Some("Bearer")),
             ),
             row(
                 "3 mTLS + token: cert checked first → 403",
@@ -345,12 +292,7 @@ fn spec_3_tokens_and_certificate_credentials() {
                 None,
                 "/certauth/x",
                 &[],
-                deny(
-                    401,
-                    "client_cert_required",
-                    "Client certificate required",
-                    None,
-                ),
+                deny(401, "client_cert_required", "Client certificate required", None),
             ),
             row(
                 "3 certificate auth, leaf with a record → pass",
@@ -364,24 +306,14 @@ fn spec_3_tokens_and_certificate_credentials() {
                 Some("ca_client"),
                 "/certauth/x",
                 &[],
-                deny(
-                    401,
-                    "cert_not_allowed",
-                    "Access to this API has been disallowed",
-                    None,
-                ),
+                deny(401, "cert_not_allowed", "Access to this API has been disallowed", None),
             ),
             row(
                 "3 certificate auth, no record → 401",
                 Some("stranger"),
                 "/certauth/x",
                 &[],
-                deny(
-                    401,
-                    "cert_not_allowed",
-                    "Access to this API has been disallowed",
-                    None,
-                ),
+                deny(401, "cert_not_allowed", "Access to this API has been disallowed", None),
             ),
             row(
                 "4 bound token with its certificate → pass",
@@ -407,12 +339,7 @@ fn spec_3_tokens_and_certificate_credentials() {
                 None,
                 "/token-mtls/x",
                 &[bearer("tok-bound")],
-                deny(
-                    403,
-                    "client_cert_required",
-                    "Client TLS certificate is required",
-                    None,
-                ),
+                deny(403, "client_cert_required", "Client TLS certificate is required", None),
             ),
             row(
                 "4 bound token on a non-mTLS API → pass (binding needs mutual_tls)",
@@ -441,11 +368,7 @@ fn spec_3_jwt_and_rfc8705_binding() {
     };
     let bad_sig = {
         let mut parts: Vec<String> = good.split('.').map(String::from).collect();
-        parts[2] = hs256(json!({"other": 1}))
-            .split('.')
-            .nth(2)
-            .unwrap()
-            .to_string();
+        parts[2] = hs256(json!({"other": 1})).split('.').nth(2).unwrap().to_string();
         parts.join(".")
     };
     let hs512 = jsonwebtoken::encode(
@@ -462,12 +385,7 @@ fn spec_3_jwt_and_rfc8705_binding() {
                 None,
                 "/jwt/x",
                 &[],
-                deny(
-                    401,
-                    "token_missing",
-                    "Authorization field missing",
-                    Some("Bearer"),
-                ),
+                deny(401, "token_missing", "Authorization field missing", Some("Bearer")),
             ),
             row("3 JWT good → pass", None, "/jwt/x", &[bearer(&good)], PASS),
             row(
@@ -524,58 +442,36 @@ fn spec_3_jwt_and_rfc8705_binding() {
                 "3 JWT wrong audience → 401",
                 None,
                 "/jwt/x",
-                &[bearer(&hs256(
-                    json!({"iss": "certgate-tests", "aud": "other"}),
-                ))],
+                &[bearer(&hs256(json!({"iss": "certgate-tests", "aud": "other"})))],
                 invalid(),
             ),
             row(
                 "3 JWT audience in a list → pass",
                 None,
                 "/jwt/x",
-                &[bearer(&hs256(
-                    json!({"iss": "certgate-tests", "aud": ["x", "api"]}),
-                ))],
+                &[bearer(&hs256(json!({"iss": "certgate-tests", "aud": ["x", "api"]})))],
                 PASS,
             ),
-            row(
-                "3 JWT garbage → 401",
-                None,
-                "/jwt/x",
-                &[bearer("not.a.jwt")],
-                invalid(),
-            ),
+            row("3 JWT garbage → 401", None, "/jwt/x", &[bearer("not.a.jwt")], invalid()),
             row(
                 "3 JWT RS256 → pass",
                 None,
                 "/jwt-rs/x",
-                &[bearer(&signed(
-                    Algorithm::RS256,
-                    &f.rsa_jwt,
-                    json!({"sub": "a"}),
-                ))],
+                &[bearer(&signed(Algorithm::RS256, &f.rsa_jwt, json!({"sub": "a"})))],
                 PASS,
             ),
             row(
                 "3 JWT PS256 → pass",
                 None,
                 "/jwt-rs/x",
-                &[bearer(&signed(
-                    Algorithm::PS256,
-                    &f.rsa_jwt,
-                    json!({"sub": "a"}),
-                ))],
+                &[bearer(&signed(Algorithm::PS256, &f.rsa_jwt, json!({"sub": "a"})))],
                 PASS,
             ),
             row(
                 "3 JWT ES256 → pass",
                 None,
                 "/jwt-es/x",
-                &[bearer(&signed(
-                    Algorithm::ES256,
-                    &f.ec_jwt,
-                    json!({"sub": "a"}),
-                ))],
+                &[bearer(&signed(Algorithm::ES256, &f.ec_jwt, json!({"sub": "a"})))],
                 PASS,
             ),
             row(
@@ -656,10 +552,7 @@ fn spec_3_forwarded_request_and_client_cert_header() {
     let r = f.get(
         None,
         "/token/a/b",
-        &[
-            ("Authorization", "Bearer tok-good"),
-            ("X-Client-Cert-Sha256", "forged"),
-        ],
+        &[("Authorization", "Bearer tok-good"), ("X-Client-Cert-Sha256", "forged")],
     );
     let echo = r.json();
     assert_eq!(echo["path"], "/token/a/b");
@@ -669,18 +562,10 @@ fn spec_3_forwarded_request_and_client_cert_header() {
         "a forged header never reaches the upstream: {echo}"
     );
     // Over the plaintext listener, a mTLS API answers 403 and a header cannot stand in for a certificate.
-    let r = crate::support::client::http_get(
-        f.gateway.http,
-        "/cert/x",
-        &[("X-Client-Cert-Sha256", &listed)],
-    );
+    let r = crate::support::client::http_get(f.gateway.http, "/cert/x", &[("X-Client-Cert-Sha256", &listed)]);
     assert_eq!(r.status, 403);
     assert_eq!(r.json()["code"], "client_cert_required");
-    let r = crate::support::client::http_get(
-        f.gateway.http,
-        "/open/x",
-        &[("X-Client-Cert-Sha256", &listed)],
-    );
+    let r = crate::support::client::http_get(f.gateway.http, "/open/x", &[("X-Client-Cert-Sha256", &listed)]);
     assert!(r.json()["headers"].get("x-client-cert-sha256").is_none());
 }
 

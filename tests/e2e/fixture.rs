@@ -38,10 +38,7 @@ impl Fixture {
         let inter = Spec::ca("allowed intermediate").issue(Some(&client_ca));
         let mut certs = HashMap::new();
         certs.insert("listed", Spec::client("listed leaf").issue(Some(&other_ca)));
-        certs.insert(
-            "listed2",
-            Spec::client("second listed leaf").issue(Some(&other_ca)),
-        );
+        certs.insert("listed2", Spec::client("second listed leaf").issue(Some(&other_ca)));
         certs.insert(
             "expired_listed",
             Spec::client("expired listed")
@@ -66,9 +63,7 @@ impl Fixture {
         );
         certs.insert(
             "ca_serverauth",
-            Spec::client("serverAuth only")
-                .eku(Eku::Server)
-                .issue(Some(&client_ca)),
+            Spec::client("serverAuth only").eku(Eku::Server).issue(Some(&client_ca)),
         );
         certs.insert(
             "ca_noeku",
@@ -92,16 +87,8 @@ impl Fixture {
         std::fs::write(d.join("client-ca.crt"), client_ca.cert_pem()).unwrap();
         let rsa_jwt = Spec::client("jwt rsa").key(KeyKind::Rsa2048).issue(None);
         let ec_jwt = Spec::client("jwt ec").issue(None);
-        std::fs::write(
-            d.join("jwt-rsa.pub"),
-            rsa_jwt.key.public_key_to_pem().unwrap(),
-        )
-        .unwrap();
-        std::fs::write(
-            d.join("jwt-ec.pub"),
-            ec_jwt.key.public_key_to_pem().unwrap(),
-        )
-        .unwrap();
+        std::fs::write(d.join("jwt-rsa.pub"), rsa_jwt.key.public_key_to_pem().unwrap()).unwrap();
+        std::fs::write(d.join("jwt-ec.pub"), ec_jwt.key.public_key_to_pem().unwrap()).unwrap();
 
         let upstream = echo::start(
             EchoConfig {

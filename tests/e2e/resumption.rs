@@ -27,19 +27,14 @@ fn resumed_sessions_decide_like_full_handshakes() {
         ("expired_listed", "/cert/x", 403),
     ] {
         let (s1, b1, s2, b2, resumed) = twice(&f.client(Some(cert)), port, path);
-        assert!(
-            resumed,
-            "{cert}: a leaf-only client should resume (TLS 1.3 ticket)"
-        );
+        assert!(resumed, "{cert}: a leaf-only client should resume (TLS 1.3 ticket)");
         assert_eq!(s1, want, "{cert} full handshake: {b1}");
         assert_eq!(s2, want, "{cert} resumed: {b2}");
         if want != 200 {
             assert_eq!(b1, b2, "{cert}: same denial body");
         } else {
-            let (j1, j2): (serde_json::Value, serde_json::Value) = (
-                serde_json::from_str(&b1).unwrap(),
-                serde_json::from_str(&b2).unwrap(),
-            );
+            let (j1, j2): (serde_json::Value, serde_json::Value) =
+                (serde_json::from_str(&b1).unwrap(), serde_json::from_str(&b2).unwrap());
             assert_eq!(
                 j1["headers"]["x-client-cert-sha256"], j2["headers"]["x-client-cert-sha256"],
                 "{cert}: same leaf ID upstream"

@@ -5,8 +5,15 @@ use std::process::Command;
 use certgate::pki::Spec;
 
 fn certgate(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_certgate")).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    let out = Command::new(env!("CARGO_BIN_EXE_certgate"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
@@ -19,7 +26,11 @@ fn check_reports_errors_and_exits_non_zero() {
     assert!(err.contains("apis[0].extra: unknown field `extra`"), "{err}");
     assert!(err.contains("c.yaml line 7"), "{err}");
 
-    std::fs::write(&cfg, "listen:\n  http: \"127.0.0.1:1\"\napis:\n  - name: a\n    listen_path: /\n    upstream: {url: http://x}\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "listen:\n  http: \"127.0.0.1:1\"\napis:\n  - name: a\n    listen_path: /\n    upstream: {url: http://x}\n",
+    )
+    .unwrap();
     let (code, out, err) = certgate(&["check", "-c", cfg.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("ok (1 APIs, 0 tokens)"), "{out}");
@@ -49,7 +60,10 @@ fn cert_id_prints_the_id_and_metadata() {
     let (code, out, _) = certgate(&["cert", "id", pubkey.to_str().unwrap()]);
     assert_eq!(code, 0);
     let spki = leaf.key.public_key_to_der().unwrap();
-    assert!(out.contains(&format!("id: {}", certgate::certs::CertId::of_der(&spki))), "{out}");
+    assert!(
+        out.contains(&format!("id: {}", certgate::certs::CertId::of_der(&spki))),
+        "{out}"
+    );
 
     // A key that does not match the certificate, and garbage, name the file.
     let mismatch = dir.path().join("mismatch.pem");

@@ -109,9 +109,15 @@ const CASES: &[Case] = &[
 
 fn setup(dir: &Path) {
     let ca = Spec::ca("ca").issue(None);
-    Spec::server("localhost", &["localhost"]).issue(Some(&ca)).write(dir, "server");
+    Spec::server("localhost", &["localhost"])
+        .issue(Some(&ca))
+        .write(dir, "server");
     std::fs::write(dir.join("client.crt"), Spec::client("c").issue(Some(&ca)).cert_pem()).unwrap();
-    std::fs::write(dir.join("bad.pem"), "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n").unwrap();
+    std::fs::write(
+        dir.join("bad.pem"),
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("other.key"), Spec::client("o").issue(None).key_pem()).unwrap();
 }
 
@@ -133,14 +139,29 @@ fn every_error_names_file_path_and_line() {
     let mut failures = Vec::new();
     for c in CASES {
         // A case whose body replaces `tls:` drops the default one.
-        let text = if c.body.starts_with("tls:") { format!("listen:\n  https: \"127.0.0.1:8443\"\n{}", c.body) } else { format!("{HEAD}{}", c.body) };
+        let text = if c.body.starts_with("tls:") {
+            format!("listen:\n  https: \"127.0.0.1:8443\"\n{}", c.body)
+        } else {
+            format!("{HEAD}{}", c.body)
+        };
         let errs = errors_of(dir.path(), &text);
         let Some(e) = errs.iter().find(|e| e.path == c.path) else {
-            failures.push(format!("{}: no error at {} (got {:?})", c.name, c.path, errs.iter().map(|e| e.to_string()).collect::<Vec<_>>()));
+            failures.push(format!(
+                "{}: no error at {} (got {:?})",
+                c.name,
+                c.path,
+                errs.iter().map(|e| e.to_string()).collect::<Vec<_>>()
+            ));
             continue;
         };
         let shown = e.to_string();
-        let want_line = if c.line == 0 { text.lines().position(|l| l.trim_start().starts_with(c.path.rsplit('.').next().unwrap()) && l.contains("other.key")).map(|i| i + 1) } else { Some(c.line) };
+        let want_line = if c.line == 0 {
+            text.lines()
+                .position(|l| l.trim_start().starts_with(c.path.rsplit('.').next().unwrap()) && l.contains("other.key"))
+                .map(|i| i + 1)
+        } else {
+            Some(c.line)
+        };
         if e.line != want_line {
             failures.push(format!("{}: line {:?}, want {:?} ({shown})", c.name, e.line, want_line));
         }
@@ -163,7 +184,12 @@ fn all_errors_are_collected() {
     );
     let errs = errors_of(dir.path(), &text);
     let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
-    for want in ["security.client_certificates[0]", "security.client_certificates[1]", "tokens[0].apis[0]", "apis[0].listen_path"] {
+    for want in [
+        "security.client_certificates[0]",
+        "security.client_certificates[1]",
+        "tokens[0].apis[0]",
+        "apis[0].listen_path",
+    ] {
         assert!(paths.contains(&want), "missing {want} in {paths:?}");
     }
 }

@@ -89,10 +89,7 @@ impl TlsClient {
         if let Some(id) = &self.cert {
             b.set_certificate(&id.cert).expect("cert");
             b.set_private_key(&id.key).expect("key");
-            let chain = self
-                .chain_override
-                .clone()
-                .unwrap_or_else(|| id.chain.clone());
+            let chain = self.chain_override.clone().unwrap_or_else(|| id.chain.clone());
             for c in chain {
                 b.add_extra_chain_cert(c).expect("chain");
             }
@@ -145,10 +142,7 @@ impl Conn {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
         req.push_str("\r\n");
-        self.stream
-            .get_mut()
-            .write_all(req.as_bytes())
-            .expect("write");
+        self.stream.get_mut().write_all(req.as_bytes()).expect("write");
         read_response(&mut self.stream)
     }
 }
@@ -192,11 +186,7 @@ pub fn read_response<R: Read>(r: &mut BufReader<R>) -> Response {
             body.extend_from_slice(&chunk[..n]);
         }
     }
-    Response {
-        status,
-        headers,
-        body,
-    }
+    Response { status, headers, body }
 }
 
 /// A plain HTTP GET (for the metrics endpoint and plaintext listeners).

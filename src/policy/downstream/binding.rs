@@ -21,11 +21,7 @@ pub fn check_token(record: &TokenRecord, api: &Api, peer: Option<&PeerCert>) -> 
 
 /// RFC 8705: a JWT's `cnf."x5t#S256"` must be the presented leaf's SHA-256 (base64url, no
 /// padding); `require_cnf` refuses a JWT without it.
-pub fn check_jwt(
-    claims: &Claims,
-    verifier: &JwtVerifier,
-    peer: Option<&PeerCert>,
-) -> Result<(), Deny> {
+pub fn check_jwt(claims: &Claims, verifier: &JwtVerifier, peer: Option<&PeerCert>) -> Result<(), Deny> {
     let Some(thumbprint) = claims.x5t_s256.as_deref() else {
         return if verifier.require_cnf {
             Err(Deny::JwtBindingMismatch)

@@ -27,10 +27,7 @@ pub fn check(
         return Err(Deny::CertNotAllowed(peer.id));
     };
     match peer.chain_verdict(cas) {
-        ChainVerdict::Verified {
-            not_before,
-            not_after,
-        } => {
+        ChainVerdict::Verified { not_before, not_after } => {
             if !peer.valid_at(now) {
                 Err(Deny::CertExpired)
             } else if now < not_before || now > not_after {

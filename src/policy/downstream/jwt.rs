@@ -77,13 +77,11 @@ struct Cnf {
 pub fn verify(v: &JwtVerifier, token: &[u8], now: i64) -> Result<Claims, JwtError> {
     let token = std::str::from_utf8(token).map_err(|_| JwtError::Malformed)?;
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(JwtError::Malformed);
     };
-    let header: Header = serde_json::from_slice(&b64url(h).ok_or(JwtError::Malformed)?)
-        .map_err(|_| JwtError::Malformed)?;
+    let header: Header =
+        serde_json::from_slice(&b64url(h).ok_or(JwtError::Malformed)?).map_err(|_| JwtError::Malformed)?;
     if header.crit.is_some() {
         return Err(JwtError::Malformed);
     }
@@ -107,8 +105,8 @@ pub fn verify(v: &JwtVerifier, token: &[u8], now: i64) -> Result<Claims, JwtErro
     if !candidates.any(|k| check_signature(alg, &k.material, signed, &signature)) {
         return Err(JwtError::Signature);
     }
-    let claims: RawClaims = serde_json::from_slice(&b64url(p).ok_or(JwtError::Malformed)?)
-        .map_err(|_| JwtError::Malformed)?;
+    let claims: RawClaims =
+        serde_json::from_slice(&b64url(p).ok_or(JwtError::Malformed)?).map_err(|_| JwtError::Malformed)?;
     if let Some(exp) = claims.exp {
         if (now - v.leeway) as f64 >= exp {
             return Err(JwtError::Expired);

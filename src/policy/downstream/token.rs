@@ -5,11 +5,7 @@ use super::{credential, RequestView};
 use crate::snapshot::{Api, TokenRecord, TokenTable};
 
 /// The live record of the presented token, if it grants this API.
-pub fn check<'s>(
-    tokens: &'s TokenTable,
-    api: &Api,
-    req: &RequestView<'_>,
-) -> Result<&'s TokenRecord, Deny> {
+pub fn check<'s>(tokens: &'s TokenTable, api: &Api, req: &RequestView<'_>) -> Result<&'s TokenRecord, Deny> {
     let raw = credential(req.headers, &api.auth.token_header).ok_or(Deny::TokenMissing)?;
     match tokens.get(raw) {
         Some(r) if r.live_at(req.now) && r.grants(api.index) => Ok(r),
@@ -19,11 +15,7 @@ pub fn check<'s>(
 
 /// `type: certificate`: a live record whose `certificate` is the leaf and which grants this
 /// API. An expired leaf is refused as expired even when `mutual_tls` is off.
-pub fn check_certificate_credential(
-    tokens: &TokenTable,
-    api: &Api,
-    req: &RequestView<'_>,
-) -> Result<(), Deny> {
+pub fn check_certificate_credential(tokens: &TokenTable, api: &Api, req: &RequestView<'_>) -> Result<(), Deny> {
     let peer = req.peer.ok_or(Deny::CertCredentialMissing)?;
     if !peer.valid_at(req.now) {
         return Err(Deny::CertExpired);

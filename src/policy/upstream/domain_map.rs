@@ -1,0 +1,163 @@
+//! Per-domain maps (`upstream_certificates`, `pinned_public_keys`): the domain key is the
+//! target URL's host and port, never the Host header.
+//!
+//! Within one map: exact `host:port` > exact `host` > wildcard with port > wildcard without
+//! port > `"*"`. Among wildcards the more specific wins ([`crate::snapshot::host::Specificity`]): more literal
+//! labels, then the longer run of literal labels at the right end. Two wildcards that could
+//! match the same host with the same specificity are a config error. Across maps, any API
+//! hit beats any gateway hit ([`select`]).
+
+use std::collections::HashMap;
+use std::net::Ipv6Addr;
+
+use crate::snapshot::host::HostPattern;
+
+/// A compiled domain map.
+#[derive(Debug)]
+pub struct DomainMap<T> {
+    exact_port: HashMap<(String, u16), T>,
+    exact: HashMap<String, T>,
+    wild_port: Vec<(HostPattern, u16, T)>,
+    wild: Vec<(HostPattern, T)>,
+    star: Option<T>,
+}
+
+/// A parsed map key.
+#[derive(Debug, PartialEq, Eq)]
+enum Key {
+    Star,
+    Host(HostPattern, Option<u16>),
+}
+
+// === impl DomainMap ===
+
+impl<T> Default for DomainMap<T> {
+    fn default() -> Self {
+        DomainMap {
+            exact_port: HashMap::new(),
+            exact: HashMap::new(),
+            wild_port: Vec::new(),
+            wild: Vec::new(),
+            star: None,
+        }
+    }
+}
+
+impl<T> DomainMap<T> {
+    /// Builds a map. Errors are `(key, message)` for keys that do not parse, keys that name
+    /// the same domain twice, and wildcards that tie.
+    pub fn build(entries: impl IntoIterator<Item = (String, T)>) -> Result<DomainMap<T>, Vec<(String, String)>> {
+        let mut map = DomainMap::default();
+        let mut errors = Vec::new();
+        let mut wild_keys: Vec<(String, HostPattern, Option<u16>)> = Vec::new();
+        for (raw, value) in entries {
+            let key = match parse_key(&raw) {
+                Ok(k) => k,
+                Err(e) => {
+                    errors.push((raw, e));
+                    continue;
+                }
+            };
+            let dup = match key {
+                Key::Star => map.star.replace(value).is_some(),
+                Key::Host(p, port) => match (p.exact_name(), port) {
+                    (Some(name), Some(port)) => map.exact_port.insert((name, port), value).is_some(),
+                    (Some(name), None) => map.exact.insert(name, value).is_some(),
+                    (None, port) => {
+                        if let Some((other, ..)) = wild_keys.iter().find(|(_, q, qp)| {
+                            *qp == port && q.specificity() == p.specificity() && could_overlap(q, &p)
+                        }) {
+                            errors.push((
+                                raw.clone(),
+                                format!("ties with `{other}`: both can match the same host with the same specificity"),
+                            ));
+                        }
+                        wild_keys.push((raw.clone(), p.clone(), port));
+                        match port {
+                            Some(port) => map.wild_port.push((p, port, value)),
+                            None => map.wild.push((p, value)),
+                        }
+                        false
+                    }
+                },
+            };
+            if dup {
+                errors.push((raw, "names the same domain as another key".into()));
+            }
+        }
+        map.wild_port.sort_by(|a, b| b.0.specificity().cmp(&a.0.specificity()));
+        map.wild.sort_by(|a, b| b.0.specificity().cmp(&a.0.specificity()));
+        if errors.is_empty() {
+            Ok(map)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The entry for `host` (lower case, IPv6 without brackets) and `port`.
+    pub fn lookup(&self, host: &str, port: u16) -> Option<&T> {
+        let host = host.trim_end_matches('.');
+        if let Some(v) = self.exact_port.get(&(host.to_string(), port)) {
+            return Some(v);
+        }
+        if let Some(v) = self.exact.get(host) {
+            return Some(v);
+        }
+        if let Some((_, _, v)) = self.wild_port.iter().find(|(p, pp, _)| *pp == port && p.matches(host)) {
+            return Some(v);
+        }
+        if let Some((_, v)) = self.wild.iter().find(|(p, _)| p.matches(host)) {
+            return Some(v);
+        }
+        self.star.as_ref()
+    }
+
+    /// Whether the map has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.exact_port.is_empty()
+            && self.exact.is_empty()
+            && self.wild_port.is_empty()
+            && self.wild.is_empty()
+            && self.star.is_none()
+    }
+}
+
+/// The API map's entry if it has one, else the gateway map's: any API hit beats any gateway hit.
+pub fn select<'a, T>(api: &'a DomainMap<T>, gateway: &'a DomainMap<T>, host: &str, port: u16) -> Option<&'a T> {
+    api.lookup(host, port).or_else(|| gateway.lookup(host, port))
+}
+
+fn parse_key(raw: &str) -> Result<Key, String> {
+    let k = raw.trim().to_ascii_lowercase();
+    if k == "*" {
+        return Ok(Key::Star);
+    }
+    if k.parse::<Ipv6Addr>().is_ok() {
+        return Ok(Key::Host(HostPattern::parse(&k)?, None));
+    }
+    let (host, port) = if let Some(rest) = k.strip_prefix('[') {
+        let (h, p) = rest.split_once(']').ok_or("unclosed `[`")?;
+        let port = match p.strip_prefix(':') {
+            Some(p) => Some(p.parse::<u16>().map_err(|_| format!("bad port in `{raw}`"))?),
+            None if p.is_empty() => None,
+            None => return Err(format!("`{raw}` is not host, host:port or [ipv6]:port")),
+        };
+        (h.to_string(), port)
+    } else if let Some((h, p)) = k.split_once(':') {
+        (
+            h.to_string(),
+            Some(p.parse::<u16>().map_err(|_| format!("bad port in `{raw}`"))?),
+        )
+    } else {
+        (k.clone(), None)
+    };
+    Ok(Key::Host(HostPattern::parse(&host)?, port))
+}
+
+/// Whether two wildcard patterns could both match one host: same label count and, at every
+/// position, equal literals or a `*` on either side.
+fn could_overlap(a: &HostPattern, b: &HostPattern) -> bool {
+    let (a, b) = (a.to_string(), b.to_string());
+    let (la, lb): (Vec<&str>, Vec<&str>) = (a.split('.').collect(), b.split('.').collect());
+    la.len() == lb.len() && la.iter().zip(&lb).all(|(x, y)| *x == "*" || *y == "*" || x == y)
+}
