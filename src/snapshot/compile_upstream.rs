@@ -27,10 +27,13 @@ pub(super) struct GatewayUpstream {
     skip_verify: bool,
 }
 
+/// A trust-anchor list and its fingerprint.
+type CaList = (Arc<Box<[X509]>>, u64);
+
 /// Trust-anchor lists shared between targets, by member IDs.
 #[derive(Default)]
 pub(super) struct CaLists {
-    lists: HashMap<(bool, Vec<CertId>), (Arc<Box<[X509]>>, u64)>,
+    lists: HashMap<(bool, Vec<CertId>), CaList>,
     system: Option<Result<Vec<(CertId, X509)>, String>>,
 }
 
@@ -269,7 +272,7 @@ impl Compiler<'_> {
         mut anchors: Vec<(CertId, X509)>,
         cas: &mut CaLists,
         base: &str,
-    ) -> Option<(Arc<Box<[X509]>>, u64)> {
+    ) -> Option<CaList> {
         anchors.sort_by_key(|a| a.0);
         anchors.dedup_by_key(|a| a.0);
         let key = (system, anchors.iter().map(|a| a.0).collect::<Vec<_>>());

@@ -85,8 +85,8 @@ impl<T> DomainMap<T> {
                 errors.push((raw, "names the same domain as another key".into()));
             }
         }
-        map.wild_port.sort_by(|a, b| b.0.specificity().cmp(&a.0.specificity()));
-        map.wild.sort_by(|a, b| b.0.specificity().cmp(&a.0.specificity()));
+        map.wild_port.sort_by_key(|w| std::cmp::Reverse(w.0.specificity()));
+        map.wild.sort_by_key(|w| std::cmp::Reverse(w.0.specificity()));
         if errors.is_empty() {
             Ok(map)
         } else {
