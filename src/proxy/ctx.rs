@@ -23,6 +23,10 @@ pub struct RequestCtx {
     pub start: Instant,
     /// Reason code of an upstream failure, once one happened.
     pub upstream_failure: Option<&'static str>,
+    /// The current upstream connection is a TLS connection made for this request.
+    pub fresh_tls: bool,
+    /// The upstream sent a response header.
+    pub upstream_answered: bool,
     /// Addresses of the current target (to record failed connects).
     pub resolved: Option<Arc<Resolved>>,
 }
@@ -40,6 +44,8 @@ impl RequestCtx {
             failovers: 0,
             start: Instant::now(),
             upstream_failure: None,
+            fresh_tls: false,
+            upstream_answered: false,
             resolved: None,
         }
     }

@@ -134,6 +134,12 @@ impl ProxyHttp for Gateway {
         // Every address of this target failed: skip it for a while, try the next target.
         let targets = &ctx.snap.api(api).upstream.targets;
         targets[index].mark_down(now_ms() + TARGET_DOWN_MS);
+        warn!(
+            "event=upstream_target_down api={} target={} skip_seconds={} error=\"{e}\"",
+            ctx.snap.api(api).name,
+            targets[index].url,
+            TARGET_DOWN_MS / 1000
+        );
         ctx.failovers += 1;
         if ctx.failovers < targets.len() {
             ctx.target = None;
@@ -146,13 +152,14 @@ impl ProxyHttp for Gateway {
     async fn connected_to_upstream(
         &self,
         _session: &mut Session,
-        _reused: bool,
-        _peer: &HttpPeer,
+        reused: bool,
+        peer: &HttpPeer,
         #[cfg(unix)] _fd: std::os::unix::io::RawFd,
         #[cfg(windows)] _sock: std::os::windows::io::RawSocket,
         digest: Option<&Digest>,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
+        ctx.fresh_tls = !reused && peer.is_tls();
         let (Some(api), Some(index)) = (ctx.api, ctx.target) else {
             return Ok(());
         };
@@ -179,7 +186,7 @@ impl ProxyHttp for Gateway {
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
-        let code = match classify_upstream(e) {
+        let code = match classify_upstream(e, ctx.fresh_tls && !ctx.upstream_answered) {
             Some(answer) => {
                 ctx.upstream_failure = Some(answer.reason);
                 let api = ctx.api_label();
@@ -207,7 +214,17 @@ impl ProxyHttp for Gateway {
 
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
         // Upstream failures get our own one-line log in `fail_to_proxy`.
-        classify_upstream(e).is_some()
+        classify_upstream(e, false).is_some()
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _upstream_response: &mut pingora::http::ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        ctx.upstream_answered = true;
+        Ok(())
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {

@@ -35,7 +35,11 @@ pub async fn upstream_failure(session: &mut Session, a: UpstreamAnswer) -> pingo
 }
 
 /// Classifies a proxy error that came from the upstream side; `None` for others.
-pub fn classify_upstream(e: &Error) -> Option<UpstreamAnswer> {
+///
+/// `fresh_tls_unanswered`: the error happened on a TLS connection made for this request
+/// before the upstream sent anything. A TLS 1.3 server that refuses our client certificate
+/// does so after the handshake, by closing: that is a TLS failure, not an unavailable upstream.
+pub fn classify_upstream(e: &Error, fresh_tls_unanswered: bool) -> Option<UpstreamAnswer> {
     use ErrorType::*;
     let tls = UpstreamAnswer {
         status: 502,
@@ -54,6 +58,11 @@ pub fn classify_upstream(e: &Error) -> Option<UpstreamAnswer> {
             reason: "upstream_pin_mismatch",
         }),
         InvalidCert | TLSHandshakeFailure | HandshakeError | TLSWantX509Lookup => Some(tls),
+        WriteError | ReadError | ConnectionClosed
+            if fresh_tls_unanswered && *e.esource() == pingora::ErrorSource::Upstream =>
+        {
+            Some(tls)
+        }
         ReadTimedout | WriteTimedout => Some(UpstreamAnswer {
             status: 504,
             message: "Upstream timed out",

@@ -14,3 +14,4 @@ mod fixture;
 mod attacks;
 mod downstream;
 mod resumption;
+mod upstream;

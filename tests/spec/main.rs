@@ -9,3 +9,4 @@ mod support;
 
 mod cli;
 mod config_errors;
+mod upstream_map;

@@ -1,0 +1,245 @@
+//! The upstream domain map (SPEC §4), as the table in the SPEC's shared tables: every case
+//! of Tyk's own lookup table plus the any-position wildcard.
+
+use certgate::policy::upstream::{select, DomainMap};
+
+struct Row {
+    host: &'static str,
+    gateway: &'static [(&'static str, &'static str)],
+    api: &'static [(&'static str, &'static str)],
+    expected: Option<&'static str>,
+}
+
+const ROWS: &[Row] = &[
+    Row {
+        host: "example.com",
+        gateway: &[],
+        api: &[],
+        expected: None,
+    },
+    Row {
+        host: "example.com",
+        gateway: &[("*", "w")],
+        api: &[],
+        expected: Some("w"),
+    },
+    Row {
+        host: "api.example.com:8443",
+        gateway: &[("*", "w")],
+        api: &[],
+        expected: Some("w"),
+    },
+    Row {
+        host: "example.com",
+        gateway: &[("example.com", "e")],
+        api: &[],
+        expected: Some("e"),
+    },
+    Row {
+        host: "example.com:8443",
+        gateway: &[("example.com", "e")],
+        api: &[],
+        expected: Some("e"),
+    },
+    Row {
+        host: "example.com:8443",
+        gateway: &[("example.com:8443", "ep")],
+        api: &[],
+        expected: Some("ep"),
+    },
+    Row {
+        host: "api.example.com",
+        gateway: &[("*.example.com", "s")],
+        api: &[],
+        expected: Some("s"),
+    },
+    Row {
+        host: "test.example.com",
+        gateway: &[("*.example.com", "s")],
+        api: &[],
+        expected: Some("s"),
+    },
+    Row {
+        host: "api.example.com:8443",
+        gateway: &[("*.example.com", "s")],
+        api: &[],
+        expected: Some("s"),
+    },
+    Row {
+        host: "test.example.com:9000",
+        gateway: &[("*.example.com", "s")],
+        api: &[],
+        expected: Some("s"),
+    },
+    Row {
+        host: "api.example.com:8443",
+        gateway: &[("*.example.com:8443", "sp")],
+        api: &[],
+        expected: Some("sp"),
+    },
+    Row {
+        host: "example.com",
+        gateway: &[("*", "w"), ("example.com", "e")],
+        api: &[],
+        expected: Some("e"),
+    },
+    Row {
+        host: "example.com:8443",
+        gateway: &[("example.com", "e"), ("example.com:8443", "ep")],
+        api: &[],
+        expected: Some("ep"),
+    },
+    Row {
+        host: "api.example.com",
+        gateway: &[("*", "w"), ("*.example.com", "s")],
+        api: &[],
+        expected: Some("s"),
+    },
+    Row {
+        host: "api.example.com:8443",
+        gateway: &[("*.example.com", "s"), ("*.example.com:8443", "sp")],
+        api: &[],
+        expected: Some("sp"),
+    },
+    Row {
+        host: "example.com",
+        gateway: &[("example.com", "g")],
+        api: &[("example.com", "a")],
+        expected: Some("a"),
+    },
+    Row {
+        host: "example.com",
+        gateway: &[("example.com", "g")],
+        api: &[("*", "a")],
+        expected: Some("a"),
+    },
+    Row {
+        host: "example.com",
+        gateway: &[("other.com", "o")],
+        api: &[],
+        expected: None,
+    },
+    Row {
+        host: "192.168.1.1",
+        gateway: &[("192.168.1.1", "ip")],
+        api: &[],
+        expected: Some("ip"),
+    },
+    Row {
+        host: "192.168.1.1:8443",
+        gateway: &[("192.168.1.1", "ip")],
+        api: &[],
+        expected: Some("ip"),
+    },
+    Row {
+        host: "[::1]:8443",
+        gateway: &[("::1", "v6")],
+        api: &[],
+        expected: Some("v6"),
+    },
+    Row {
+        host: "a.b.example.com",
+        gateway: &[("*.example.com", "s")],
+        api: &[],
+        expected: None,
+    },
+    Row {
+        host: "example.com",
+        gateway: &[("*.com", "c")],
+        api: &[],
+        expected: Some("c"),
+    },
+    Row {
+        host: "api.prod.example.com:8443",
+        gateway: &[("api.*.example.com:8443", "m")],
+        api: &[],
+        expected: Some("m"),
+    },
+    Row {
+        host: "api.prod.example.com:8443",
+        gateway: &[("api.*.example.com:8443", "m"), ("*.prod.example.com:8443", "p")],
+        api: &[],
+        expected: Some("p"),
+    },
+    Row {
+        host: "api.prod.example.com",
+        gateway: &[("*.*.example.com", "two"), ("api.*.example.com", "one")],
+        api: &[],
+        expected: Some("one"),
+    },
+    // certgate's own additions.
+    Row {
+        host: "[::1]:8443",
+        gateway: &[("[::1]:8443", "v6p"), ("::1", "v6")],
+        api: &[],
+        expected: Some("v6p"),
+    },
+    Row {
+        host: "example.com:8443",
+        gateway: &[("example.com:9443", "other-port")],
+        api: &[],
+        expected: None,
+    },
+    Row {
+        host: "example.com",
+        gateway: &[("example.com:443", "default-port")],
+        api: &[],
+        expected: Some("default-port"),
+    },
+    Row {
+        host: "api.example.com:8443",
+        gateway: &[("*.example.com:8443", "sp")],
+        api: &[("*.example.com", "a")],
+        expected: Some("a"),
+    },
+    Row {
+        host: "API.Example.com",
+        gateway: &[("api.example.com", "e")],
+        api: &[],
+        expected: Some("e"),
+    },
+];
+
+fn map(entries: &[(&str, &'static str)]) -> DomainMap<&'static str> {
+    DomainMap::build(entries.iter().map(|(k, v)| (k.to_string(), *v))).unwrap()
+}
+
+/// `host[:port]` as written in a target URL (https, so no port means 443).
+fn split(hostport: &str) -> (String, u16) {
+    let uri: http::Uri = format!("https://{hostport}/").parse().unwrap();
+    let a = uri.authority().unwrap();
+    (
+        a.host().trim_matches(['[', ']']).to_ascii_lowercase(),
+        a.port_u16().unwrap_or(443),
+    )
+}
+
+#[test]
+fn domain_map_table() {
+    let mut failures = Vec::new();
+    for r in ROWS {
+        let (host, port) = split(r.host);
+        let (g, a) = (map(r.gateway), map(r.api));
+        let got = select(&a, &g, &host, port).copied();
+        if got != r.expected {
+            failures.push(format!(
+                "{} with G {:?} A {:?}: got {got:?}, want {:?}",
+                r.host, r.gateway, r.api, r.expected
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn ambiguous_wildcards_are_a_config_error() {
+    let err = DomainMap::build([("*.b.*".to_string(), 1), ("a.*.*".to_string(), 2)]).unwrap_err();
+    assert!(err[0].1.contains("ties with"), "{err:?}");
+    // Same specificity but never the same host: fine.
+    assert!(DomainMap::build([("*.a.com".to_string(), 1), ("*.b.com".to_string(), 2)]).is_ok());
+    // The same domain twice.
+    assert!(DomainMap::build([("Example.com".to_string(), 1), ("example.com".to_string(), 2)]).is_err());
+    // Not a domain key.
+    assert!(DomainMap::build([("a*.com".to_string(), 1)]).is_err());
+    assert!(DomainMap::build([("example.com:http".to_string(), 1)]).is_err());
+}
