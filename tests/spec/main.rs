@@ -9,4 +9,5 @@ mod support;
 
 mod cli;
 mod config_errors;
+mod example_configs;
 mod upstream_map;
