@@ -290,15 +290,21 @@ pub fn bulk_leaves(issuer: &Issued, n: usize) -> Vec<X509> {
         .map(|i| {
             let mut b = X509::builder().expect("builder");
             b.set_version(2).expect("v3");
-            let serial = BigNum::from_u32(i as u32 + 1).and_then(|s| s.to_asn1_integer()).expect("serial");
+            let serial = BigNum::from_u32(i as u32 + 1)
+                .and_then(|s| s.to_asn1_integer())
+                .expect("serial");
             b.set_serial_number(&serial).expect("serial");
             let mut name = X509NameBuilder::new().expect("name");
-            name.append_entry_by_nid(Nid::COMMONNAME, &format!("bulk-{i}")).expect("cn");
+            name.append_entry_by_nid(Nid::COMMONNAME, &format!("bulk-{i}"))
+                .expect("cn");
             let name = name.build();
             b.set_subject_name(&name).expect("subject");
             b.set_issuer_name(issuer.cert.subject_name()).expect("issuer");
             b.set_pubkey(&key).expect("pubkey");
-            let (nb, na) = (Asn1Time::from_unix(now - 3600).expect("t"), Asn1Time::from_unix(now + 86400 * 365).expect("t"));
+            let (nb, na) = (
+                Asn1Time::from_unix(now - 3600).expect("t"),
+                Asn1Time::from_unix(now + 86400 * 365).expect("t"),
+            );
             b.set_not_before(&nb).expect("nb");
             b.set_not_after(&na).expect("na");
             b.sign(&issuer.key, MessageDigest::sha256()).expect("sign");

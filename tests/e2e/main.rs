@@ -10,6 +10,7 @@
 mod support;
 
 mod fixture;
+mod listener;
 
 mod attacks;
 mod downstream;

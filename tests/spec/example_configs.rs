@@ -10,14 +10,34 @@ fn pki(dir: &std::path::Path) {
     std::fs::create_dir_all(dir.join("certs")).unwrap();
     let ca = Spec::ca("example CA").issue(None);
     let client_ca = Spec::ca("example client CA").issue(None);
-    Spec::server("gateway", &["gateway.example.com"]).issue(Some(&ca)).write(&p, "server");
-    Spec::server("api", &["api.example.com"]).issue(Some(&ca)).write(&p, "api");
-    Spec::client("gateway client").issue(Some(&ca)).write_combined(&p, "gateway-client");
-    std::fs::write(p.join("payments-upstream.crt"), Spec::server("p", &["payments.internal.example.com"]).issue(Some(&ca)).cert_pem()).unwrap();
+    Spec::server("gateway", &["gateway.example.com"])
+        .issue(Some(&ca))
+        .write(&p, "server");
+    Spec::server("api", &["api.example.com"])
+        .issue(Some(&ca))
+        .write(&p, "api");
+    Spec::client("gateway client")
+        .issue(Some(&ca))
+        .write_combined(&p, "gateway-client");
+    std::fs::write(
+        p.join("payments-upstream.crt"),
+        Spec::server("p", &["payments.internal.example.com"])
+            .issue(Some(&ca))
+            .cert_pem(),
+    )
+    .unwrap();
     std::fs::write(p.join("internal-ca.crt"), ca.cert_pem()).unwrap();
     std::fs::write(p.join("client-ca.crt"), client_ca.cert_pem()).unwrap();
-    std::fs::write(p.join("alice.crt"), Spec::client("alice").issue(Some(&client_ca)).cert_pem()).unwrap();
-    std::fs::write(p.join("partner.crt"), Spec::client("partner").issue(Some(&client_ca)).cert_pem()).unwrap();
+    std::fs::write(
+        p.join("alice.crt"),
+        Spec::client("alice").issue(Some(&client_ca)).cert_pem(),
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("partner.crt"),
+        Spec::client("partner").issue(Some(&client_ca)).cert_pem(),
+    )
+    .unwrap();
     let signer = Spec::client("jwt").key(KeyKind::EcP256).issue(None);
     std::fs::write(p.join("jwt-signer.pub"), signer.key.public_key_to_pem().unwrap()).unwrap();
 }

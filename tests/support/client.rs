@@ -80,6 +80,12 @@ impl TlsClient {
 
     /// Connects; with `session`, tries to resume it.
     pub fn connect(&self, port: u16, session: Option<&SslSession>) -> Conn {
+        self.try_connect(port, session)
+            .unwrap_or_else(|e| panic!("TLS handshake to :{port} failed: {e}"))
+    }
+
+    /// Connects, returning handshake errors.
+    pub fn try_connect(&self, port: u16, session: Option<&SslSession>) -> Result<Conn, String> {
         let mut b = SslConnector::builder(SslMethod::tls()).expect("connector");
         b.cert_store_mut().add_cert(self.ca.clone()).expect("ca");
         b.set_verify(SslVerifyMode::PEER);
@@ -104,13 +110,17 @@ impl TlsClient {
         }
         let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-        let stream = cfg
-            .connect(&self.sni, tcp)
-            .unwrap_or_else(|e| panic!("TLS handshake to :{port} failed: {e}"));
-        Conn {
+        let stream = cfg.connect(&self.sni, tcp).map_err(|e| e.to_string())?;
+        Ok(Conn {
             stream: BufReader::new(stream),
             host: self.sni.clone(),
-        }
+        })
+    }
+
+    /// Sets the SNI (and the name the server certificate must carry).
+    pub fn with_sni(mut self, sni: &str) -> TlsClient {
+        self.sni = sni.to_string();
+        self
     }
 
     /// One request on a fresh connection.
@@ -120,6 +130,39 @@ impl TlsClient {
 }
 
 impl Conn {
+    /// The server certificate's common name.
+    pub fn server_cn(&self) -> String {
+        let cert = self
+            .stream
+            .get_ref()
+            .ssl()
+            .peer_certificate()
+            .expect("server certificate");
+        let cn = cert
+            .subject_name()
+            .entries_by_nid(openssl::nid::Nid::COMMONNAME)
+            .next()
+            .expect("CN");
+        cn.data().as_utf8().expect("utf8").to_string()
+    }
+
+    /// Sends a request; `None` when the connection fails before a full response.
+    pub fn try_request(&mut self, path: &str) -> Option<Response> {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.host);
+        self.stream.get_mut().write_all(req.as_bytes()).ok()?;
+        let mut line = String::new();
+        self.stream.read_line(&mut line).ok()?;
+        if line.is_empty() {
+            return None;
+        }
+        let status = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(Response {
+            status,
+            headers: vec![],
+            body: vec![],
+        })
+    }
+
     /// Whether the handshake resumed a session.
     pub fn resumed(&self) -> bool {
         self.stream.get_ref().ssl().session_reused()

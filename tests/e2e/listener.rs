@@ -1,0 +1,192 @@
+//! The TLS listener: server certificates by SNI, the three `client_auth` modes, and round
+//! robin over upstream targets.
+
+use certgate::echo::{self, EchoConfig};
+use certgate::pki::Spec;
+
+use crate::support::{Gateway, TlsClient};
+
+fn gateway(
+    client_auth: &str,
+    extra_apis: &str,
+) -> (
+    tempfile::TempDir,
+    Gateway,
+    certgate::pki::Issued,
+    certgate::pki::Issued,
+    echo::EchoHandle,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = Spec::ca("listener CA").issue(None);
+    Spec::server("default.test", &["localhost", "default.test"])
+        .issue(Some(&ca))
+        .write(d, "default");
+    Spec::server("api", &["api.example.com"])
+        .issue(Some(&ca))
+        .write(d, "api");
+    Spec::server("wild", &["*.example.org"])
+        .issue(Some(&ca))
+        .write(d, "wild");
+    let client = Spec::client("client").issue(Some(&ca));
+    std::fs::write(d.join("client.crt"), client.cert_pem()).unwrap();
+    let up = echo::start(
+        EchoConfig {
+            name: "up".into(),
+            tls: None,
+            client_ca: vec![],
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    let yaml = format!(
+        r#"
+listen:
+  https: "127.0.0.1:{{https}}"
+tls:
+  certificate: default.crt
+  key: default.key
+  client_auth: {client_auth}
+  sni:
+    - hosts: [api.example.com]
+      certificate: api.crt
+      key: api.key
+    - hosts: ["*.example.org"]
+      certificate: wild.crt
+      key: wild.key
+apis:
+  - name: mtls
+    listen_path: /mtls/
+    auth:
+      mutual_tls: true
+      client_certificates: [client.crt]
+    upstream: {{url: "http://{up}"}}
+  - name: open
+    listen_path: /open/
+    upstream: {{url: "http://{up}"}}
+{extra_apis}"#,
+        up = up.addr
+    );
+    let g = Gateway::start(d, &yaml);
+    (dir, g, ca, client, up)
+}
+
+#[test]
+fn server_certificate_follows_sni() {
+    let (_d, g, ca, _c, _up) = gateway("request", "");
+    for (sni, cn) in [
+        ("api.example.com", "api"),
+        ("x.example.org", "wild"),
+        ("localhost", "default.test"),
+    ] {
+        let conn = TlsClient::new(&ca).with_sni(sni).connect(g.https, None);
+        assert_eq!(conn.server_cn(), cn, "SNI {sni}");
+    }
+}
+
+#[test]
+fn client_auth_request_accepts_any_and_decides_per_request() {
+    let (_d, g, ca, client, _up) = gateway("request", "");
+    let stranger = Spec::client("stranger").issue(None);
+    assert_eq!(
+        TlsClient::new(&ca).get(g.https, "/open/x", &[]).status,
+        200,
+        "no certificate, open API"
+    );
+    assert_eq!(
+        TlsClient::new(&ca)
+            .with_cert(&stranger)
+            .get(g.https, "/open/x", &[])
+            .status,
+        200,
+        "any certificate, open API"
+    );
+    assert_eq!(
+        TlsClient::new(&ca)
+            .with_cert(&stranger)
+            .get(g.https, "/mtls/x", &[])
+            .status,
+        403
+    );
+    assert_eq!(
+        TlsClient::new(&ca)
+            .with_cert(&client)
+            .get(g.https, "/mtls/x", &[])
+            .status,
+        200
+    );
+}
+
+#[test]
+fn client_auth_require_ends_handshakes_without_a_certificate() {
+    let (_d, g, ca, client, _up) = gateway("require", "");
+    let ok = TlsClient::new(&ca)
+        .try_connect(g.https, None)
+        .ok()
+        .and_then(|mut c| c.try_request("/open/x"));
+    assert!(ok.is_none(), "a client without a certificate gets no answer");
+    assert_eq!(
+        TlsClient::new(&ca)
+            .with_cert(&client)
+            .get(g.https, "/mtls/x", &[])
+            .status,
+        200
+    );
+    let stranger = Spec::client("stranger").issue(None);
+    assert_eq!(
+        TlsClient::new(&ca)
+            .with_cert(&stranger)
+            .get(g.https, "/mtls/x", &[])
+            .status,
+        403,
+        "require is not an allow list"
+    );
+}
+
+#[test]
+fn client_auth_none_never_asks() {
+    let (_d, g, ca, client, _up) = gateway("none", "");
+    let r = TlsClient::new(&ca).with_cert(&client).get(g.https, "/mtls/x", &[]);
+    assert_eq!(
+        (r.status, r.json()["code"].as_str().unwrap()),
+        (403, "client_cert_required")
+    );
+}
+
+#[test]
+fn round_robin_over_targets() {
+    let r1 = echo::start(
+        EchoConfig {
+            name: "r1".into(),
+            tls: None,
+            client_ca: vec![],
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    let r2 = echo::start(
+        EchoConfig {
+            name: "r2".into(),
+            tls: None,
+            client_ca: vec![],
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    let extra = format!(
+        "  - name: rr\n    listen_path: /rr/\n    upstream:\n      targets: [\"http://{}\", \"http://{}\"]\n",
+        r1.addr, r2.addr
+    );
+    let (_d, g, ca, _c, _up) = gateway("request", &extra);
+    let seen: Vec<String> = (0..4)
+        .map(|_| {
+            TlsClient::new(&ca).get(g.https, "/rr/x", &[]).json()["upstream"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_ne!(seen[0], seen[1], "{seen:?}");
+    assert_eq!(seen[0], seen[2], "{seen:?}");
+    assert_eq!(seen[1], seen[3], "{seen:?}");
+}
