@@ -143,7 +143,7 @@ impl Conn {
             .entries_by_nid(openssl::nid::Nid::COMMONNAME)
             .next()
             .expect("CN");
-        cn.data().to_string()
+        cn.data().to_string().expect("utf8")
     }
 
     /// Sends a request; `None` when the connection fails before a full response.
