@@ -19,7 +19,10 @@ struct Upstreams {
 }
 
 /// Upstream servers by name: (certificate names, server cert validity, extra chain).
-fn setup(apis_yaml: impl Fn(&HashMap<&'static str, EchoHandle>) -> String, security_yaml: &str) -> Upstreams {
+fn setup(
+    apis_yaml: impl Fn(&HashMap<&'static str, EchoHandle>, &std::path::Path) -> String,
+    security_yaml: &str,
+) -> Upstreams {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let edge_ca = Spec::ca("edge CA").issue(None);
@@ -75,7 +78,7 @@ fn setup(apis_yaml: impl Fn(&HashMap<&'static str, EchoHandle>) -> String, secur
     start("appended", appended);
     let yaml = format!(
         "listen:\n  https: \"127.0.0.1:{{https}}\"\n  metrics: \"127.0.0.1:{{metrics}}\"\n  threads: 2\ntls:\n  certificate: edge.crt\n  key: edge.key\n{security_yaml}\napis:\n{}",
-        apis_yaml(&servers)
+        apis_yaml(&servers, d)
     );
     let gateway = Gateway::start(d, &yaml);
     Upstreams {
@@ -111,7 +114,7 @@ fn api(name: &str, url: String, connect_to: u16, extra: &str) -> String {
 #[test]
 fn the_right_client_certificate_reaches_each_domain() {
     let u = setup(
-        |s| {
+        |s, _| {
             [
                 api(
                     "a",
@@ -163,7 +166,7 @@ fn the_right_client_certificate_reaches_each_domain() {
 #[test]
 fn no_client_certificate_when_no_entry_matches() {
     let u = setup(
-        |s| {
+        |s, _| {
             api(
                 "a",
                 format!("https://a.internal:{}", s["a"].addr.port()),
@@ -184,7 +187,7 @@ fn no_client_certificate_when_no_entry_matches() {
 #[test]
 fn verification_and_skip_verify() {
     let u = setup(
-        |s| {
+        |s, _| {
             let p = |n: &str| s[n].addr.port();
             [
                 api(
@@ -251,7 +254,15 @@ fn verification_and_skip_verify() {
 
 #[test]
 fn pins() {
-    let dir_pins = |s: &HashMap<&'static str, EchoHandle>| {
+    let dir_pins = |s: &HashMap<&'static str, EchoHandle>, d: &std::path::Path| {
+        let a_leaf = openssl::x509::X509::from_pem(&std::fs::read(d.join("a-leaf.crt")).unwrap()).unwrap();
+        let spki = openssl::sha::sha256(&a_leaf.public_key().unwrap().public_key_to_der().unwrap());
+        let b64 = {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(spki)
+        };
+        let pin_forms = format!("      pinned_public_keys:\n        \"*\": [\"sha256//{b64}\"]\n");
+        let pin_hex = format!("      pinned_public_keys:\n        \"*\": {}\n", hex::encode(spki));
         let p = |n: &str| s[n].addr.port();
         let url = |h: &str, n: &str| format!("https://{h}:{}", p(n));
         [
@@ -292,6 +303,8 @@ fn pins() {
                 "      insecure_skip_verify: true\n      pinned_public_keys:\n        \"*\": up-ca.crt\n",
             ),
             api("gateway-pin", url("b.internal", "b"), p("b"), ""),
+            api("curl-form", url("a.internal", "a"), p("a"), &pin_forms),
+            api("hex-form", url("a.internal", "a"), p("a"), &pin_hex),
         ]
         .concat()
     };
@@ -315,6 +328,8 @@ fn pins() {
         "without verification only the leaf counts"
     );
     assert_eq!(u.get("/gateway-pin/x").status, 200, "gateway pins, comma-separated");
+    assert_eq!(u.get("/curl-form/x").status, 200, "curl's sha256//base64 form");
+    assert_eq!(u.get("/hex-form/x").status, 200, "64 hex digits of the SPKI SHA-256");
     // Pins are checked on reused connections too.
     for _ in 0..3 {
         assert_eq!(u.code("/mismatch/x").0, 502);
@@ -330,7 +345,7 @@ fn pins() {
 #[test]
 fn pools_never_mix_certificates_or_pins() {
     let u = setup(
-        |s| {
+        |s, _| {
             let port = s["a"].addr.port();
             let url = format!("https://a.internal:{port}");
             [
@@ -390,7 +405,7 @@ fn unavailable_targets_timeouts_and_failover() {
     let silent_port = silent.local_addr().unwrap().port();
     let dead_port = crate::support::free_port();
     let u = setup(
-        |s| {
+        |s, _| {
             let a = s["a"].addr.port();
             format!(
                 "{}{}  - name: failover\n    listen_path: /failover/\n    upstream:\n      targets: [\"https://127.0.0.1:{dead_port}\", \"https://127.0.0.1:{a}\"]\n      sni: a.internal\n      certificates: {{\"*\": gw1.pem}}\n      connect_timeout_ms: 500\n",
