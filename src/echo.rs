@@ -1,6 +1,7 @@
 //! A small HTTP/1.1 echo upstream, optionally TLS and optionally demanding a client
 //! certificate from a given CA. Used by `certgate demo` and by the tests: it answers every
 //! request with JSON describing what it received, including the client certificate it saw.
+//! A `delay_ms=N` query parameter delays the answer.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -178,6 +179,14 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             return;
         }
         stats.requests.fetch_add(1, Ordering::Relaxed);
+        // `?delay_ms=N` (anywhere in the query) makes the answer wait, for drain and timeout tests.
+        if let Some(ms) = path
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("delay_ms="))
+            .and_then(|v| v.parse().ok())
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
         let answer = serde_json::json!({
             "upstream": name,
             "method": method,

@@ -1,5 +1,6 @@
 //! Per-request state shared by the phases.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,13 +30,41 @@ pub struct RequestCtx {
     pub upstream_answered: bool,
     /// Addresses of the current target (to record failed connects).
     pub resolved: Option<Arc<Resolved>>,
+    /// Counts this request as in flight until the context is dropped.
+    _inflight: InflightGuard,
+}
+
+/// Requests in flight, for draining on SIGTERM.
+#[derive(Clone, Default)]
+pub struct Inflight(Arc<AtomicUsize>);
+
+struct InflightGuard(Arc<AtomicUsize>);
+
+// === impl Inflight ===
+
+impl Inflight {
+    /// Requests currently in flight.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    fn enter(&self) -> InflightGuard {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        InflightGuard(self.0.clone())
+    }
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 // === impl RequestCtx ===
 
 impl RequestCtx {
-    /// A context pinned to `snap`.
-    pub fn new(snap: Arc<Snapshot>) -> RequestCtx {
+    /// A context pinned to `snap`, counted in `inflight`.
+    pub fn new(snap: Arc<Snapshot>, inflight: &Inflight) -> RequestCtx {
         RequestCtx {
             snap,
             api: None,
@@ -47,6 +76,7 @@ impl RequestCtx {
             fresh_tls: false,
             upstream_answered: false,
             resolved: None,
+            _inflight: inflight.enter(),
         }
     }
 

@@ -29,7 +29,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::{HttpPeer, Peer};
 use pingora::Error;
 
-pub use ctx::RequestCtx;
+pub use ctx::{Inflight, RequestCtx};
 pub use request::{peer_cert, request_host, upstream_path, CLIENT_CERT_HEADER};
 pub use resolve::Resolver;
 pub use respond::{classify_upstream, UpstreamAnswer, PIN_MISMATCH};
@@ -47,17 +47,19 @@ pub struct Gateway {
     store: Arc<SnapshotStore>,
     metrics: Arc<Metrics>,
     resolver: Resolver,
+    inflight: Inflight,
 }
 
 // === impl Gateway ===
 
 impl Gateway {
     /// A gateway reading `store`.
-    pub fn new(store: Arc<SnapshotStore>, metrics: Arc<Metrics>) -> Gateway {
+    pub fn new(store: Arc<SnapshotStore>, metrics: Arc<Metrics>, inflight: Inflight) -> Gateway {
         Gateway {
             store,
             metrics,
             resolver: Resolver::new(Duration::from_secs(30)),
+            inflight,
         }
     }
 
@@ -84,7 +86,7 @@ impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx::new(self.store.load_full())
+        RequestCtx::new(self.store.load_full(), &self.inflight)
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {

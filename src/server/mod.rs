@@ -1,6 +1,7 @@
 //! Process wiring: the Pingora server, its services, and configuration reloads.
 
 mod reload;
+mod shutdown;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -19,7 +20,7 @@ pub use reload::{reload_once, ReloadOutcome, Reloader};
 
 use crate::config::{self, ConfigErrors};
 use crate::metrics::{Metrics, MetricsApp};
-use crate::proxy::Gateway;
+use crate::proxy::{Gateway, Inflight};
 use crate::snapshot::{compile, Snapshot, SnapshotStore};
 use crate::tls::{tls_settings, DownstreamTls};
 
@@ -69,7 +70,7 @@ pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
             listen.threads
         },
         grace_period_seconds: Some(listen.shutdown_grace_seconds),
-        graceful_shutdown_timeout_seconds: Some(listen.shutdown_grace_seconds.max(1)),
+        graceful_shutdown_timeout_seconds: Some(1),
         upgrade_sock: opts
             .upgrade_sock
             .as_ref()
@@ -88,7 +89,13 @@ pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let gateway = Gateway::new(store.clone(), metrics.clone());
+    let inflight = Inflight::default();
+    shutdown::exit_when_drained(
+        inflight.clone(),
+        std::time::Duration::from_secs(listen.shutdown_grace_seconds),
+    )
+    .context("SIGTERM handler")?;
+    let gateway = Gateway::new(store.clone(), metrics.clone(), inflight);
     let mut proxy = http_proxy_service_with_name(&server.configuration, gateway, "certgate");
     if let Some(addr) = listen.https {
         let settings =

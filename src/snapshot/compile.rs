@@ -70,6 +70,9 @@ pub fn compile_with_store(
     })
 }
 
+/// Certificates expiring sooner than this are warned about at every load.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
 /// Seconds since the epoch.
 pub fn now_unix() -> i64 {
     std::time::SystemTime::now()
@@ -121,6 +124,10 @@ impl<'a> Compiler<'a> {
         for cert in extra {
             self.store.insert(cert);
         }
+        let store: Vec<Arc<LoadedCert>> = self.store.iter().cloned().collect();
+        for c in store {
+            self.warn_if_expired(&c);
+        }
     }
 
     /// Resolves a certificate reference (SPEC §1): a store ID or a PEM path.
@@ -171,23 +178,23 @@ impl<'a> Compiler<'a> {
             .clone()
     }
 
+    /// Warns (once per certificate and load) about certificates that have expired, are not
+    /// valid yet, or expire within [`EXPIRY_WARNING_DAYS`].
     fn warn_if_expired(&mut self, c: &LoadedCert) {
         if c.is_public_key_only() || !self.warned_expired.insert(c.id) {
             return;
         }
+        let (id, subject, source) = (c.id, &c.meta.subject, c.source.display());
         if c.meta.not_after < self.now {
-            self.warnings.push(format!(
-                "certificate {} ({}) from {} has expired",
-                c.id,
-                c.meta.subject,
-                c.source.display()
-            ));
+            self.warnings
+                .push(format!("certificate {id} ({subject}) from {source} has expired"));
         } else if c.meta.not_before > self.now {
+            self.warnings
+                .push(format!("certificate {id} ({subject}) from {source} is not valid yet"));
+        } else if c.meta.not_after - self.now < EXPIRY_WARNING_DAYS * 86_400 {
+            let days = (c.meta.not_after - self.now) / 86_400;
             self.warnings.push(format!(
-                "certificate {} ({}) from {} is not valid yet",
-                c.id,
-                c.meta.subject,
-                c.source.display()
+                "certificate {id} ({subject}) from {source} expires in {days} days"
             ));
         }
     }

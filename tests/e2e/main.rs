@@ -11,6 +11,7 @@ mod support;
 
 mod fixture;
 mod listener;
+mod operations;
 
 mod attacks;
 mod downstream;

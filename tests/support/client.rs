@@ -180,29 +180,48 @@ impl Conn {
 
     /// Sends a request and reads the response (keep-alive).
     pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
+        self.try_full_request(method, path, headers)
+            .unwrap_or_else(|e| panic!("request {path}: {e}"))
+    }
+
+    /// Sends a request and reads the response, returning I/O errors.
+    pub fn try_full_request(&mut self, method: &str, path: &str, headers: &[(&str, &str)]) -> Result<Response, String> {
         let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.host);
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
         req.push_str("\r\n");
-        self.stream.get_mut().write_all(req.as_bytes()).expect("write");
-        read_response(&mut self.stream)
+        self.stream
+            .get_mut()
+            .write_all(req.as_bytes())
+            .map_err(|e| e.to_string())?;
+        try_read_response(&mut self.stream)
     }
 }
 
-/// Reads one HTTP/1.1 response (content-length or chunked).
+/// Reads one HTTP/1.1 response (content-length or chunked); panics on I/O errors.
 pub fn read_response<R: Read>(r: &mut BufReader<R>) -> Response {
+    try_read_response(r).unwrap_or_else(|e| panic!("reading the response: {e}"))
+}
+
+/// Reads one HTTP/1.1 response (content-length or chunked).
+pub fn try_read_response<R: Read>(r: &mut BufReader<R>) -> Result<Response, String> {
+    let io = |e: std::io::Error| e.to_string();
     let mut line = String::new();
-    r.read_line(&mut line).expect("status line");
+    if r.read_line(&mut line).map_err(io)? == 0 {
+        return Err("connection closed before the status line".into());
+    }
     let status: u16 = line
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {line:?}"));
+        .ok_or_else(|| format!("bad status line {line:?}"))?;
     let mut headers = Vec::new();
     loop {
         let mut h = String::new();
-        r.read_line(&mut h).expect("header");
+        if r.read_line(&mut h).map_err(io)? == 0 {
+            return Err("connection closed in the headers".into());
+        }
         let h = h.trim_end();
         if h.is_empty() {
             break;
@@ -214,22 +233,22 @@ pub fn read_response<R: Read>(r: &mut BufReader<R>) -> Response {
     let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     let mut body = Vec::new();
     if let Some(len) = get("content-length") {
-        body.resize(len.parse().unwrap(), 0);
-        r.read_exact(&mut body).expect("body");
+        body.resize(len.parse().map_err(|_| "bad content-length")?, 0);
+        r.read_exact(&mut body).map_err(io)?;
     } else if get("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
         loop {
             let mut size = String::new();
-            r.read_line(&mut size).expect("chunk size");
-            let n = usize::from_str_radix(size.trim(), 16).expect("chunk size hex");
+            r.read_line(&mut size).map_err(io)?;
+            let n = usize::from_str_radix(size.trim(), 16).map_err(|_| format!("bad chunk size {size:?}"))?;
             let mut chunk = vec![0; n + 2];
-            r.read_exact(&mut chunk).expect("chunk");
+            r.read_exact(&mut chunk).map_err(io)?;
             if n == 0 {
                 break;
             }
             body.extend_from_slice(&chunk[..n]);
         }
     }
-    Response { status, headers, body }
+    Ok(Response { status, headers, body })
 }
 
 /// A plain HTTP GET (for the metrics endpoint and plaintext listeners).
