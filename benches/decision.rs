@@ -12,7 +12,7 @@ use certgate::config::parse_str;
 use certgate::pki::{bulk_leaves, Spec};
 use certgate::policy::downstream::{authorize, RequestView};
 use certgate::policy::PeerCert;
-use certgate::snapshot::{compile_with_store, now_unix, Snapshot, TokenHash, TokenRecord, TokenTable};
+use certgate::snapshot::{compile_with, now_unix, Snapshot, TokenHash, TokenRecord, TokenTable};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use http::HeaderMap;
 
@@ -50,7 +50,7 @@ fn world() -> World {
     );
     let loaded = parse_str(&yaml, &dir.path().join("bench.yaml")).unwrap();
     eprintln!("compiling…");
-    let mut snap = compile_with_store(&loaded, 1, store).unwrap_or_else(|e| panic!("{e}"));
+    let mut snap = compile_with(&loaded, 1, &Default::default(), store).unwrap_or_else(|e| panic!("{e}"));
     eprintln!("filling {TOKENS} tokens…");
     let target = snap.api_by_name("target").unwrap().index;
     let mut tokens = TokenTable::with_capacity(TOKENS);

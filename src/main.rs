@@ -71,7 +71,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => run(cli.run, hup),
         Some(Command::Run(args)) => run(args, hup),
-        Some(Command::Check { config }) => match certgate::server::load_snapshot(&config, 1) {
+        Some(Command::Check { config }) => match certgate::server::load_snapshot(&config, 1, &Default::default()) {
             Ok(snap) => {
                 for w in &snap.warnings {
                     eprintln!("warning: {w}");

@@ -3,11 +3,13 @@
 //! This module only *parses*: it turns bytes into [`LoadedCert`]s and IDs. It never decides
 //! whether a certificate is allowed anywhere; that is the policy modules' job.
 
+mod cache;
 mod id;
 mod loaded;
 mod meta;
 mod store;
 
+pub use cache::PemCache;
 pub use id::{CertId, DigestHasher, DigestMap, DigestSet};
 pub use loaded::{parse_pem, read_pem_file, CertError, LoadedCert};
 pub use meta::CertMeta;

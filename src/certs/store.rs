@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{read_pem_file, CertError, CertId, LoadedCert};
+use super::{CertError, CertId, LoadedCert, PemCache};
 
 /// Certificates by ID, loaded from `certificate_store.dir` (and, later, the control plane).
 #[derive(Default, Debug)]
@@ -15,9 +15,10 @@ pub struct CertStore {
 // === impl CertStore ===
 
 impl CertStore {
-    /// Loads every `*.pem` and `*.crt` file under `dir` (recursively, in name order).
-    /// Returns the store and one error per file that could not be loaded.
-    pub fn load_dir(dir: &Path) -> (CertStore, Vec<CertError>) {
+    /// Loads every `*.pem` and `*.crt` file under `dir` (recursively, in name order),
+    /// reusing what `cache` already parsed. Returns the store, one error per file that could
+    /// not be loaded, and every path read.
+    pub fn load_dir(dir: &Path, cache: &PemCache) -> (CertStore, Vec<CertError>, Vec<std::path::PathBuf>) {
         let mut store = CertStore::default();
         let mut errors = Vec::new();
         let mut files = Vec::new();
@@ -26,16 +27,29 @@ impl CertStore {
                 source_name: dir.display().to_string(),
                 message: format!("cannot read directory: {e}"),
             });
-            return (store, errors);
+            return (store, errors, files);
         }
         files.sort();
-        for file in files {
-            match read_pem_file(&file) {
-                Ok(cert) => store.insert(Arc::new(cert)),
+        // Parse on every core: a cold load of a large store is dominated by X.509 parsing.
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(8);
+        let chunk = files.len().div_ceil(threads).max(1);
+        let results: Vec<Vec<Result<Arc<LoadedCert>, CertError>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = files
+                .chunks(chunk)
+                .map(|part| s.spawn(move || part.iter().map(|f| cache.read(f)).collect()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+        });
+        for r in results.into_iter().flatten() {
+            match r {
+                Ok(cert) => store.insert(cert),
                 Err(e) => errors.push(e),
             }
         }
-        (store, errors)
+        (store, errors, files)
     }
 
     /// Adds a certificate; a second copy of the same ID keeps the one that has a key.

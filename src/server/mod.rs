@@ -18,10 +18,11 @@ use pingora::services::listening::Service;
 
 pub use reload::{reload_once, ReloadOutcome, Reloader};
 
+use crate::certs::PemCache;
 use crate::config::{self, ConfigErrors};
 use crate::metrics::{Metrics, MetricsApp};
 use crate::proxy::{Gateway, Inflight};
-use crate::snapshot::{compile, Snapshot, SnapshotStore};
+use crate::snapshot::{compile_with, Snapshot, SnapshotStore};
 use crate::tls::{tls_settings, DownstreamTls};
 
 /// How `certgate run` was started.
@@ -35,10 +36,11 @@ pub struct RunOptions {
     pub upgrade_sock: Option<PathBuf>,
 }
 
-/// Loads and compiles a config file (what `certgate check` and every reload do).
-pub fn load_snapshot(path: &Path, generation: u64) -> Result<Snapshot, ConfigErrors> {
+/// Loads and compiles a config file (what `certgate check` and every reload do), reusing
+/// the PEM files `cache` parsed before when they have not changed.
+pub fn load_snapshot(path: &Path, generation: u64, cache: &PemCache) -> Result<Snapshot, ConfigErrors> {
     let loaded = config::load(path)?;
-    compile(&loaded, generation)
+    compile_with(&loaded, generation, cache, Vec::new())
 }
 
 /// Logs a snapshot's warnings.
@@ -51,7 +53,8 @@ pub fn log_warnings(snap: &Snapshot) {
 /// Runs the gateway until it is told to stop. `hup` is the SIGHUP flag installed at the very
 /// start of the process, so that no SIGHUP can kill certgate once it runs.
 pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
-    let snap = load_snapshot(&opts.config, 1).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cache = Arc::new(PemCache::default());
+    let snap = load_snapshot(&opts.config, 1, &cache).map_err(|e| anyhow::anyhow!("{e}"))?;
     log_warnings(&snap);
     let listen = snap.listen.clone();
     let metrics = Arc::new(Metrics::new());
@@ -117,7 +120,7 @@ pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
     }
     server.add_service(background_service(
         "reload",
-        Reloader::new(opts.config.clone(), store, metrics, hup),
+        Reloader::new(opts.config.clone(), store, metrics, hup, cache),
     ));
     info!(
         "event=started https={:?} http={:?} metrics={:?}",

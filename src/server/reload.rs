@@ -2,9 +2,10 @@
 //! A failed reload keeps the old snapshot. Signals that arrive during a reload are coalesced
 //! into one more reload, never lost.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use log::{error, info, warn};
@@ -12,6 +13,7 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 
 use super::log_warnings;
+use crate::certs::PemCache;
 use crate::metrics::Metrics;
 use crate::snapshot::SnapshotStore;
 
@@ -21,6 +23,7 @@ pub struct Reloader {
     store: Arc<SnapshotStore>,
     metrics: Arc<Metrics>,
     hup: Arc<AtomicBool>,
+    cache: Arc<PemCache>,
 }
 
 /// What one reload did.
@@ -35,13 +38,20 @@ pub enum ReloadOutcome {
 // === impl Reloader ===
 
 impl Reloader {
-    /// A reloader of `config` into `store`.
-    pub fn new(config: PathBuf, store: Arc<SnapshotStore>, metrics: Arc<Metrics>, hup: Arc<AtomicBool>) -> Reloader {
+    /// A reloader of `config` into `store`; `hup` is set by the SIGHUP handler.
+    pub fn new(
+        config: PathBuf,
+        store: Arc<SnapshotStore>,
+        metrics: Arc<Metrics>,
+        hup: Arc<AtomicBool>,
+        cache: Arc<PemCache>,
+    ) -> Reloader {
         Reloader {
             config,
             store,
             metrics,
             hup,
+            cache,
         }
     }
 }
@@ -57,11 +67,16 @@ impl BackgroundService for Reloader {
             }
         };
         loop {
-            // A SIGHUP that arrived before this service started (or during a reload) is
-            // recorded in the flag.
+            // A SIGHUP that arrived before this service started, or during a reload, is
+            // recorded in the flag: one more reload covers them all.
             if self.hup.swap(false, Ordering::SeqCst) {
-                let (config, store, metrics) = (self.config.clone(), self.store.clone(), self.metrics.clone());
-                let _ = tokio::task::spawn_blocking(move || reload_once(&config, &store, &metrics)).await;
+                let (config, store, metrics, cache) = (
+                    self.config.clone(),
+                    self.store.clone(),
+                    self.metrics.clone(),
+                    self.cache.clone(),
+                );
+                let _ = tokio::task::spawn_blocking(move || reload_once(&config, &store, &metrics, &cache)).await;
                 continue;
             }
             tokio::select! {
@@ -73,26 +88,29 @@ impl BackgroundService for Reloader {
 }
 
 /// Reloads `config` into `store` once.
-pub fn reload_once(config: &std::path::Path, store: &SnapshotStore, metrics: &Metrics) -> ReloadOutcome {
+pub fn reload_once(config: &Path, store: &SnapshotStore, metrics: &Metrics, cache: &PemCache) -> ReloadOutcome {
     let old = store.load_full();
     let generation = old.generation + 1;
-    match super::load_snapshot(config, generation) {
+    let started = Instant::now();
+    match super::load_snapshot(config, generation, cache) {
         Ok(snap) => {
             log_warnings(&snap);
             if snap.listen != old.listen {
                 warn!("event=reload_listen_changed message=\"listen settings change only on restart or graceful upgrade (SIGQUIT)\"");
             }
             let (s, o) = (snap.stats, old.stats);
+            let delta = |a: usize, b: usize| a as i64 - b as i64;
             info!(
-                "event=reload result=success generation={generation} apis={}({:+}) tokens={}({:+}) store_certificates={}({:+}) allow_entries={}({:+})",
+                "event=reload result=success generation={generation} took_ms={} apis={}({:+}) tokens={}({:+}) store_certificates={}({:+}) allow_entries={}({:+})",
+                started.elapsed().as_millis(),
                 s.apis,
-                s.apis as i64 - o.apis as i64,
+                delta(s.apis, o.apis),
                 s.tokens,
-                s.tokens as i64 - o.tokens as i64,
+                delta(s.tokens, o.tokens),
                 s.store_certificates,
-                s.store_certificates as i64 - o.store_certificates as i64,
+                delta(s.store_certificates, o.store_certificates),
                 s.allow_entries,
-                s.allow_entries as i64 - o.allow_entries as i64
+                delta(s.allow_entries, o.allow_entries),
             );
             metrics.set_certificates(&snap.certificates);
             store.publish(snap);

@@ -1,7 +1,7 @@
 //! `RawConfig` → [`Snapshot`]. The only validator beyond serde: collects every error (with
 //! its YAML path and line) instead of stopping at the first.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,22 +20,23 @@ use super::server_tls::{ServerIdentities, ServerIdentity};
 use super::tokens::{TokenHash, TokenRecord, TokenTable};
 use super::upstream::{parse_host_port, ApiUpstream, Target};
 use super::{Api, ApiAuth, CertGauge, ListenSettings, Snapshot, SnapshotStats};
-use crate::certs::{read_pem_file, CertId, CertStore, DigestSet, LoadedCert};
+use crate::certs::{CertId, CertStore, DigestSet, LoadedCert, PemCache};
 use crate::config::{AuthType, ConfigError, ConfigErrors, LoadedConfig};
 
 /// Compiles a loaded config, reading the certificate store directory and every file it names.
 pub fn compile(cfg: &LoadedConfig, generation: u64) -> Result<Snapshot, ConfigErrors> {
-    compile_with_store(cfg, generation, Vec::new())
+    compile_with(cfg, generation, &PemCache::default(), Vec::new())
 }
 
-/// Like [`compile`], with extra store certificates (from the control plane) added to the
-/// directory's.
-pub fn compile_with_store(
+/// Like [`compile`], reusing the PEM files `cache` parsed on earlier loads, with extra store
+/// certificates (from the control plane) added to the directory's.
+pub fn compile_with(
     cfg: &LoadedConfig,
     generation: u64,
+    cache: &PemCache,
     extra: Vec<Arc<LoadedCert>>,
 ) -> Result<Snapshot, ConfigErrors> {
-    let mut c = Compiler::new(cfg, now_unix());
+    let mut c = Compiler::new(cfg, now_unix(), cache);
     c.load_store(extra);
     let listen = c.listen();
     let server = c.server_identities();
@@ -45,6 +46,7 @@ pub fn compile_with_store(
     let (apis, routes) = c.apis(&gateway_cas, &mut ca_sets, &gateway_upstream);
     let tokens = c.tokens(&apis);
     let allow_entries = gateway_leaves.len() + apis.iter().map(|a| a.auth.allow.leaves.len()).sum::<usize>();
+    cache.retain(&c.read_paths);
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
     }
@@ -88,12 +90,14 @@ pub(super) struct Compiler<'a> {
     pub(super) warnings: Vec<String>,
     pub(super) store: CertStore,
     files: HashMap<PathBuf, Result<Arc<LoadedCert>, String>>,
+    cache: &'a PemCache,
+    read_paths: HashSet<PathBuf>,
     pub(super) gauges: BTreeSet<CertGauge>,
     warned_expired: BTreeSet<CertId>,
 }
 
 impl<'a> Compiler<'a> {
-    fn new(cfg: &'a LoadedConfig, now: i64) -> Self {
+    fn new(cfg: &'a LoadedConfig, now: i64, cache: &'a PemCache) -> Self {
         Compiler {
             cfg,
             now,
@@ -101,6 +105,8 @@ impl<'a> Compiler<'a> {
             warnings: Vec::new(),
             store: CertStore::default(),
             files: HashMap::new(),
+            cache,
+            read_paths: HashSet::new(),
             gauges: BTreeSet::new(),
             warned_expired: BTreeSet::new(),
         }
@@ -115,7 +121,8 @@ impl<'a> Compiler<'a> {
     fn load_store(&mut self, extra: Vec<Arc<LoadedCert>>) {
         if let Some(cs) = &self.cfg.raw.certificate_store {
             let dir = self.cfg.resolve_path(&cs.dir);
-            let (store, errors) = CertStore::load_dir(&dir);
+            let (store, errors, paths) = CertStore::load_dir(&dir, self.cache);
+            self.read_paths.extend(paths);
             for e in errors {
                 self.error("certificate_store.dir", e.to_string());
             }
@@ -164,18 +171,20 @@ impl<'a> Compiler<'a> {
 
     fn read_cert_file(&mut self, reference: &str) -> Result<Arc<LoadedCert>, String> {
         let file = self.cfg.resolve_path(reference);
-        self.files
-            .entry(file.clone())
-            .or_insert_with(|| {
-                if !file.exists() {
-                    return Err(format!(
-                        "{}: file not found (not a certificate ID either)",
-                        file.display()
-                    ));
-                }
-                read_pem_file(&file).map(Arc::new).map_err(|e| e.to_string())
-            })
-            .clone()
+        if let Some(r) = self.files.get(&file) {
+            return r.clone();
+        }
+        let r = if file.exists() {
+            self.read_paths.insert(file.clone());
+            self.cache.read(&file).map_err(|e| e.to_string())
+        } else {
+            Err(format!(
+                "{}: file not found (not a certificate ID either)",
+                file.display()
+            ))
+        };
+        self.files.insert(file, r.clone());
+        r
     }
 
     /// Warns (once per certificate and load) about certificates that have expired, are not

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use http::HeaderName;
 
 pub use client_allow::{CaSet, ClientAllowList};
-pub use compile::{compile, compile_with_store, now_unix};
+pub use compile::{compile, compile_with, now_unix, EXPIRY_WARNING_DAYS};
 pub use routes::{ApiIndex, RouteTable, RouteTableBuilder};
 pub use server_tls::{ServerIdentities, ServerIdentity};
 pub use store::SnapshotStore;
