@@ -9,5 +9,6 @@ mod support;
 
 mod cli;
 mod config_errors;
+mod dashboard;
 mod example_configs;
 mod upstream_map;
