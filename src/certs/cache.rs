@@ -1,8 +1,9 @@
 //! Parsed PEM files kept between loads: a reload re-parses only files whose size or
 //! modification time changed. Used only by the loader, never on the request path.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -13,7 +14,9 @@ use super::{read_pem_file, CertError, LoadedCert};
 /// A cache of parsed PEM files by path.
 #[derive(Default)]
 pub struct PemCache {
-    files: Mutex<HashMap<PathBuf, Entry>>,
+    // Keyed by the path's bytes: hashing a `Path` walks its components, which shows in
+    // profiles of a 100k-file store.
+    files: Mutex<HashMap<OsString, Entry>>,
 }
 
 struct Entry {
@@ -32,14 +35,14 @@ impl PemCache {
             message: format!("cannot read: {e}"),
         })?;
         let (len, modified) = (meta.len(), meta.modified().ok());
-        if let Some(e) = self.files.lock().get(path) {
+        if let Some(e) = self.files.lock().get(path.as_os_str()) {
             if e.len == len && e.modified == modified && modified.is_some() {
                 return Ok(e.cert.clone());
             }
         }
         let cert = Arc::new(read_pem_file(path)?);
         self.files.lock().insert(
-            path.to_path_buf(),
+            path.as_os_str().to_owned(),
             Entry {
                 len,
                 modified,
@@ -50,7 +53,7 @@ impl PemCache {
     }
 
     /// Forgets files not in `keep` (called after a load with every path it read).
-    pub fn retain(&self, keep: &std::collections::HashSet<PathBuf>) {
+    pub fn retain(&self, keep: &HashSet<OsString>) {
         self.files.lock().retain(|p, _| keep.contains(p));
     }
 

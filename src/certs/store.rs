@@ -29,7 +29,7 @@ impl CertStore {
             });
             return (store, errors, files);
         }
-        files.sort();
+        files.sort_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
         // Parse on every core: a cold load of a large store is dominated by X.509 parsing.
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())

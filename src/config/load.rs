@@ -1,6 +1,7 @@
 //! Reading the YAML: `load(path)` is a thin wrapper over `parse_str(text, path)`.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use super::{ConfigError, ConfigErrors, RawConfig, SourceMap};
 
@@ -13,8 +14,10 @@ pub struct LoadedConfig {
     pub file: PathBuf,
     /// The directory relative paths resolve from.
     pub base_dir: PathBuf,
-    /// YAML path → line.
-    pub source_map: SourceMap,
+    /// The text, for the YAML path → line map built on the first error only (a large valid
+    /// config never pays for it).
+    text: Arc<str>,
+    source_map: OnceLock<SourceMap>,
 }
 
 // === impl LoadedConfig ===
@@ -25,9 +28,14 @@ impl LoadedConfig {
         ConfigError {
             file: self.file.clone(),
             path: path.to_string(),
-            line: self.source_map.line_of(path),
+            line: self.source_map().line_of(path),
             message: message.into(),
         }
+    }
+
+    /// YAML path → line.
+    pub fn source_map(&self) -> &SourceMap {
+        self.source_map.get_or_init(|| SourceMap::build(&self.text))
     }
 
     /// Resolves a path written in the config against the config file's directory.
@@ -56,13 +64,15 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigErrors> {
 
 /// Parses config text as if it had been read from `file`.
 pub fn parse_str(text: &str, file: &Path) -> Result<LoadedConfig, ConfigErrors> {
-    let source_map = SourceMap::build(text);
     let de = serde_yaml::Deserializer::from_str(text);
     let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
         let inner = e.into_inner();
-        let line = inner.location().map(|l| l.line()).or_else(|| source_map.line_of(&path));
+        let line = inner
+            .location()
+            .map(|l| l.line())
+            .or_else(|| SourceMap::build(text).line_of(&path));
         ConfigErrors(vec![ConfigError {
             file: file.to_path_buf(),
             message: clean_message(&inner.to_string(), &path),
@@ -80,7 +90,8 @@ pub fn parse_str(text: &str, file: &Path) -> Result<LoadedConfig, ConfigErrors> 
         raw,
         file: file.to_path_buf(),
         base_dir,
-        source_map,
+        text: text.into(),
+        source_map: OnceLock::new(),
     })
 }
 

@@ -91,7 +91,7 @@ pub(super) struct Compiler<'a> {
     pub(super) store: CertStore,
     files: HashMap<PathBuf, Result<Arc<LoadedCert>, String>>,
     cache: &'a PemCache,
-    read_paths: HashSet<PathBuf>,
+    read_paths: HashSet<std::ffi::OsString>,
     pub(super) gauges: BTreeSet<CertGauge>,
     warned_expired: BTreeSet<CertId>,
 }
@@ -122,7 +122,7 @@ impl<'a> Compiler<'a> {
         if let Some(cs) = &self.cfg.raw.certificate_store {
             let dir = self.cfg.resolve_path(&cs.dir);
             let (store, errors, paths) = CertStore::load_dir(&dir, self.cache);
-            self.read_paths.extend(paths);
+            self.read_paths.extend(paths.into_iter().map(|p| p.into_os_string()));
             for e in errors {
                 self.error("certificate_store.dir", e.to_string());
             }
@@ -175,7 +175,7 @@ impl<'a> Compiler<'a> {
             return r.clone();
         }
         let r = if file.exists() {
-            self.read_paths.insert(file.clone());
+            self.read_paths.insert(file.clone().into_os_string());
             self.cache.read(&file).map_err(|e| e.to_string())
         } else {
             Err(format!(

@@ -18,7 +18,11 @@ fn dashboard_queries_only_exported_metrics() {
         not_after: 1,
     }]);
     let exposition = String::from_utf8(m.encode()).unwrap();
-    let mut exported: Vec<String> = exposition.lines().filter_map(|l| l.strip_prefix("# TYPE ")).map(|l| l.split(' ').next().unwrap().to_string()).collect();
+    let mut exported: Vec<String> = exposition
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
     for hist in exported.clone() {
         for suffix in ["_bucket", "_sum", "_count"] {
             exported.push(format!("{hist}{suffix}"));
@@ -30,8 +34,15 @@ fn dashboard_queries_only_exported_metrics() {
     for p in panels {
         for t in p["targets"].as_array().unwrap() {
             let expr = t["expr"].as_str().unwrap();
-            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("certgate_")) {
-                assert!(exported.iter().any(|e| e == word), "panel {:?} queries {word}, which certgate does not export", p["title"]);
+            for word in expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| w.starts_with("certgate_"))
+            {
+                assert!(
+                    exported.iter().any(|e| e == word),
+                    "panel {:?} queries {word}, which certgate does not export",
+                    p["title"]
+                );
                 seen += 1;
             }
         }
