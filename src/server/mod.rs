@@ -93,11 +93,8 @@ pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
     server.bootstrap();
 
     let inflight = Inflight::default();
-    shutdown::exit_when_drained(
-        inflight.clone(),
-        std::time::Duration::from_secs(listen.shutdown_grace_seconds),
-    )
-    .context("SIGTERM handler")?;
+    let grace = std::time::Duration::from_secs(listen.shutdown_grace_seconds);
+    shutdown::exit_when_drained(server.watch_execution_phase(), inflight.clone(), grace).context("drain watcher")?;
     let gateway = Gateway::new(store.clone(), metrics.clone(), inflight);
     let mut proxy = http_proxy_service_with_name(&server.configuration, gateway, "certgate");
     if let Some(addr) = listen.https {

@@ -404,3 +404,30 @@ fn sigterm_on_an_idle_gateway_exits_quickly() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn sigquit_hands_the_listener_to_an_upgraded_process() {
+    let mut w = world();
+    assert_eq!(w.status(&w.stable, "stable-token"), 200);
+    let mut new = w.gateway.spawn_upgrade();
+    std::thread::sleep(Duration::from_millis(500));
+    w.gateway.signal("QUIT");
+    // Requests keep succeeding while the old process hands over and drains.
+    let start = Instant::now();
+    let mut old_gone = None;
+    while start.elapsed() < Duration::from_secs(12) {
+        assert_eq!(w.status(&w.stable, "stable-token"), 200, "during the upgrade");
+        if old_gone.is_none() && w.gateway.child.try_wait().unwrap().is_some() {
+            old_gone = Some(start.elapsed());
+        }
+        if old_gone.is_some_and(|t| start.elapsed() > t + Duration::from_millis(500)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(old_gone.is_some(), "the old process did not exit:\n{}", w.gateway.log());
+    assert!(new.try_wait().unwrap().is_none(), "the new process serves on");
+    assert_eq!(w.status(&w.stable, "stable-token"), 200, "served by the new process");
+    let _ = new.kill();
+    let _ = new.wait();
+}

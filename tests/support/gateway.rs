@@ -71,6 +71,21 @@ impl Gateway {
         panic!("certgate did not start:\n{}", self.log());
     }
 
+    /// Starts a second certgate on the same config with `--upgrade`: it waits for this one's
+    /// listening sockets (sent on SIGQUIT). Its log goes to `certgate-upgrade.log`.
+    pub fn spawn_upgrade(&self) -> Child {
+        let log = std::fs::File::create(self.dir.join("certgate-upgrade.log")).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_certgate"))
+            .args(["run", "--upgrade", "-c"])
+            .arg(&self.config)
+            .arg("--upgrade-sock")
+            .arg(self.dir.join("upgrade.sock"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn certgate --upgrade")
+    }
+
     /// The log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("certgate.log")).unwrap_or_default()
