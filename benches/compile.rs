@@ -63,7 +63,7 @@ fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = setup(dir.path());
     let cache = PemCache::default();
-    let snap = compile_with(&load(&cfg).unwrap(), 1, &cache, Vec::new()).unwrap_or_else(|e| panic!("{e}"));
+    let snap = compile_with(&load(&cfg).unwrap(), 1, &cache, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         (snap.stats.apis, snap.stats.tokens, snap.stats.store_certificates),
         (APIS, TOKENS, CERTS)
@@ -72,10 +72,10 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function(
         "reload, store files unchanged (100k certs, 100k tokens, 1k APIs)",
-        |b| b.iter(|| compile_with(&load(&cfg).unwrap(), 2, &cache, Vec::new()).unwrap()),
+        |b| b.iter(|| compile_with(&load(&cfg).unwrap(), 2, &cache, &Default::default()).unwrap()),
     );
     g.bench_function("cold load, every store file parsed", |b| {
-        b.iter(|| compile_with(&load(&cfg).unwrap(), 2, &PemCache::default(), Vec::new()).unwrap())
+        b.iter(|| compile_with(&load(&cfg).unwrap(), 2, &PemCache::default(), &Default::default()).unwrap())
     });
     g.finish();
 }

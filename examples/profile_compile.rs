@@ -48,7 +48,7 @@ fn main() {
         let loaded = certgate::config::load(&cfg).unwrap();
         let t_load = t.elapsed();
         let t = Instant::now();
-        let snap = certgate::snapshot::compile_with(&loaded, 1, &cache, vec![]).unwrap();
+        let snap = certgate::snapshot::compile_with(&loaded, 1, &cache, &Default::default()).unwrap();
         let t_compile = t.elapsed();
         let t = Instant::now();
         let (st, _, _) = certgate::certs::CertStore::load_dir(&dir.join("certs"), &cache);

@@ -27,3 +27,4 @@ pub mod proxy;
 pub mod server;
 pub mod snapshot;
 pub mod tls;
+pub mod admin;

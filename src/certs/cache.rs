@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use parking_lot::Mutex;
 
-use super::{read_pem_file, CertError, LoadedCert};
+use super::{read_pem_file, CertError, CertErrorKind, LoadedCert};
 
 /// A cache of parsed PEM files by path.
 #[derive(Default)]
@@ -33,6 +33,7 @@ impl PemCache {
         let meta = std::fs::metadata(path).map_err(|e| CertError {
             source_name: path.display().to_string(),
             message: format!("cannot read: {e}"),
+            kind: CertErrorKind::Unreadable,
         })?;
         let (len, modified) = (meta.len(), meta.modified().ok());
         if let Some(e) = self.files.lock().get(path.as_os_str()) {

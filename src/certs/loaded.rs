@@ -32,6 +32,19 @@ pub struct CertError {
     pub source_name: String,
     /// What was wrong with it.
     pub message: String,
+    /// The kind of problem, for callers that answer differently per kind.
+    pub kind: CertErrorKind,
+}
+
+/// Kinds of [`CertError`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CertErrorKind {
+    /// The file could not be read.
+    Unreadable,
+    /// Not PEM, no certificate, or a certificate or key that does not parse.
+    Invalid,
+    /// The private key does not belong to the certificate.
+    KeyMismatch,
 }
 
 // === impl LoadedCert ===
@@ -74,6 +87,7 @@ pub fn read_pem_file(path: &Path) -> Result<LoadedCert, CertError> {
     let bytes = std::fs::read(path).map_err(|e| CertError {
         source_name: path.display().to_string(),
         message: format!("cannot read: {e}"),
+        kind: CertErrorKind::Unreadable,
     })?;
     parse_pem(&bytes, path)
 }
@@ -81,10 +95,7 @@ pub fn read_pem_file(path: &Path) -> Result<LoadedCert, CertError> {
 /// Parses PEM text holding a certificate, a certificate with its chain, either of those with
 /// the private key, or a bare `PUBLIC KEY`.
 pub fn parse_pem(bytes: &[u8], source: &Path) -> Result<LoadedCert, CertError> {
-    let err = |message: String| CertError {
-        source_name: source.display().to_string(),
-        message,
-    };
+    let err = |message: String| CertError { source_name: source.display().to_string(), message, kind: CertErrorKind::Invalid };
     let mut cert_ders: Vec<Vec<u8>> = Vec::new();
     let mut public_key: Option<Vec<u8>> = None;
     let mut has_private_key = false;
@@ -133,7 +144,7 @@ pub fn parse_pem(bytes: &[u8], source: &Path) -> Result<LoadedCert, CertError> {
             .public_key()
             .map_err(|e| err(format!("certificate public key: {e}")))?;
         if !public.public_eq(key) {
-            return Err(err("the private key does not match the certificate".into()));
+            return Err(CertError { kind: CertErrorKind::KeyMismatch, ..err("the private key does not match the certificate".into()) });
         }
     }
     let der = cert_ders.swap_remove(0);

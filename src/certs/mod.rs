@@ -11,6 +11,6 @@ mod store;
 
 pub use cache::PemCache;
 pub use id::{CertId, DigestHasher, DigestMap, DigestSet};
-pub use loaded::{parse_pem, read_pem_file, CertError, LoadedCert};
+pub use loaded::{parse_pem, read_pem_file, CertError, CertErrorKind, LoadedCert};
 pub use meta::CertMeta;
 pub use store::CertStore;

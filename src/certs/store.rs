@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{CertError, CertId, LoadedCert, PemCache};
+use super::{CertError, CertErrorKind, CertId, LoadedCert, PemCache};
 
 /// Certificates by ID, loaded from `certificate_store.dir` (and, later, the control plane).
 #[derive(Default, Debug)]
@@ -26,6 +26,7 @@ impl CertStore {
             errors.push(CertError {
                 source_name: dir.display().to_string(),
                 message: format!("cannot read directory: {e}"),
+                kind: CertErrorKind::Unreadable,
             });
             return (store, errors, files);
         }

@@ -115,9 +115,17 @@ pub struct Admin {
     /// Environment variable holding the secret that encrypts stored private keys.
     #[serde(default)]
     pub secret_env: Option<String>,
-    /// Directory of the control-plane state.
+    /// Directory of the control-plane state (SQLite, WAL).
     #[serde(default)]
     pub data_dir: Option<String>,
+    /// When set, the admin listener speaks TLS (with the `tls` identities) and only clients
+    /// presenting one of these certificates (leaf or issuing CA references) may call it.
+    #[serde(default)]
+    pub client_certificates: Vec<String>,
+    /// How often `certificate_store.dir` is compared with the control plane's records
+    /// (default 5 seconds).
+    #[serde(default = "default_sync_interval")]
+    pub sync_interval_seconds: u64,
 }
 
 /// `security:`
@@ -349,6 +357,10 @@ impl<'de> Deserialize<'de> for StringList {
         };
         Ok(StringList(items))
     }
+}
+
+fn default_sync_interval() -> u64 {
+    5
 }
 
 fn default_grace() -> u64 {

@@ -19,25 +19,26 @@ use super::routes::RouteTableBuilder;
 use super::server_tls::{ServerIdentities, ServerIdentity};
 use super::tokens::{TokenHash, TokenRecord, TokenTable};
 use super::upstream::{parse_host_port, ApiUpstream, Target};
-use super::{Api, ApiAuth, CertGauge, ListenSettings, Snapshot, SnapshotStats};
+use super::{Api, ApiAuth, CertGauge, ListenSettings, Overlay, Snapshot, SnapshotStats};
 use crate::certs::{CertId, CertStore, DigestSet, LoadedCert, PemCache};
 use crate::config::{AuthType, ConfigError, ConfigErrors, LoadedConfig};
 
 /// Compiles a loaded config, reading the certificate store directory and every file it names.
 pub fn compile(cfg: &LoadedConfig, generation: u64) -> Result<Snapshot, ConfigErrors> {
-    compile_with(cfg, generation, &PemCache::default(), Vec::new())
+    compile_with(cfg, generation, &PemCache::default(), &Overlay::default())
 }
 
-/// Like [`compile`], reusing the PEM files `cache` parsed on earlier loads, with extra store
-/// certificates (from the control plane) added to the directory's.
+/// Like [`compile`], reusing the PEM files `cache` parsed on earlier loads, and merging the
+/// control plane's `overlay` (its certificates join the store, its allow-list entries and
+/// tokens join the YAML's).
 pub fn compile_with(
     cfg: &LoadedConfig,
     generation: u64,
     cache: &PemCache,
-    extra: Vec<Arc<LoadedCert>>,
+    overlay: &Overlay,
 ) -> Result<Snapshot, ConfigErrors> {
-    let mut c = Compiler::new(cfg, now_unix(), cache);
-    c.load_store(extra);
+    let mut c = Compiler::new(cfg, now_unix(), cache, overlay);
+    c.load_store(overlay.certificates.clone());
     let listen = c.listen();
     let server = c.server_identities();
     let (gateway_leaves, gateway_cas) = c.gateway_allow_list();
@@ -45,6 +46,7 @@ pub fn compile_with(
     let gateway_upstream = c.gateway_upstream();
     let (apis, routes) = c.apis(&gateway_cas, &mut ca_sets, &gateway_upstream);
     let tokens = c.tokens(&apis);
+    let admin_allow = c.admin_allow();
     let allow_entries = gateway_leaves.len() + apis.iter().map(|a| a.auth.allow.leaves.len()).sum::<usize>();
     cache.retain(&c.read_paths);
     if !c.errors.is_empty() {
@@ -67,6 +69,7 @@ pub fn compile_with(
         apis: apis.into(),
         tokens,
         gateway_leaves,
+        admin_allow,
         certificates,
         warnings: c.warnings,
     })
@@ -91,13 +94,14 @@ pub(super) struct Compiler<'a> {
     pub(super) store: CertStore,
     files: HashMap<PathBuf, Result<Arc<LoadedCert>, String>>,
     cache: &'a PemCache,
+    overlay: &'a Overlay,
     read_paths: HashSet<std::ffi::OsString>,
     pub(super) gauges: BTreeSet<CertGauge>,
     warned_expired: BTreeSet<CertId>,
 }
 
 impl<'a> Compiler<'a> {
-    fn new(cfg: &'a LoadedConfig, now: i64, cache: &'a PemCache) -> Self {
+    fn new(cfg: &'a LoadedConfig, now: i64, cache: &'a PemCache, overlay: &'a Overlay) -> Self {
         Compiler {
             cfg,
             now,
@@ -106,6 +110,7 @@ impl<'a> Compiler<'a> {
             store: CertStore::default(),
             files: HashMap::new(),
             cache,
+            overlay,
             read_paths: HashSet::new(),
             gauges: BTreeSet::new(),
             warned_expired: BTreeSet::new(),
@@ -344,6 +349,30 @@ impl<'a> Compiler<'a> {
         (leaves, cas)
     }
 
+    /// `admin.client_certificates`: the admin API's own allow list.
+    fn admin_allow(&mut self) -> Option<ClientAllowList> {
+        let refs = self.cfg.raw.admin.as_ref().map(|a| a.client_certificates.clone()).unwrap_or_default();
+        if refs.is_empty() {
+            return None;
+        }
+        if self.cfg.raw.tls.is_none() {
+            self.error("admin.client_certificates", "an mTLS admin listener needs the `tls` section for its server certificate");
+        }
+        let (leaves, cas) = self.allow_entries(&refs, "admin.client_certificates");
+        let cas = if cas.is_empty() {
+            None
+        } else {
+            match CaSet::new(cas) {
+                Ok(set) => Some(Arc::new(set)),
+                Err(e) => {
+                    self.error("admin.client_certificates", format!("cannot build the CA store: {e}"));
+                    None
+                }
+            }
+        };
+        Some(ClientAllowList { leaves, cas })
+    }
+
     fn gateway_allow_list(&mut self) -> (DigestSet<CertId>, Vec<(CertId, X509)>) {
         let refs = self.cfg.raw.security.client_certificates.clone();
         self.allow_entries(&refs, "security.client_certificates")
@@ -424,7 +453,19 @@ impl<'a> Compiler<'a> {
     ) -> Option<ApiAuth> {
         let a = &conf.auth;
         let errors_before = self.errors.len();
-        let (leaves, mut cas) = self.allow_entries(&a.client_certificates, &format!("{base}.auth.client_certificates"));
+        let (mut leaves, mut cas) = self.allow_entries(&a.client_certificates, &format!("{base}.auth.client_certificates"));
+        for id in self.overlay.allow.get(&conf.name).into_iter().flatten() {
+            match self.store.get(id).cloned() {
+                Some(c) => {
+                    self.gauge(&c, "client_allow");
+                    leaves.insert(c.id);
+                    if let (true, Some(leaf)) = (c.meta.is_ca, c.leaf()) {
+                        cas.push((c.id, leaf.clone()));
+                    }
+                }
+                None => self.warnings.push(format!("API {}: control-plane allow-list entry {id} is not in the store", conf.name)),
+            }
+        }
         if !a.mutual_tls && !a.client_certificates.is_empty() {
             self.warnings.push(format!(
                 "API {}: auth.client_certificates is ignored because auth.mutual_tls is false",
@@ -579,7 +620,7 @@ impl<'a> Compiler<'a> {
     fn tokens(&mut self, apis: &[Api]) -> TokenTable {
         let by_name: HashMap<&str, u32> = apis.iter().map(|a| (&*a.name, a.index)).collect();
         let known_names: BTreeSet<&str> = self.cfg.raw.apis.iter().map(|a| a.name.as_str()).collect();
-        let mut table = TokenTable::with_capacity(self.cfg.raw.tokens.len());
+        let mut table = TokenTable::with_capacity(self.cfg.raw.tokens.len() + self.overlay.tokens.len());
         for (i, t) in self.cfg.raw.tokens.iter().enumerate() {
             let base = format!("tokens[{i}]");
             let errors_before = self.errors.len();
@@ -644,6 +685,24 @@ impl<'a> Compiler<'a> {
             };
             if !table.insert(hash, record) {
                 self.error(&base, "the same token appears twice");
+            }
+        }
+        for t in &self.overlay.tokens {
+            let mut grants = Vec::new();
+            for name in &t.apis {
+                match by_name.get(name.as_str()) {
+                    Some(idx) => grants.push(*idx),
+                    None => self.warnings.push(format!("an issued token grants API `{name}`, which is not configured")),
+                }
+            }
+            let record = TokenRecord {
+                apis: grants.into(),
+                bound_certificates: t.bound_certificates.clone().into(),
+                certificate: None,
+                expires_at: t.expires_at,
+            };
+            if !table.insert(t.hash, record) {
+                self.warnings.push("an issued token equals a configured one; the configured record wins".into());
             }
         }
         table

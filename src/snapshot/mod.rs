@@ -9,6 +9,7 @@
 mod client_allow;
 mod compile;
 mod compile_upstream;
+mod overlay;
 pub mod host;
 pub mod jwt;
 mod routes;
@@ -24,6 +25,7 @@ use http::HeaderName;
 
 pub use client_allow::{CaSet, ClientAllowList};
 pub use compile::{compile, compile_with, now_unix, EXPIRY_WARNING_DAYS};
+pub use overlay::{Overlay, OverlayToken};
 pub use routes::{ApiIndex, RouteTable, RouteTableBuilder};
 pub use server_tls::{ServerIdentities, ServerIdentity};
 pub use store::SnapshotStore;
@@ -52,6 +54,8 @@ pub struct Snapshot {
     pub tokens: TokenTable,
     /// `security.client_certificates` leaf IDs, allowed on every mTLS API.
     pub gateway_leaves: DigestSet<CertId>,
+    /// Who may call the admin API, when it is mTLS-protected (`admin.client_certificates`).
+    pub admin_allow: Option<ClientAllowList>,
     /// Every loaded certificate with a role, for the expiry gauges.
     pub certificates: Vec<CertGauge>,
     /// Things an operator should know (expired certificates, ignored settings).

@@ -1,0 +1,121 @@
+//! The admin API over HTTP: authentication (admin key, and the admin allow list when the
+//! listener is mTLS), the 1 MiB body limit, and JSON answers.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use http::Response;
+use log::info;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::api::{AdminRequest, AdminResponse};
+use super::ControlPlane;
+use crate::policy::downstream::client_cert;
+use crate::policy::PeerCert;
+use crate::snapshot::{now_unix, SnapshotStore};
+
+/// Largest accepted request body.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// The admin API application.
+pub struct AdminApp {
+    cp: Arc<ControlPlane>,
+    store: Arc<SnapshotStore>,
+}
+
+// === impl AdminApp ===
+
+impl AdminApp {
+    /// Serves `cp`; `store` provides the admin allow list (`admin.client_certificates`).
+    pub fn new(cp: Arc<ControlPlane>, store: Arc<SnapshotStore>) -> AdminApp {
+        AdminApp { cp, store }
+    }
+
+    fn authenticate(&self, session: &ServerSession) -> Result<(), AdminResponse> {
+        let deny = |status: u16, code: &str, message: &str| AdminResponse { status, body: Some(json!({"error": message, "code": code})) };
+        if let Some(allow) = self.store.load().admin_allow.as_ref() {
+            let peer = session.digest().and_then(|d| d.ssl_digest.as_ref()).and_then(|s| s.extension.get::<PeerCert>());
+            if let Err(d) = client_cert::check(&Default::default(), allow, peer, now_unix()) {
+                let a = d.answer();
+                return Err(deny(403, a.reason, &a.message));
+            }
+        }
+        let presented = session.req_header().headers.get(AUTHORIZATION).map(|v| v.as_bytes());
+        let token = presented.and_then(|v| v.strip_prefix(b"Bearer ").or_else(|| v.strip_prefix(b"bearer ")));
+        let Some(token) = token.map(|t| t.trim_ascii()).filter(|t| !t.is_empty()) else {
+            return Err(deny(401, "admin_key_missing", "Authorization: Bearer <admin key> is required"));
+        };
+        // Compare digests in constant time: neither the length nor the bytes leak.
+        let (a, b) = (Sha256::digest(token), Sha256::digest(self.cp.admin_key.as_bytes()));
+        if bool::from(a.ct_eq(&b)) {
+            Ok(())
+        } else {
+            Err(deny(403, "admin_key_invalid", "the admin key is not valid"))
+        }
+    }
+}
+
+#[async_trait]
+impl ServeHttp for AdminApp {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let answer = match self.authenticate(session) {
+            Err(a) => a,
+            Ok(()) => match read_body(session).await {
+                Err(a) => a,
+                Ok(body) => {
+                    let req = session.req_header();
+                    let request = AdminRequest {
+                        method: req.method.clone(),
+                        path: req.uri.path().to_string(),
+                        query: req.uri.query().map(String::from),
+                        body,
+                    };
+                    let cp = self.cp.clone();
+                    let (method, path) = (request.method.clone(), request.path.clone());
+                    let a = tokio::task::spawn_blocking(move || cp.handle(&request)).await.unwrap_or_else(|_| AdminResponse {
+                        status: 500,
+                        body: Some(json!({"error": "internal error", "code": "internal_error"})),
+                    });
+                    if method != http::Method::GET {
+                        info!("event=admin_call method={method} path={path} status={}", a.status);
+                    }
+                    a
+                }
+            },
+        };
+        let body = answer.body.map(|v| serde_json::to_vec(&v).unwrap_or_default()).unwrap_or_default();
+        let mut b = Response::builder().status(answer.status).header(CONTENT_LENGTH, body.len());
+        if !body.is_empty() {
+            b = b.header(CONTENT_TYPE, "application/json");
+        }
+        b.body(body).unwrap_or_default()
+    }
+}
+
+async fn read_body(session: &mut ServerSession) -> Result<Vec<u8>, AdminResponse> {
+    let too_large = || AdminResponse { status: 413, body: Some(json!({"error": "the request body is over 1 MiB", "code": "invalid_request"})) };
+    let declared = session.req_header().headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_BODY {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => {
+                return Err(AdminResponse { status: 400, body: Some(json!({"error": format!("cannot read the body: {e}"), "code": "invalid_request"})) })
+            }
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The control plane (SPEC §8): a certificate store with organisations, API products,
+//! apps, access requests whose approval issues credentials and extends allow lists, and
+//! directly issued keys — served as a JSON admin API on `listen.admin`.
+//!
+//! Flow: an admin call changes [`ControlState`] and persists it through a [`ControlStore`]
+//! (atomically), then the state's [`ControlState::overlay`] goes through the same compile as
+//! the YAML and is published at once ([`crate::server::Publisher::set_overlay`]).
+
+mod api;
+mod crypto;
+mod http;
+pub mod records;
+mod state;
+pub mod store;
+mod sync;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use log::{info, warn};
+use parking_lot::Mutex;
+
+pub use api::{AdminRequest, AdminResponse};
+pub use crypto::KeyVault;
+pub use http::AdminApp;
+pub use state::ControlState;
+pub use store::{ControlStore, SqliteStore, Write};
+pub use sync::StoreSync;
+
+use crate::certs::PemCache;
+use crate::config::LoadedConfig;
+use crate::server::Publisher;
+use crate::snapshot::Overlay;
+
+/// Default environment variable of the admin key.
+pub const DEFAULT_KEY_ENV: &str = "CERTGATE_ADMIN_KEY";
+/// Default environment variable of the key-encryption secret.
+pub const DEFAULT_SECRET_ENV: &str = "CERTGATE_SECRET";
+
+/// The control plane: its records, their persistence, and the publisher it feeds.
+pub struct ControlPlane {
+    store: Box<dyn ControlStore>,
+    vault: Option<KeyVault>,
+    state: Mutex<ControlState>,
+    publisher: OnceLock<Arc<Publisher>>,
+    admin_key: String,
+    store_dir: Option<PathBuf>,
+    pem_cache: PemCache,
+}
+
+// === impl ControlPlane ===
+
+impl ControlPlane {
+    /// Opens the control plane the `admin` section describes. `env` reads environment
+    /// variables (a closure, so tests never touch the process environment).
+    pub fn open(cfg: &LoadedConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<ControlPlane, String> {
+        let admin = cfg.raw.admin.as_ref().ok_or("no `admin` section")?;
+        let key_env = admin.key_env.as_deref().unwrap_or(DEFAULT_KEY_ENV);
+        let admin_key = env(key_env).filter(|k| !k.is_empty()).ok_or_else(|| {
+            format!("admin.key_env: the environment variable {key_env} holding the admin key is not set")
+        })?;
+        if admin_key.len() < 16 {
+            return Err(format!("admin.key_env: the admin key in {key_env} must be at least 16 characters"));
+        }
+        let data_dir = cfg.resolve_path(admin.data_dir.as_deref().unwrap_or("data"));
+        let store = SqliteStore::open(&data_dir)?;
+        let secret_env = admin.secret_env.as_deref().unwrap_or(DEFAULT_SECRET_ENV);
+        let vault = match env(secret_env).filter(|s| !s.is_empty()) {
+            Some(secret) => {
+                let salt = match store.meta_get("kdf_salt")? {
+                    Some(s) => s,
+                    None => {
+                        let s = crypto::new_salt();
+                        store.meta_set("kdf_salt", &s)?;
+                        s
+                    }
+                };
+                Some(KeyVault::derive(secret.as_bytes(), &salt).map_err(|e| format!("admin.secret_env ({secret_env}): {e}"))?)
+            }
+            None => None,
+        };
+        let state = ControlState::from_records(store.load_all()?, vault.as_ref())?;
+        info!(
+            "event=control_plane_opened data_dir={} certificates={} grants={} keys={} key_encryption={}",
+            data_dir.display(),
+            state.certificates.len(),
+            state.grants.len(),
+            state.keys.len(),
+            vault.is_some()
+        );
+        let store_dir = cfg.raw.certificate_store.as_ref().map(|s| cfg.resolve_path(&s.dir));
+        let cp = ControlPlane {
+            store: Box::new(store),
+            vault,
+            state: Mutex::new(state),
+            publisher: OnceLock::new(),
+            admin_key,
+            store_dir,
+            pem_cache: PemCache::default(),
+        };
+        cp.sync_store_dir();
+        Ok(cp)
+    }
+
+    /// What the control plane adds to the data plane now.
+    pub fn overlay(&self) -> Overlay {
+        self.state.lock().overlay()
+    }
+
+    /// Connects the publisher that every change goes through.
+    pub fn attach(&self, publisher: Arc<Publisher>) {
+        let _ = self.publisher.set(publisher);
+    }
+
+    /// Applies `change` to the state; when it succeeds, persists its writes atomically and
+    /// publishes the new overlay. The state lock is held throughout, so changes are applied
+    /// and published in order.
+    fn change<T>(
+        &self,
+        change: impl FnOnce(&mut ControlState) -> Result<(T, Vec<Write>), api::ApiError>,
+    ) -> Result<T, api::ApiError> {
+        let mut guard = self.state.lock();
+        let mut next = guard.clone();
+        let (out, writes) = change(&mut next)?;
+        if writes.is_empty() {
+            return Ok(out);
+        }
+        self.store.apply(&writes).map_err(api::ApiError::storage)?;
+        *guard = next;
+        if let Some(p) = self.publisher.get() {
+            if let Err(e) = p.set_overlay(guard.overlay()) {
+                warn!("event=control_plane_pending message=\"saved; applies with the next good reload\" errors={}", e.len());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The YAML in force (for API names and their auth settings).
+    fn config(&self) -> Option<Arc<LoadedConfig>> {
+        self.publisher.get().map(|p| p.config())
+    }
+}

@@ -1,0 +1,173 @@
+//! The control plane's records in memory, and what they add to the data plane
+//! ([`ControlState::overlay`]). Pure: no I/O, no locking.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::crypto::KeyVault;
+use super::records::*;
+use crate::certs::{parse_pem, CertId, LoadedCert};
+use crate::snapshot::{Overlay, OverlayToken, TokenHash};
+
+/// A stored certificate with its parsed form (the key decrypted, in memory only).
+#[derive(Clone)]
+pub struct StoredCert {
+    /// The record.
+    pub record: CertRecord,
+    /// Parsed certificate (and key).
+    pub loaded: Arc<LoadedCert>,
+}
+
+/// Every control-plane record, by ID.
+#[derive(Clone, Default)]
+pub struct ControlState {
+    /// Certificates.
+    pub certificates: BTreeMap<String, StoredCert>,
+    /// Organisations.
+    pub organisations: BTreeMap<String, Organisation>,
+    /// Products.
+    pub products: BTreeMap<String, Product>,
+    /// Apps.
+    pub apps: BTreeMap<String, App>,
+    /// Access requests.
+    pub requests: BTreeMap<String, AccessRequest>,
+    /// Grants.
+    pub grants: BTreeMap<String, Grant>,
+    /// Directly issued keys.
+    pub keys: BTreeMap<String, Key>,
+}
+
+/// Record kinds in the store.
+pub mod kind {
+    /// [`super::CertRecord`].
+    pub const CERTIFICATE: &str = "certificate";
+    /// [`super::Organisation`].
+    pub const ORGANISATION: &str = "organisation";
+    /// [`super::Product`].
+    pub const PRODUCT: &str = "product";
+    /// [`super::App`].
+    pub const APP: &str = "app";
+    /// [`super::AccessRequest`].
+    pub const REQUEST: &str = "access_request";
+    /// [`super::Grant`].
+    pub const GRANT: &str = "grant";
+    /// [`super::Key`].
+    pub const KEY: &str = "key";
+}
+
+// === impl ControlState ===
+
+impl ControlState {
+    /// Rebuilds the state from stored records; keys are decrypted with `vault`.
+    pub fn from_records(records: Vec<(String, String, Vec<u8>)>, vault: Option<&KeyVault>) -> Result<ControlState, String> {
+        let mut s = ControlState::default();
+        for (k, id, body) in records {
+            let bad = |e: serde_json::Error| format!("stored {k} {id} is unreadable: {e}");
+            match k.as_str() {
+                kind::CERTIFICATE => {
+                    let record: CertRecord = serde_json::from_slice(&body).map_err(bad)?;
+                    let loaded = parse_record(&record, vault)?;
+                    s.certificates.insert(id.clone(), StoredCert { record, loaded });
+                }
+                kind::ORGANISATION => {
+                    s.organisations.insert(id.clone(), serde_json::from_slice(&body).map_err(bad)?);
+                }
+                kind::PRODUCT => {
+                    s.products.insert(id.clone(), serde_json::from_slice(&body).map_err(bad)?);
+                }
+                kind::APP => {
+                    s.apps.insert(id.clone(), serde_json::from_slice(&body).map_err(bad)?);
+                }
+                kind::REQUEST => {
+                    s.requests.insert(id.clone(), serde_json::from_slice(&body).map_err(bad)?);
+                }
+                kind::GRANT => {
+                    s.grants.insert(id.clone(), serde_json::from_slice(&body).map_err(bad)?);
+                }
+                kind::KEY => {
+                    s.keys.insert(id.clone(), serde_json::from_slice(&body).map_err(bad)?);
+                }
+                _ => {} // a newer version's record: keep it in the store, ignore it here
+            }
+        }
+        Ok(s)
+    }
+
+    /// Visible certificates (not soft-deleted).
+    pub fn live_certificates(&self) -> impl Iterator<Item = &StoredCert> {
+        self.certificates.values().filter(|c| !c.record.deleted)
+    }
+
+    /// Whether a visible certificate has this ID.
+    pub fn has_live_certificate(&self, id: &str) -> bool {
+        self.certificates.get(id).is_some_and(|c| !c.record.deleted)
+    }
+
+    /// The certificates a grant covers now: for a managed grant every visible certificate of
+    /// the app's organisation (so certificates added later count), for a self-serve grant
+    /// the one it was approved with (while visible).
+    pub fn grant_certificates(&self, g: &Grant) -> Vec<CertId> {
+        let ids: Vec<&str> = match g.certificate_mode {
+            CertificateMode::Managed => {
+                let Some(org) = self.apps.get(&g.app).map(|a| a.organisation.as_str()) else { return Vec::new() };
+                self.live_certificates()
+                    .filter(|c| c.record.organisations.iter().any(|o| o == org))
+                    .map(|c| c.record.id.as_str())
+                    .collect()
+            }
+            CertificateMode::SelfServe => g.certificates.iter().map(String::as_str).filter(|id| self.has_live_certificate(id)).collect(),
+        };
+        ids.into_iter().filter_map(CertId::parse).collect()
+    }
+
+    /// What the control plane adds to the data plane: uploaded certificates join the store,
+    /// active grants add their certificates to their APIs' allow lists and their tokens
+    /// (bound when the product says so), keys add their tokens.
+    pub fn overlay(&self) -> Overlay {
+        let mut o = Overlay::default();
+        for c in self.live_certificates().filter(|c| c.record.source == Source::Api) {
+            o.certificates.push(c.loaded.clone());
+        }
+        for g in self.grants.values().filter(|g| g.status == GrantStatus::Active) {
+            let certs = self.grant_certificates(g);
+            for api in &g.apis {
+                o.allow.entry(api.clone()).or_default().extend(certs.iter().copied());
+            }
+            if let Some(hash) = g.token_sha256.as_deref().and_then(CertId::parse) {
+                o.tokens.push(OverlayToken {
+                    hash: TokenHash(hash.0),
+                    apis: g.apis.clone(),
+                    bound_certificates: if g.bind { certs } else { Vec::new() },
+                    expires_at: None,
+                });
+            }
+        }
+        for k in self.keys.values() {
+            let Some(hash) = CertId::parse(&k.token_sha256) else { continue };
+            o.tokens.push(OverlayToken {
+                hash: TokenHash(hash.0),
+                apis: k.apis.clone(),
+                bound_certificates: k.bound_certificates.iter().filter_map(|id| CertId::parse(id)).collect(),
+                expires_at: k.expires_at,
+            });
+        }
+        for list in o.allow.values_mut() {
+            list.sort();
+            list.dedup();
+        }
+        o
+    }
+}
+
+/// Parses a stored certificate, decrypting its key.
+pub fn parse_record(record: &CertRecord, vault: Option<&KeyVault>) -> Result<Arc<LoadedCert>, String> {
+    let mut pem = record.pem.clone().into_bytes();
+    if let Some(sealed) = &record.key_sealed {
+        let vault = vault.ok_or_else(|| format!("certificate {} has a stored private key but no admin.secret_env is set", record.id))?;
+        let key = vault.open(sealed).map_err(|e| format!("certificate {}: {e}", record.id))?;
+        pem.extend_from_slice(&key);
+    }
+    let source = record.path.clone().unwrap_or_else(|| format!("control plane certificate {}", record.id));
+    parse_pem(&pem, Path::new(&source)).map(Arc::new).map_err(|e| e.to_string())
+}

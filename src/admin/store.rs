@@ -1,0 +1,128 @@
+//! Where control-plane records live. [`ControlStore`] is a small document store (kind, id,
+//! JSON body) with atomic multi-record writes, so a shared backend for a fleet of gateways
+//! can implement it later; [`SqliteStore`] is the embedded one (WAL, under `data_dir`).
+
+use std::path::Path;
+
+use parking_lot::Mutex;
+use rusqlite::{params, Connection};
+
+/// One write in a [`ControlStore::apply`] batch.
+#[derive(Clone, Debug)]
+pub enum Write {
+    /// Insert or replace a record.
+    Put {
+        /// Record kind (`certificate`, `organisation`, …).
+        kind: &'static str,
+        /// Record ID.
+        id: String,
+        /// JSON body.
+        body: Vec<u8>,
+    },
+    /// Remove a record.
+    Remove {
+        /// Record kind.
+        kind: &'static str,
+        /// Record ID.
+        id: String,
+    },
+}
+
+/// Persistence for the control plane.
+pub trait ControlStore: Send + Sync {
+    /// Every record: (kind, id, body).
+    fn load_all(&self) -> Result<Vec<(String, String, Vec<u8>)>, String>;
+    /// Applies the writes atomically (all or none).
+    fn apply(&self, writes: &[Write]) -> Result<(), String>;
+    /// A small installation-wide value (the key-derivation salt).
+    fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, String>;
+    /// Sets a [`Self::meta_get`] value.
+    fn meta_set(&self, name: &str, value: &[u8]) -> Result<(), String>;
+}
+
+/// The embedded SQLite store.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+// === impl SqliteStore ===
+
+impl SqliteStore {
+    /// Opens (creating) `dir/certgate.db` in WAL mode.
+    pub fn open(dir: &Path) -> Result<SqliteStore, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+        let path = dir.join("certgate.db");
+        let conn = Connection::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| e.to_string())?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(|e| e.to_string())?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS records (kind TEXT NOT NULL, id TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (kind, id));
+             CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);",
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(SqliteStore { conn: Mutex::new(conn) })
+    }
+}
+
+impl ControlStore for SqliteStore {
+    fn load_all(&self) -> Result<Vec<(String, String, Vec<u8>)>, String> {
+        let conn = self.conn.lock();
+        let mut stmt = conn.prepare("SELECT kind, id, body FROM records ORDER BY kind, id").map_err(|e| e.to_string())?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(|e| e.to_string())?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
+    }
+
+    fn apply(&self, writes: &[Write]) -> Result<(), String> {
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction().map_err(|e| e.to_string())?;
+        for w in writes {
+            match w {
+                Write::Put { kind, id, body } => tx
+                    .execute("INSERT OR REPLACE INTO records (kind, id, body) VALUES (?1, ?2, ?3)", params![kind, id, body])
+                    .map(|_| ()),
+                Write::Remove { kind, id } => tx.execute("DELETE FROM records WHERE kind = ?1 AND id = ?2", params![kind, id]).map(|_| ()),
+            }
+            .map_err(|e| e.to_string())?;
+        }
+        tx.commit().map_err(|e| e.to_string())
+    }
+
+    fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+        let conn = self.conn.lock();
+        let mut stmt = conn.prepare("SELECT value FROM meta WHERE name = ?1").map_err(|e| e.to_string())?;
+        let mut rows = stmt.query(params![name]).map_err(|e| e.to_string())?;
+        match rows.next().map_err(|e| e.to_string())? {
+            Some(r) => Ok(Some(r.get(0).map_err(|e| e.to_string())?)),
+            None => Ok(None),
+        }
+    }
+
+    fn meta_set(&self, name: &str, value: &[u8]) -> Result<(), String> {
+        self.conn
+            .lock()
+            .execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)", params![name, value])
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_are_atomic_and_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = SqliteStore::open(dir.path()).unwrap();
+            s.apply(&[Write::Put { kind: "a", id: "1".into(), body: b"x".to_vec() }, Write::Put { kind: "a", id: "2".into(), body: b"y".to_vec() }])
+                .unwrap();
+            s.apply(&[Write::Remove { kind: "a", id: "1".into() }]).unwrap();
+            s.meta_set("salt", b"s").unwrap();
+        }
+        let s = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(s.load_all().unwrap(), vec![("a".to_string(), "2".to_string(), b"y".to_vec())]);
+        assert_eq!(s.meta_get("salt").unwrap(), Some(b"s".to_vec()));
+        assert_eq!(s.meta_get("other").unwrap(), None);
+    }
+}

@@ -1,0 +1,165 @@
+//! The one writer of the snapshot store. Both inputs of a snapshot go through here: the YAML
+//! (at start and on SIGHUP) and the control plane's overlay (on every admin change). Each
+//! publish compiles the latest good YAML with the latest overlay and swaps the result in.
+//! The lock below is held by writers only; the request path never touches it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use log::{error, info, warn};
+use parking_lot::Mutex;
+
+use super::log_warnings;
+use crate::certs::PemCache;
+use crate::config::{self, ConfigErrors, LoadedConfig};
+use crate::metrics::Metrics;
+use crate::snapshot::{compile_with, Overlay, Snapshot, SnapshotStore};
+
+/// Builds and publishes snapshots.
+pub struct Publisher {
+    config_path: PathBuf,
+    store: Arc<SnapshotStore>,
+    metrics: Arc<Metrics>,
+    cache: PemCache,
+    state: Mutex<State>,
+}
+
+struct State {
+    config: Arc<LoadedConfig>,
+    overlay: Arc<Overlay>,
+}
+
+/// What one YAML reload did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// The new generation is live.
+    Applied(u64),
+    /// The old snapshot stays; the errors were logged.
+    Rejected(usize),
+}
+
+// === impl Publisher ===
+
+impl Publisher {
+    /// Compiles the loaded YAML with `overlay` and publishes it as generation 1; later
+    /// reloads reread the same file.
+    pub fn start(config: LoadedConfig, overlay: Overlay, metrics: Arc<Metrics>) -> Result<Publisher, ConfigErrors> {
+        let cache = PemCache::default();
+        let path = config.file.clone();
+        let config = Arc::new(config);
+        let snap = compile_with(&config, 1, &cache, &overlay)?;
+        log_warnings(&snap);
+        metrics.reload(true);
+        metrics.set_certificates(&snap.certificates);
+        info!(
+            "event=config_loaded generation=1 apis={} tokens={} store_certificates={} allow_entries={}",
+            snap.stats.apis, snap.stats.tokens, snap.stats.store_certificates, snap.stats.allow_entries
+        );
+        Ok(Publisher {
+            config_path: path,
+            store: Arc::new(SnapshotStore::new(snap)),
+            metrics,
+            cache,
+            state: Mutex::new(State { config, overlay: Arc::new(overlay) }),
+        })
+    }
+
+    /// The store the data plane reads.
+    pub fn store(&self) -> &Arc<SnapshotStore> {
+        &self.store
+    }
+
+    /// The YAML currently in force.
+    pub fn config(&self) -> Arc<LoadedConfig> {
+        self.state.lock().config.clone()
+    }
+
+    /// SIGHUP: rereads the YAML and every file it names. A config that does not compile
+    /// keeps the running snapshot.
+    pub fn reload_config(&self) -> ReloadOutcome {
+        let mut state = self.state.lock();
+        let old = self.store.load_full();
+        let generation = old.generation + 1;
+        let started = Instant::now();
+        let result = config::load(&self.config_path).and_then(|c| {
+            let snap = compile_with(&c, generation, &self.cache, &state.overlay)?;
+            Ok((c, snap))
+        });
+        match result {
+            Ok((config, snap)) => {
+                if snap.listen != old.listen {
+                    warn!("event=reload_listen_changed message=\"listen settings change only on restart or graceful upgrade (SIGQUIT)\"");
+                }
+                log_reload(&snap, &old, started);
+                state.config = Arc::new(config);
+                self.publish(snap);
+                self.metrics.reload(true);
+                ReloadOutcome::Applied(generation)
+            }
+            Err(errors) => {
+                for e in errors.iter() {
+                    error!("event=reload_error {e}");
+                }
+                error!(
+                    "event=reload result=failure generation={} errors={} message=\"keeping the running configuration\"",
+                    old.generation,
+                    errors.len()
+                );
+                self.metrics.reload(false);
+                ReloadOutcome::Rejected(errors.len())
+            }
+        }
+    }
+
+    /// A control-plane change: the running YAML with a new overlay, published at once.
+    pub fn set_overlay(&self, overlay: Overlay) -> Result<u64, ConfigErrors> {
+        let mut state = self.state.lock();
+        let generation = self.store.load().generation + 1;
+        let overlay = Arc::new(overlay);
+        let compiled = compile_with(&state.config, generation, &self.cache, &overlay);
+        // Keep the overlay either way: it is what the control plane holds, and the next
+        // successful YAML reload applies it.
+        state.overlay = overlay;
+        match compiled {
+            Ok(snap) => {
+                info!(
+                    "event=control_plane_applied generation={generation} tokens={} allow_entries={}",
+                    snap.stats.tokens, snap.stats.allow_entries
+                );
+                self.publish(snap);
+                Ok(generation)
+            }
+            Err(errors) => {
+                for e in errors.iter() {
+                    error!("event=control_plane_not_applied {e}");
+                }
+                Err(errors)
+            }
+        }
+    }
+
+    fn publish(&self, snap: Snapshot) {
+        log_warnings(&snap);
+        self.metrics.set_certificates(&snap.certificates);
+        self.store.publish(snap);
+    }
+}
+
+fn log_reload(snap: &Snapshot, old: &Snapshot, started: Instant) {
+    let (s, o) = (snap.stats, old.stats);
+    let delta = |a: usize, b: usize| a as i64 - b as i64;
+    info!(
+        "event=reload result=success generation={} took_ms={} apis={}({:+}) tokens={}({:+}) store_certificates={}({:+}) allow_entries={}({:+})",
+        snap.generation,
+        started.elapsed().as_millis(),
+        s.apis,
+        delta(s.apis, o.apis),
+        s.tokens,
+        delta(s.tokens, o.tokens),
+        s.store_certificates,
+        delta(s.store_certificates, o.store_certificates),
+        s.allow_entries,
+        delta(s.allow_entries, o.allow_entries),
+    );
+}
