@@ -50,7 +50,16 @@ fn world() -> World {
     );
     let loaded = parse_str(&yaml, &dir.path().join("bench.yaml")).unwrap();
     eprintln!("compiling…");
-    let mut snap = compile_with(&loaded, 1, &Default::default(), &certgate::snapshot::Overlay { certificates: store, ..Default::default() }).unwrap_or_else(|e| panic!("{e}"));
+    let mut snap = compile_with(
+        &loaded,
+        1,
+        &Default::default(),
+        &certgate::snapshot::Overlay {
+            certificates: store,
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("filling {TOKENS} tokens…");
     let target = snap.api_by_name("target").unwrap().index;
     let mut tokens = TokenTable::with_capacity(TOKENS);

@@ -14,6 +14,7 @@
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+pub mod admin;
 pub mod certs;
 pub mod cli;
 pub mod config;
@@ -27,4 +28,3 @@ pub mod proxy;
 pub mod server;
 pub mod snapshot;
 pub mod tls;
-pub mod admin;

@@ -15,6 +15,28 @@ use crate::certs::{parse_pem, CertErrorKind, CertId};
 use crate::config::AuthType;
 use crate::snapshot::now_unix;
 
+/// Every (method, path) the admin API answers, as written in `docs/admin-openapi.yaml`
+/// (a spec test keeps the two and the router in step).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/certificates"),
+    ("GET", "/certificates"),
+    ("GET", "/certificates/{id}"),
+    ("PATCH", "/certificates/{id}"),
+    ("DELETE", "/certificates/{id}"),
+    ("POST", "/organisations"),
+    ("GET", "/organisations"),
+    ("POST", "/products"),
+    ("GET", "/products"),
+    ("POST", "/apps"),
+    ("POST", "/access-requests"),
+    ("GET", "/access-requests/{id}"),
+    ("POST", "/access-requests/{id}/approve"),
+    ("POST", "/access-requests/{id}/reject"),
+    ("GET", "/grants/{id}"),
+    ("POST", "/grants/{id}/revoke"),
+    ("POST", "/keys"),
+];
+
 /// One admin call, transport-free.
 #[derive(Clone, Debug)]
 pub struct AdminRequest {
@@ -52,7 +74,11 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     fn bad(message: impl Into<String>) -> ApiError {
@@ -70,12 +96,18 @@ impl ApiError {
 
     /// The response for this error.
     pub fn response(&self) -> AdminResponse {
-        AdminResponse { status: self.status, body: Some(json!({"error": self.message, "code": self.code})) }
+        AdminResponse {
+            status: self.status,
+            body: Some(json!({"error": self.message, "code": self.code})),
+        }
     }
 }
 
 fn ok(status: u16, body: Value) -> Result<AdminResponse, ApiError> {
-    Ok(AdminResponse { status, body: Some(body) })
+    Ok(AdminResponse {
+        status,
+        body: Some(body),
+    })
 }
 
 fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
@@ -99,7 +131,11 @@ fn new_token() -> (String, String) {
 }
 
 fn put<T: serde::Serialize>(kind: &'static str, id: &str, record: &T) -> Write {
-    Write::Put { kind, id: id.to_string(), body: serde_json::to_vec(record).unwrap_or_default() }
+    Write::Put {
+        kind,
+        id: id.to_string(),
+        body: serde_json::to_vec(record).unwrap_or_default(),
+    }
 }
 
 fn rfc3339(t: i64) -> String {
@@ -192,7 +228,12 @@ impl ControlPlane {
 
     fn route(&self, req: &AdminRequest) -> Result<AdminResponse, ApiError> {
         use http::Method as M;
-        let segs: Vec<&str> = req.path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+        let segs: Vec<&str> = req
+            .path
+            .trim_matches('/')
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .collect();
         match (&req.method, segs.as_slice()) {
             (&M::POST, ["certificates"]) => self.add_certificate(&req.body, req.query.as_deref()),
             (&M::GET, ["certificates"]) => self.list_certificates(req.query.as_deref()),
@@ -202,7 +243,10 @@ impl ControlPlane {
             (&M::POST, ["organisations"]) => self.add_organisation(&req.body),
             (&M::GET, ["organisations"]) => {
                 let s = self.state.lock();
-                ok(200, json!({"organisations": s.organisations.values().collect::<Vec<_>>()}))
+                ok(
+                    200,
+                    json!({"organisations": s.organisations.values().collect::<Vec<_>>()}),
+                )
             }
             (&M::POST, ["products"]) => self.add_product(&req.body),
             (&M::GET, ["products"]) => {
@@ -213,7 +257,10 @@ impl ControlPlane {
             (&M::POST, ["access-requests"]) => self.add_request(&req.body),
             (&M::GET, ["access-requests", id]) => {
                 let s = self.state.lock();
-                let r = s.requests.get(*id).ok_or_else(|| ApiError::not_found("access request", id))?;
+                let r = s
+                    .requests
+                    .get(*id)
+                    .ok_or_else(|| ApiError::not_found("access request", id))?;
                 ok(200, json!(r))
             }
             (&M::POST, ["access-requests", id, "approve"]) => self.approve(id),
@@ -221,9 +268,14 @@ impl ControlPlane {
             (&M::GET, ["grants", id]) => self.get_grant(id),
             (&M::POST, ["grants", id, "revoke"]) => self.revoke(id),
             (&M::POST, ["keys"]) => self.add_key(&req.body),
-            (_, ["certificates" | "organisations" | "products" | "apps" | "access-requests" | "grants" | "keys", ..]) => {
-                Err(ApiError::new(405, "invalid_request", format!("{} is not allowed on {}", req.method, req.path)))
-            }
+            (
+                _,
+                ["certificates" | "organisations" | "products" | "apps" | "access-requests" | "grants" | "keys", ..],
+            ) => Err(ApiError::new(
+                405,
+                "invalid_request",
+                format!("{} is not allowed on {}", req.method, req.path),
+            )),
             _ => Err(ApiError::new(404, "not_found", format!("no admin route {}", req.path))),
         }
     }
@@ -233,29 +285,50 @@ impl ControlPlane {
     /// Parses an uploaded PEM into a record (the key sealed), refusing what SPEC §8 refuses.
     fn certificate_from_pem(&self, body: &[u8], name: Option<String>) -> Result<StoredCert, ApiError> {
         if body.iter().all(|b| b.is_ascii_whitespace()) {
-            return Err(ApiError::new(400, "invalid_certificate", "the body must be a PEM certificate"));
+            return Err(ApiError::new(
+                400,
+                "invalid_certificate",
+                "the body must be a PEM certificate",
+            ));
         }
         let loaded = parse_pem(body, Path::new("upload")).map_err(|e| match e.kind {
-            CertErrorKind::KeyMismatch => ApiError::new(400, "key_mismatch", "the private key does not match the certificate"),
+            CertErrorKind::KeyMismatch => {
+                ApiError::new(400, "key_mismatch", "the private key does not match the certificate")
+            }
             _ => ApiError::new(400, "invalid_certificate", e.message),
         })?;
         if loaded.is_public_key_only() {
-            return Err(ApiError::new(400, "invalid_certificate", "a certificate is required, not a bare public key"));
+            return Err(ApiError::new(
+                400,
+                "invalid_certificate",
+                "a certificate is required, not a bare public key",
+            ));
         }
         if loaded.meta.not_after < now_unix() {
-            return Err(ApiError::new(400, "certificate_expired", format!("the certificate expired at {}", rfc3339(loaded.meta.not_after))));
+            return Err(ApiError::new(
+                400,
+                "certificate_expired",
+                format!("the certificate expired at {}", rfc3339(loaded.meta.not_after)),
+            ));
         }
         let key_sealed = match (&loaded.key, &self.vault) {
             (None, _) => None,
             (Some(_), None) => {
-                return Err(ApiError::bad("a PEM with a private key needs admin.secret_env (keys are stored encrypted)"));
+                return Err(ApiError::bad(
+                    "a PEM with a private key needs admin.secret_env (keys are stored encrypted)",
+                ));
             }
             (Some(k), Some(v)) => {
                 let pem = k.private_key_to_pem_pkcs8().map_err(|e| ApiError::bad(e.to_string()))?;
                 Some(v.seal(&pem).map_err(ApiError::bad)?)
             }
         };
-        let pem: String = loaded.chain.iter().filter_map(|c| c.to_pem().ok()).map(|p| String::from_utf8_lossy(&p).into_owned()).collect();
+        let pem: String = loaded
+            .chain
+            .iter()
+            .filter_map(|c| c.to_pem().ok())
+            .map(|p| String::from_utf8_lossy(&p).into_owned())
+            .collect();
         let id = loaded.id.to_hex();
         let record = CertRecord {
             name: name.unwrap_or_else(|| loaded.meta.subject.clone()),
@@ -279,7 +352,11 @@ impl ControlPlane {
         self.change(|s| {
             if let Some(existing) = s.certificates.get(&cert.record.id) {
                 if !existing.record.deleted {
-                    return Err(ApiError::new(409, "duplicate", format!("certificate {} is already in the store", cert.record.id)));
+                    return Err(ApiError::new(
+                        409,
+                        "duplicate",
+                        format!("certificate {} is already in the store", cert.record.id),
+                    ));
                 }
             }
             check_orgs(s, &orgs)?;
@@ -295,7 +372,10 @@ impl ControlPlane {
         let q = Query::parse(query);
         let org = q.get("organisation");
         let expiring = match q.get("expiring_within_days") {
-            Some(d) => Some(d.parse::<i64>().map_err(|_| ApiError::bad("expiring_within_days must be a number of days"))?),
+            Some(d) => Some(
+                d.parse::<i64>()
+                    .map_err(|_| ApiError::bad("expiring_within_days must be a number of days"))?,
+            ),
             None => None,
         };
         let has_key = match q.get("has_private_key") {
@@ -345,11 +425,24 @@ impl ControlPlane {
         self.change(|s| {
             let c = live_cert(s, id)?;
             if c.record.source == Source::Dir {
-                return Err(ApiError::new(409, "invalid_request", "this certificate comes from certificate_store.dir: remove its file instead"));
+                return Err(ApiError::new(
+                    409,
+                    "invalid_request",
+                    "this certificate comes from certificate_store.dir: remove its file instead",
+                ));
             }
             let key = c.record.id.clone();
             s.certificates.remove(&key);
-            Ok((AdminResponse { status: 204, body: None }, vec![Write::Remove { kind: kind::CERTIFICATE, id: key }]))
+            Ok((
+                AdminResponse {
+                    status: 204,
+                    body: None,
+                },
+                vec![Write::Remove {
+                    kind: kind::CERTIFICATE,
+                    id: key,
+                }],
+            ))
         })
     }
 
@@ -359,7 +452,10 @@ impl ControlPlane {
         let b: NameBody = parse_json(body)?;
         non_empty("name", &b.name)?;
         self.change(|s| {
-            let org = Organisation { id: new_id("org"), name: b.name };
+            let org = Organisation {
+                id: new_id("org"),
+                name: b.name,
+            };
             let write = put(kind::ORGANISATION, &org.id, &org);
             let out = json!(org);
             s.organisations.insert(org.id.clone(), org);
@@ -373,10 +469,21 @@ impl ControlPlane {
         if b.apis.is_empty() {
             return Err(ApiError::bad("a product needs at least one API"));
         }
-        let cfg = self.config().ok_or_else(|| ApiError::bad("the gateway is still starting"))?;
-        let unknown: Vec<&str> = b.apis.iter().filter(|a| !cfg.raw.apis.iter().any(|c| &c.name == *a)).map(String::as_str).collect();
+        let cfg = self
+            .config()
+            .ok_or_else(|| ApiError::bad("the gateway is still starting"))?;
+        let unknown: Vec<&str> = b
+            .apis
+            .iter()
+            .filter(|a| !cfg.raw.apis.iter().any(|c| &c.name == *a))
+            .map(String::as_str)
+            .collect();
         if !unknown.is_empty() {
-            return Err(ApiError::new(400, "unknown_api", format!("unknown APIs: {}", unknown.join(", "))));
+            return Err(ApiError::new(
+                400,
+                "unknown_api",
+                format!("unknown APIs: {}", unknown.join(", ")),
+            ));
         }
         let want = match b.auth {
             ProductAuth::TokenMtls => AuthType::Token,
@@ -388,7 +495,11 @@ impl ControlPlane {
                 return Err(ApiError::bad(format!(
                     "API {name} must have auth.type: {} and mutual_tls: true for a {} product",
                     if want == AuthType::Token { "token" } else { "jwt" },
-                    if want == AuthType::Token { "token_mtls" } else { "jwt_mtls" }
+                    if want == AuthType::Token {
+                        "token_mtls"
+                    } else {
+                        "jwt_mtls"
+                    }
                 )));
             }
         }
@@ -416,7 +527,11 @@ impl ControlPlane {
         non_empty("name", &b.name)?;
         self.change(|s| {
             check_orgs(s, std::slice::from_ref(&b.organisation))?;
-            let app = App { id: new_id("app"), name: b.name, organisation: b.organisation };
+            let app = App {
+                id: new_id("app"),
+                name: b.name,
+                organisation: b.organisation,
+            };
             let write = put(kind::APP, &app.id, &app);
             let out = json!(app);
             s.apps.insert(app.id.clone(), app);
@@ -502,9 +617,16 @@ impl ControlPlane {
 
     fn reject(&self, id: &str) -> Result<AdminResponse, ApiError> {
         self.change(|s| {
-            let r = s.requests.get_mut(id).ok_or_else(|| ApiError::not_found("access request", id))?;
+            let r = s
+                .requests
+                .get_mut(id)
+                .ok_or_else(|| ApiError::not_found("access request", id))?;
             if r.status != RequestStatus::Pending {
-                return Err(ApiError::new(409, "invalid_request", format!("access request {id} is not pending")));
+                return Err(ApiError::new(
+                    409,
+                    "invalid_request",
+                    format!("access request {id} is not pending"),
+                ));
             }
             r.status = RequestStatus::Rejected;
             let write = put(kind::REQUEST, id, r);
@@ -517,7 +639,10 @@ impl ControlPlane {
         let g = s.grants.get(id).ok_or_else(|| ApiError::not_found("grant", id))?;
         let certs: Vec<String> = s.grant_certificates(g).iter().map(CertId::to_hex).collect();
         let bound = if g.bind { certs.clone() } else { Vec::new() };
-        ok(200, json!({"id": g.id, "status": g.status, "apis": g.apis, "certificates": certs, "bound_certificates": bound, "certificate_mode": g.certificate_mode, "app": g.app, "product": g.product}))
+        ok(
+            200,
+            json!({"id": g.id, "status": g.status, "apis": g.apis, "certificates": certs, "bound_certificates": bound, "certificate_mode": g.certificate_mode, "app": g.app, "product": g.product}),
+        )
     }
 
     fn revoke(&self, id: &str) -> Result<AdminResponse, ApiError> {
@@ -539,10 +664,21 @@ impl ControlPlane {
         if b.apis.is_empty() {
             return Err(ApiError::bad("a key needs at least one API"));
         }
-        let cfg = self.config().ok_or_else(|| ApiError::bad("the gateway is still starting"))?;
-        let unknown: Vec<&str> = b.apis.iter().filter(|a| !cfg.raw.apis.iter().any(|c| &c.name == *a)).map(String::as_str).collect();
+        let cfg = self
+            .config()
+            .ok_or_else(|| ApiError::bad("the gateway is still starting"))?;
+        let unknown: Vec<&str> = b
+            .apis
+            .iter()
+            .filter(|a| !cfg.raw.apis.iter().any(|c| &c.name == *a))
+            .map(String::as_str)
+            .collect();
         if !unknown.is_empty() {
-            return Err(ApiError::new(400, "unknown_api", format!("unknown APIs: {}", unknown.join(", "))));
+            return Err(ApiError::new(
+                400,
+                "unknown_api",
+                format!("unknown APIs: {}", unknown.join(", ")),
+            ));
         }
         let expires_at = match &b.expires_at {
             Some(t) => Some(
@@ -575,12 +711,21 @@ impl ControlPlane {
 }
 
 fn live_cert<'s>(s: &'s ControlState, raw: &str) -> Result<&'s StoredCert, ApiError> {
-    let id = CertId::parse(raw).map(|i| i.to_hex()).unwrap_or_else(|| raw.to_string());
-    s.certificates.get(&id).filter(|c| !c.record.deleted).ok_or_else(|| ApiError::not_found("certificate", raw))
+    let id = CertId::parse(raw)
+        .map(|i| i.to_hex())
+        .unwrap_or_else(|| raw.to_string());
+    s.certificates
+        .get(&id)
+        .filter(|c| !c.record.deleted)
+        .ok_or_else(|| ApiError::not_found("certificate", raw))
 }
 
 fn check_orgs(s: &ControlState, orgs: &[String]) -> Result<(), ApiError> {
-    let unknown: Vec<&str> = orgs.iter().filter(|o| !s.organisations.contains_key(*o)).map(String::as_str).collect();
+    let unknown: Vec<&str> = orgs
+        .iter()
+        .filter(|o| !s.organisations.contains_key(*o))
+        .map(String::as_str)
+        .collect();
     if unknown.is_empty() {
         Ok(())
     } else {
@@ -614,11 +759,19 @@ impl Query {
     }
 
     fn get(&self, k: &str) -> Option<&str> {
-        self.0.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+        self.0
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
     }
 
     fn all(&self, k: &str) -> Vec<String> {
-        self.0.iter().filter(|(key, v)| key == k && !v.is_empty()).map(|(_, v)| v.clone()).collect()
+        self.0
+            .iter()
+            .filter(|(key, v)| key == k && !v.is_empty())
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 }
 

@@ -32,8 +32,15 @@ impl KeyVault {
         let mut nonce = [0u8; 12];
         rand_bytes(&mut nonce).map_err(|e| e.to_string())?;
         let mut tag = [0u8; 16];
-        let ct = encrypt_aead(Cipher::aes_256_gcm(), &self.key, Some(&nonce), &[VERSION], plaintext, &mut tag)
-            .map_err(|e| e.to_string())?;
+        let ct = encrypt_aead(
+            Cipher::aes_256_gcm(),
+            &self.key,
+            Some(&nonce),
+            &[VERSION],
+            plaintext,
+            &mut tag,
+        )
+        .map_err(|e| e.to_string())?;
         let mut out = Vec::with_capacity(1 + 12 + ct.len() + 16);
         out.push(VERSION);
         out.extend_from_slice(&nonce);

@@ -37,9 +37,15 @@ impl AdminApp {
     }
 
     fn authenticate(&self, session: &ServerSession) -> Result<(), AdminResponse> {
-        let deny = |status: u16, code: &str, message: &str| AdminResponse { status, body: Some(json!({"error": message, "code": code})) };
+        let deny = |status: u16, code: &str, message: &str| AdminResponse {
+            status,
+            body: Some(json!({"error": message, "code": code})),
+        };
         if let Some(allow) = self.store.load().admin_allow.as_ref() {
-            let peer = session.digest().and_then(|d| d.ssl_digest.as_ref()).and_then(|s| s.extension.get::<PeerCert>());
+            let peer = session
+                .digest()
+                .and_then(|d| d.ssl_digest.as_ref())
+                .and_then(|s| s.extension.get::<PeerCert>());
             if let Err(d) = client_cert::check(&Default::default(), allow, peer, now_unix()) {
                 let a = d.answer();
                 return Err(deny(403, a.reason, &a.message));
@@ -48,7 +54,11 @@ impl AdminApp {
         let presented = session.req_header().headers.get(AUTHORIZATION).map(|v| v.as_bytes());
         let token = presented.and_then(|v| v.strip_prefix(b"Bearer ").or_else(|| v.strip_prefix(b"bearer ")));
         let Some(token) = token.map(|t| t.trim_ascii()).filter(|t| !t.is_empty()) else {
-            return Err(deny(401, "admin_key_missing", "Authorization: Bearer <admin key> is required"));
+            return Err(deny(
+                401,
+                "admin_key_missing",
+                "Authorization: Bearer <admin key> is required",
+            ));
         };
         // Compare digests in constant time: neither the length nor the bytes leak.
         let (a, b) = (Sha256::digest(token), Sha256::digest(self.cp.admin_key.as_bytes()));
@@ -77,10 +87,12 @@ impl ServeHttp for AdminApp {
                     };
                     let cp = self.cp.clone();
                     let (method, path) = (request.method.clone(), request.path.clone());
-                    let a = tokio::task::spawn_blocking(move || cp.handle(&request)).await.unwrap_or_else(|_| AdminResponse {
-                        status: 500,
-                        body: Some(json!({"error": "internal error", "code": "internal_error"})),
-                    });
+                    let a = tokio::task::spawn_blocking(move || cp.handle(&request))
+                        .await
+                        .unwrap_or_else(|_| AdminResponse {
+                            status: 500,
+                            body: Some(json!({"error": "internal error", "code": "internal_error"})),
+                        });
                     if method != http::Method::GET {
                         info!("event=admin_call method={method} path={path} status={}", a.status);
                     }
@@ -88,8 +100,13 @@ impl ServeHttp for AdminApp {
                 }
             },
         };
-        let body = answer.body.map(|v| serde_json::to_vec(&v).unwrap_or_default()).unwrap_or_default();
-        let mut b = Response::builder().status(answer.status).header(CONTENT_LENGTH, body.len());
+        let body = answer
+            .body
+            .map(|v| serde_json::to_vec(&v).unwrap_or_default())
+            .unwrap_or_default();
+        let mut b = Response::builder()
+            .status(answer.status)
+            .header(CONTENT_LENGTH, body.len());
         if !body.is_empty() {
             b = b.header(CONTENT_TYPE, "application/json");
         }
@@ -98,8 +115,16 @@ impl ServeHttp for AdminApp {
 }
 
 async fn read_body(session: &mut ServerSession) -> Result<Vec<u8>, AdminResponse> {
-    let too_large = || AdminResponse { status: 413, body: Some(json!({"error": "the request body is over 1 MiB", "code": "invalid_request"})) };
-    let declared = session.req_header().headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let too_large = || AdminResponse {
+        status: 413,
+        body: Some(json!({"error": "the request body is over 1 MiB", "code": "invalid_request"})),
+    };
+    let declared = session
+        .req_header()
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_BODY) {
         return Err(too_large());
     }
@@ -114,7 +139,10 @@ async fn read_body(session: &mut ServerSession) -> Result<Vec<u8>, AdminResponse
             }
             Ok(None) => return Ok(body),
             Err(e) => {
-                return Err(AdminResponse { status: 400, body: Some(json!({"error": format!("cannot read the body: {e}"), "code": "invalid_request"})) })
+                return Err(AdminResponse {
+                    status: 400,
+                    body: Some(json!({"error": format!("cannot read the body: {e}"), "code": "invalid_request"})),
+                })
             }
         }
     }

@@ -20,7 +20,7 @@ use std::sync::{Arc, OnceLock};
 use log::{info, warn};
 use parking_lot::Mutex;
 
-pub use api::{AdminRequest, AdminResponse};
+pub use api::{AdminRequest, AdminResponse, ROUTES};
 pub use crypto::KeyVault;
 pub use http::AdminApp;
 pub use state::ControlState;
@@ -60,7 +60,9 @@ impl ControlPlane {
             format!("admin.key_env: the environment variable {key_env} holding the admin key is not set")
         })?;
         if admin_key.len() < 16 {
-            return Err(format!("admin.key_env: the admin key in {key_env} must be at least 16 characters"));
+            return Err(format!(
+                "admin.key_env: the admin key in {key_env} must be at least 16 characters"
+            ));
         }
         let data_dir = cfg.resolve_path(admin.data_dir.as_deref().unwrap_or("data"));
         let store = SqliteStore::open(&data_dir)?;
@@ -75,7 +77,10 @@ impl ControlPlane {
                         s
                     }
                 };
-                Some(KeyVault::derive(secret.as_bytes(), &salt).map_err(|e| format!("admin.secret_env ({secret_env}): {e}"))?)
+                Some(
+                    KeyVault::derive(secret.as_bytes(), &salt)
+                        .map_err(|e| format!("admin.secret_env ({secret_env}): {e}"))?,
+                )
             }
             None => None,
         };
@@ -129,7 +134,10 @@ impl ControlPlane {
         *guard = next;
         if let Some(p) = self.publisher.get() {
             if let Err(e) = p.set_overlay(guard.overlay()) {
-                warn!("event=control_plane_pending message=\"saved; applies with the next good reload\" errors={}", e.len());
+                warn!(
+                    "event=control_plane_pending message=\"saved; applies with the next good reload\" errors={}",
+                    e.len()
+                );
             }
         }
         Ok(out)

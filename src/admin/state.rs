@@ -60,7 +60,10 @@ pub mod kind {
 
 impl ControlState {
     /// Rebuilds the state from stored records; keys are decrypted with `vault`.
-    pub fn from_records(records: Vec<(String, String, Vec<u8>)>, vault: Option<&KeyVault>) -> Result<ControlState, String> {
+    pub fn from_records(
+        records: Vec<(String, String, Vec<u8>)>,
+        vault: Option<&KeyVault>,
+    ) -> Result<ControlState, String> {
         let mut s = ControlState::default();
         for (k, id, body) in records {
             let bad = |e: serde_json::Error| format!("stored {k} {id} is unreadable: {e}");
@@ -71,16 +74,19 @@ impl ControlState {
                     s.certificates.insert(id.clone(), StoredCert { record, loaded });
                 }
                 kind::ORGANISATION => {
-                    s.organisations.insert(id.clone(), serde_json::from_slice(&body).map_err(bad)?);
+                    s.organisations
+                        .insert(id.clone(), serde_json::from_slice(&body).map_err(bad)?);
                 }
                 kind::PRODUCT => {
-                    s.products.insert(id.clone(), serde_json::from_slice(&body).map_err(bad)?);
+                    s.products
+                        .insert(id.clone(), serde_json::from_slice(&body).map_err(bad)?);
                 }
                 kind::APP => {
                     s.apps.insert(id.clone(), serde_json::from_slice(&body).map_err(bad)?);
                 }
                 kind::REQUEST => {
-                    s.requests.insert(id.clone(), serde_json::from_slice(&body).map_err(bad)?);
+                    s.requests
+                        .insert(id.clone(), serde_json::from_slice(&body).map_err(bad)?);
                 }
                 kind::GRANT => {
                     s.grants.insert(id.clone(), serde_json::from_slice(&body).map_err(bad)?);
@@ -110,13 +116,20 @@ impl ControlState {
     pub fn grant_certificates(&self, g: &Grant) -> Vec<CertId> {
         let ids: Vec<&str> = match g.certificate_mode {
             CertificateMode::Managed => {
-                let Some(org) = self.apps.get(&g.app).map(|a| a.organisation.as_str()) else { return Vec::new() };
+                let Some(org) = self.apps.get(&g.app).map(|a| a.organisation.as_str()) else {
+                    return Vec::new();
+                };
                 self.live_certificates()
                     .filter(|c| c.record.organisations.iter().any(|o| o == org))
                     .map(|c| c.record.id.as_str())
                     .collect()
             }
-            CertificateMode::SelfServe => g.certificates.iter().map(String::as_str).filter(|id| self.has_live_certificate(id)).collect(),
+            CertificateMode::SelfServe => g
+                .certificates
+                .iter()
+                .map(String::as_str)
+                .filter(|id| self.has_live_certificate(id))
+                .collect(),
         };
         ids.into_iter().filter_map(CertId::parse).collect()
     }
@@ -144,7 +157,9 @@ impl ControlState {
             }
         }
         for k in self.keys.values() {
-            let Some(hash) = CertId::parse(&k.token_sha256) else { continue };
+            let Some(hash) = CertId::parse(&k.token_sha256) else {
+                continue;
+            };
             o.tokens.push(OverlayToken {
                 hash: TokenHash(hash.0),
                 apis: k.apis.clone(),
@@ -164,10 +179,22 @@ impl ControlState {
 pub fn parse_record(record: &CertRecord, vault: Option<&KeyVault>) -> Result<Arc<LoadedCert>, String> {
     let mut pem = record.pem.clone().into_bytes();
     if let Some(sealed) = &record.key_sealed {
-        let vault = vault.ok_or_else(|| format!("certificate {} has a stored private key but no admin.secret_env is set", record.id))?;
-        let key = vault.open(sealed).map_err(|e| format!("certificate {}: {e}", record.id))?;
+        let vault = vault.ok_or_else(|| {
+            format!(
+                "certificate {} has a stored private key but no admin.secret_env is set",
+                record.id
+            )
+        })?;
+        let key = vault
+            .open(sealed)
+            .map_err(|e| format!("certificate {}: {e}", record.id))?;
         pem.extend_from_slice(&key);
     }
-    let source = record.path.clone().unwrap_or_else(|| format!("control plane certificate {}", record.id));
-    parse_pem(&pem, Path::new(&source)).map(Arc::new).map_err(|e| e.to_string())
+    let source = record
+        .path
+        .clone()
+        .unwrap_or_else(|| format!("control plane certificate {}", record.id));
+    parse_pem(&pem, Path::new(&source))
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
 }

@@ -53,8 +53,10 @@ impl SqliteStore {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
         let path = dir.join("certgate.db");
         let conn = Connection::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| e.to_string())?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(|e| e.to_string())?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| e.to_string())?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| e.to_string())?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS records (kind TEXT NOT NULL, id TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (kind, id));
              CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);",
@@ -67,8 +69,12 @@ impl SqliteStore {
 impl ControlStore for SqliteStore {
     fn load_all(&self) -> Result<Vec<(String, String, Vec<u8>)>, String> {
         let conn = self.conn.lock();
-        let mut stmt = conn.prepare("SELECT kind, id, body FROM records ORDER BY kind, id").map_err(|e| e.to_string())?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(|e| e.to_string())?;
+        let mut stmt = conn
+            .prepare("SELECT kind, id, body FROM records ORDER BY kind, id")
+            .map_err(|e| e.to_string())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| e.to_string())?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
     }
 
@@ -78,9 +84,14 @@ impl ControlStore for SqliteStore {
         for w in writes {
             match w {
                 Write::Put { kind, id, body } => tx
-                    .execute("INSERT OR REPLACE INTO records (kind, id, body) VALUES (?1, ?2, ?3)", params![kind, id, body])
+                    .execute(
+                        "INSERT OR REPLACE INTO records (kind, id, body) VALUES (?1, ?2, ?3)",
+                        params![kind, id, body],
+                    )
                     .map(|_| ()),
-                Write::Remove { kind, id } => tx.execute("DELETE FROM records WHERE kind = ?1 AND id = ?2", params![kind, id]).map(|_| ()),
+                Write::Remove { kind, id } => tx
+                    .execute("DELETE FROM records WHERE kind = ?1 AND id = ?2", params![kind, id])
+                    .map(|_| ()),
             }
             .map_err(|e| e.to_string())?;
         }
@@ -89,7 +100,9 @@ impl ControlStore for SqliteStore {
 
     fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
         let conn = self.conn.lock();
-        let mut stmt = conn.prepare("SELECT value FROM meta WHERE name = ?1").map_err(|e| e.to_string())?;
+        let mut stmt = conn
+            .prepare("SELECT value FROM meta WHERE name = ?1")
+            .map_err(|e| e.to_string())?;
         let mut rows = stmt.query(params![name]).map_err(|e| e.to_string())?;
         match rows.next().map_err(|e| e.to_string())? {
             Some(r) => Ok(Some(r.get(0).map_err(|e| e.to_string())?)),
@@ -100,7 +113,10 @@ impl ControlStore for SqliteStore {
     fn meta_set(&self, name: &str, value: &[u8]) -> Result<(), String> {
         self.conn
             .lock()
-            .execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)", params![name, value])
+            .execute(
+                "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)",
+                params![name, value],
+            )
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
@@ -115,13 +131,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = SqliteStore::open(dir.path()).unwrap();
-            s.apply(&[Write::Put { kind: "a", id: "1".into(), body: b"x".to_vec() }, Write::Put { kind: "a", id: "2".into(), body: b"y".to_vec() }])
-                .unwrap();
-            s.apply(&[Write::Remove { kind: "a", id: "1".into() }]).unwrap();
+            s.apply(&[
+                Write::Put {
+                    kind: "a",
+                    id: "1".into(),
+                    body: b"x".to_vec(),
+                },
+                Write::Put {
+                    kind: "a",
+                    id: "2".into(),
+                    body: b"y".to_vec(),
+                },
+            ])
+            .unwrap();
+            s.apply(&[Write::Remove {
+                kind: "a",
+                id: "1".into(),
+            }])
+            .unwrap();
             s.meta_set("salt", b"s").unwrap();
         }
         let s = SqliteStore::open(dir.path()).unwrap();
-        assert_eq!(s.load_all().unwrap(), vec![("a".to_string(), "2".to_string(), b"y".to_vec())]);
+        assert_eq!(
+            s.load_all().unwrap(),
+            vec![("a".to_string(), "2".to_string(), b"y".to_vec())]
+        );
         assert_eq!(s.meta_get("salt").unwrap(), Some(b"s".to_vec()));
         assert_eq!(s.meta_get("other").unwrap(), None);
     }

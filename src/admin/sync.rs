@@ -60,7 +60,8 @@ impl ControlPlane {
         if !errors.is_empty() && store.is_empty() {
             return 0; // an unreadable directory is not "every file disappeared"
         }
-        let on_disk: BTreeMap<String, Arc<crate::certs::LoadedCert>> = store.iter().map(|c| (c.id.to_hex(), c.clone())).collect();
+        let on_disk: BTreeMap<String, Arc<crate::certs::LoadedCert>> =
+            store.iter().map(|c| (c.id.to_hex(), c.clone())).collect();
         let result = self.change(|s| {
             let mut writes = Vec::new();
             let (mut added, mut hidden, mut back) = (0, 0, 0);
@@ -69,7 +70,11 @@ impl ControlPlane {
                     None => {
                         let record = CertRecord {
                             id: id.clone(),
-                            name: loaded.source.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| id.clone()),
+                            name: loaded
+                                .source
+                                .file_stem()
+                                .map(|n| n.to_string_lossy().into_owned())
+                                .unwrap_or_else(|| id.clone()),
                             pem: String::new(),
                             key_sealed: None,
                             source: Source::Dir,
@@ -79,7 +84,13 @@ impl ControlPlane {
                             created_at: now_unix(),
                         };
                         writes.push(put_record(&record));
-                        s.certificates.insert(id.clone(), StoredCert { record, loaded: loaded.clone() });
+                        s.certificates.insert(
+                            id.clone(),
+                            StoredCert {
+                                record,
+                                loaded: loaded.clone(),
+                            },
+                        );
                         added += 1;
                     }
                     Some(c) if c.record.source == Source::Dir => {
@@ -115,5 +126,9 @@ impl ControlPlane {
 }
 
 fn put_record(r: &CertRecord) -> Write {
-    Write::Put { kind: kind::CERTIFICATE, id: r.id.clone(), body: serde_json::to_vec(r).unwrap_or_default() }
+    Write::Put {
+        kind: kind::CERTIFICATE,
+        id: r.id.clone(),
+        body: serde_json::to_vec(r).unwrap_or_default(),
+    }
 }

@@ -95,7 +95,11 @@ pub fn read_pem_file(path: &Path) -> Result<LoadedCert, CertError> {
 /// Parses PEM text holding a certificate, a certificate with its chain, either of those with
 /// the private key, or a bare `PUBLIC KEY`.
 pub fn parse_pem(bytes: &[u8], source: &Path) -> Result<LoadedCert, CertError> {
-    let err = |message: String| CertError { source_name: source.display().to_string(), message, kind: CertErrorKind::Invalid };
+    let err = |message: String| CertError {
+        source_name: source.display().to_string(),
+        message,
+        kind: CertErrorKind::Invalid,
+    };
     let mut cert_ders: Vec<Vec<u8>> = Vec::new();
     let mut public_key: Option<Vec<u8>> = None;
     let mut has_private_key = false;
@@ -144,7 +148,10 @@ pub fn parse_pem(bytes: &[u8], source: &Path) -> Result<LoadedCert, CertError> {
             .public_key()
             .map_err(|e| err(format!("certificate public key: {e}")))?;
         if !public.public_eq(key) {
-            return Err(CertError { kind: CertErrorKind::KeyMismatch, ..err("the private key does not match the certificate".into()) });
+            return Err(CertError {
+                kind: CertErrorKind::KeyMismatch,
+                ..err("the private key does not match the certificate".into())
+            });
         }
     }
     let der = cert_ders.swap_remove(0);

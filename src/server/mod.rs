@@ -62,7 +62,9 @@ pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
     let first = config::load(&opts.config).map_err(|e| anyhow::anyhow!("{e}"))?;
     // The control plane opens first: its state is part of generation 1.
     let control = match &first.raw.admin {
-        Some(_) => Some(Arc::new(ControlPlane::open(&first, &|name| std::env::var(name).ok()).map_err(|e| anyhow::anyhow!("{e}"))?)),
+        Some(_) => Some(Arc::new(
+            ControlPlane::open(&first, &|name| std::env::var(name).ok()).map_err(|e| anyhow::anyhow!("{e}"))?,
+        )),
         None => None,
     };
     let overlay = control.as_ref().map(|c| c.overlay()).unwrap_or_default();
@@ -77,14 +79,28 @@ pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
     drop(snap);
 
     let conf = ServerConf {
-        threads: if listen.threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { listen.threads },
+        threads: if listen.threads == 0 {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        } else {
+            listen.threads
+        },
         grace_period_seconds: Some(listen.shutdown_grace_seconds),
         graceful_shutdown_timeout_seconds: Some(1),
-        upgrade_sock: opts.upgrade_sock.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "/tmp/certgate_upgrade.sock".into()),
+        upgrade_sock: opts
+            .upgrade_sock
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "/tmp/certgate_upgrade.sock".into()),
         pid_file: "/tmp/certgate.pid".into(),
         ..ServerConf::default()
     };
-    let opt = Opt { upgrade: opts.upgrade, daemon: false, nocapture: false, test: false, conf: None };
+    let opt = Opt {
+        upgrade: opts.upgrade,
+        daemon: false,
+        nocapture: false,
+        test: false,
+        conf: None,
+    };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
@@ -94,7 +110,8 @@ pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
     let gateway = Gateway::new(store.clone(), metrics.clone(), inflight);
     let mut proxy = http_proxy_service_with_name(&server.configuration, gateway, "certgate");
     if let Some(addr) = listen.https {
-        let settings = tls_settings(DownstreamTls::new(store.clone(), metrics.clone())).context("TLS listener settings")?;
+        let settings =
+            tls_settings(DownstreamTls::new(store.clone(), metrics.clone())).context("TLS listener settings")?;
         proxy.add_tls_with_settings(&addr.to_string(), None, settings);
     }
     if let Some(addr) = listen.http {
@@ -103,23 +120,43 @@ pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
     server.add_service(proxy);
 
     if let Some(addr) = listen.metrics {
-        let mut svc = Service::new("metrics".to_string(), HttpServer::new_app(MetricsApp::new(metrics.clone())));
+        let mut svc = Service::new(
+            "metrics".to_string(),
+            HttpServer::new_app(MetricsApp::new(metrics.clone())),
+        );
         svc.add_tcp(&addr.to_string());
         server.add_service(svc);
     }
     if let (Some(addr), Some(cp)) = (listen.admin, &control) {
-        let mut svc = Service::new("admin".to_string(), HttpServer::new_app(AdminApp::new(cp.clone(), store.clone())));
+        let mut svc = Service::new(
+            "admin".to_string(),
+            HttpServer::new_app(AdminApp::new(cp.clone(), store.clone())),
+        );
         if admin_tls {
-            let settings = tls_settings(DownstreamTls::new(store.clone(), metrics.clone())).context("admin TLS settings")?;
+            let settings =
+                tls_settings(DownstreamTls::new(store.clone(), metrics.clone())).context("admin TLS settings")?;
             svc.add_tls_with_settings(&addr.to_string(), None, settings);
         } else {
             svc.add_tcp(&addr.to_string());
         }
         server.add_service(svc);
-        let interval = publisher.config().raw.admin.as_ref().map(|a| a.sync_interval_seconds).unwrap_or(5).max(1);
-        server.add_service(background_service("store sync", StoreSync::new(cp.clone(), Duration::from_secs(interval))));
+        let interval = publisher
+            .config()
+            .raw
+            .admin
+            .as_ref()
+            .map(|a| a.sync_interval_seconds)
+            .unwrap_or(5)
+            .max(1);
+        server.add_service(background_service(
+            "store sync",
+            StoreSync::new(cp.clone(), Duration::from_secs(interval)),
+        ));
     }
     server.add_service(background_service("reload", Reloader::new(publisher, hup)));
-    info!("event=started https={:?} http={:?} metrics={:?} admin={:?}", listen.https, listen.http, listen.metrics, listen.admin);
+    info!(
+        "event=started https={:?} http={:?} metrics={:?} admin={:?}",
+        listen.https, listen.http, listen.metrics, listen.admin
+    );
     server.run_forever();
 }

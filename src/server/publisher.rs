@@ -61,7 +61,10 @@ impl Publisher {
             store: Arc::new(SnapshotStore::new(snap)),
             metrics,
             cache,
-            state: Mutex::new(State { config, overlay: Arc::new(overlay) }),
+            state: Mutex::new(State {
+                config,
+                overlay: Arc::new(overlay),
+            }),
         })
     }
 

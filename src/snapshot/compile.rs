@@ -351,12 +351,21 @@ impl<'a> Compiler<'a> {
 
     /// `admin.client_certificates`: the admin API's own allow list.
     fn admin_allow(&mut self) -> Option<ClientAllowList> {
-        let refs = self.cfg.raw.admin.as_ref().map(|a| a.client_certificates.clone()).unwrap_or_default();
+        let refs = self
+            .cfg
+            .raw
+            .admin
+            .as_ref()
+            .map(|a| a.client_certificates.clone())
+            .unwrap_or_default();
         if refs.is_empty() {
             return None;
         }
         if self.cfg.raw.tls.is_none() {
-            self.error("admin.client_certificates", "an mTLS admin listener needs the `tls` section for its server certificate");
+            self.error(
+                "admin.client_certificates",
+                "an mTLS admin listener needs the `tls` section for its server certificate",
+            );
         }
         let (leaves, cas) = self.allow_entries(&refs, "admin.client_certificates");
         let cas = if cas.is_empty() {
@@ -453,7 +462,8 @@ impl<'a> Compiler<'a> {
     ) -> Option<ApiAuth> {
         let a = &conf.auth;
         let errors_before = self.errors.len();
-        let (mut leaves, mut cas) = self.allow_entries(&a.client_certificates, &format!("{base}.auth.client_certificates"));
+        let (mut leaves, mut cas) =
+            self.allow_entries(&a.client_certificates, &format!("{base}.auth.client_certificates"));
         for id in self.overlay.allow.get(&conf.name).into_iter().flatten() {
             match self.store.get(id).cloned() {
                 Some(c) => {
@@ -463,7 +473,10 @@ impl<'a> Compiler<'a> {
                         cas.push((c.id, leaf.clone()));
                     }
                 }
-                None => self.warnings.push(format!("API {}: control-plane allow-list entry {id} is not in the store", conf.name)),
+                None => self.warnings.push(format!(
+                    "API {}: control-plane allow-list entry {id} is not in the store",
+                    conf.name
+                )),
             }
         }
         if !a.mutual_tls && !a.client_certificates.is_empty() {
@@ -692,7 +705,9 @@ impl<'a> Compiler<'a> {
             for name in &t.apis {
                 match by_name.get(name.as_str()) {
                     Some(idx) => grants.push(*idx),
-                    None => self.warnings.push(format!("an issued token grants API `{name}`, which is not configured")),
+                    None => self
+                        .warnings
+                        .push(format!("an issued token grants API `{name}`, which is not configured")),
                 }
             }
             let record = TokenRecord {
@@ -702,7 +717,8 @@ impl<'a> Compiler<'a> {
                 expires_at: t.expires_at,
             };
             if !table.insert(t.hash, record) {
-                self.warnings.push("an issued token equals a configured one; the configured record wins".into());
+                self.warnings
+                    .push("an issued token equals a configured one; the configured record wins".into());
             }
         }
         table

@@ -9,9 +9,9 @@
 mod client_allow;
 mod compile;
 mod compile_upstream;
-mod overlay;
 pub mod host;
 pub mod jwt;
+mod overlay;
 mod routes;
 mod server_tls;
 mod store;

@@ -14,6 +14,7 @@ mod listener;
 mod operations;
 
 mod attacks;
+mod control_plane;
 mod downstream;
 mod resumption;
 mod upstream;

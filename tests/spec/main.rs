@@ -7,6 +7,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod admin_openapi;
 mod cli;
 mod config_errors;
 mod dashboard;

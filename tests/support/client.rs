@@ -251,6 +251,23 @@ pub fn try_read_response<R: Read>(r: &mut BufReader<R>) -> Result<Response, Stri
     Ok(Response { status, headers, body })
 }
 
+/// A plain HTTP request with a body (the admin API).
+pub fn http_request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    tcp.write_all(req.as_bytes()).unwrap();
+    let _ = tcp.write_all(body);
+    read_response(&mut BufReader::new(tcp))
+}
+
 /// A plain HTTP GET (for the metrics endpoint and plaintext listeners).
 pub fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> Response {
     let mut tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");

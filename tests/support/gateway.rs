@@ -19,26 +19,57 @@ pub struct Gateway {
     pub https: u16,
     pub metrics: u16,
     pub http: u16,
+    pub admin: u16,
 }
 
 impl Gateway {
-    /// Writes `yaml` (with `{https}`, `{http}`, `{metrics}` substituted) as `certgate.yaml`
-    /// in `dir` and starts certgate on it.
+    /// Writes `yaml` (with `{https}`, `{http}`, `{metrics}`, `{admin}` substituted) as
+    /// `certgate.yaml` in `dir` and starts certgate on it.
     pub fn start(dir: &Path, yaml: &str) -> Gateway {
-        let (https, http, metrics) = (free_port(), free_port(), free_port());
+        Self::start_with_env(dir, yaml, &[])
+    }
+
+    /// Like [`Gateway::start`], with environment variables (admin key, secret).
+    pub fn start_with_env(dir: &Path, yaml: &str, env: &[(&str, &str)]) -> Gateway {
+        let (https, http, metrics, admin) = (free_port(), free_port(), free_port(), free_port());
         let config = dir.join("certgate.yaml");
         let text = yaml
             .replace("{https}", &https.to_string())
             .replace("{http}", &http.to_string())
-            .replace("{metrics}", &metrics.to_string());
+            .replace("{metrics}", &metrics.to_string())
+            .replace("{admin}", &admin.to_string());
         std::fs::write(&config, text).unwrap();
-        let log = std::fs::File::create(dir.join("certgate.log")).unwrap();
+        Self::spawn(dir, config, [https, http, metrics, admin], env)
+    }
+
+    /// Stops certgate and starts it again on the same config and ports.
+    pub fn restart(&mut self, env: &[(&str, &str)]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let fresh = Self::spawn(
+            &self.dir,
+            self.config.clone(),
+            [self.https, self.http, self.metrics, self.admin],
+            env,
+        );
+        let old = std::mem::replace(self, fresh);
+        drop(old); // kills nothing: its child already exited
+    }
+
+    fn spawn(dir: &Path, config: PathBuf, ports: [u16; 4], env: &[(&str, &str)]) -> Gateway {
+        let [https, http, metrics, admin] = ports;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("certgate.log"))
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_certgate"))
             .args(["run", "-c"])
             .arg(&config)
             .arg("--upgrade-sock")
             .arg(dir.join("upgrade.sock"))
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -50,6 +81,7 @@ impl Gateway {
             https,
             metrics,
             http,
+            admin,
         };
         g.wait_ready();
         g
@@ -63,6 +95,7 @@ impl Gateway {
             }
             if std::net::TcpStream::connect(("127.0.0.1", self.https)).is_ok()
                 || std::net::TcpStream::connect(("127.0.0.1", self.http)).is_ok()
+                || std::net::TcpStream::connect(("127.0.0.1", self.admin)).is_ok()
             {
                 return;
             }
