@@ -773,3 +773,39 @@ fn admin_api_over_mtls_with_its_own_allow_list() {
         (403, "cert_not_allowed")
     );
 }
+
+#[test]
+fn certificate_filters_and_delete() {
+    let cp = start("");
+    let org = cp.org("filters");
+    let soon = Spec::client("soon").valid(-3600, 5 * 86400).issue(Some(&cp.client_ca));
+    let later = cp.client();
+    let with_key = cp.client();
+    cp.upload(&soon, &format!("?organisation={org}"));
+    cp.upload(&later, "");
+    let mut pem = with_key.cert_pem();
+    pem.extend(with_key.key_pem());
+    assert_eq!(cp.pem("/certificates", &pem).status, 201);
+    let ids = |q: &str| -> Vec<String> {
+        let mut v: Vec<String> = cp.ok("GET", &format!("/certificates{q}"), None, 200)["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(&format!("?organisation={org}")), vec![soon.id().to_hex()]);
+    assert_eq!(ids("?expiring_within_days=30"), vec![soon.id().to_hex()]);
+    assert_eq!(ids("?has_private_key=true"), vec![with_key.id().to_hex()]);
+    assert_eq!(ids("?has_private_key=false").len(), 2);
+    assert_eq!(ids("").len(), 3);
+    let one = cp.ok("GET", &format!("/certificates/{}", soon.id()), None, 200);
+    for field in ["id", "name", "subject", "issuer", "dns_names", "serial", "not_before", "not_after", "is_ca", "has_private_key", "spki_sha256", "organisations"] {
+        assert!(one.get(field).is_some(), "certificate object lacks {field}: {one}");
+    }
+    assert_eq!(cp.call("DELETE", &format!("/certificates/{}", later.id()), None).status, 204);
+    assert_eq!(cp.call("GET", &format!("/certificates/{}", later.id()), None).status, 404);
+    assert_eq!(ids("").len(), 2);
+}
