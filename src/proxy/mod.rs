@@ -85,6 +85,11 @@ impl Gateway {
 impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
 
+    fn init_downstream_modules(&self, _modules: &mut pingora::modules::http::HttpModules) {
+        // No response compression (Pingora adds a disabled one by default): an mTLS gateway
+        // forwards bodies as they are, and every module costs on every request.
+    }
+
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx::new(self.store.load_full(), &self.inflight)
     }

@@ -78,14 +78,21 @@ pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
     let admin_tls = snap.admin_allow.is_some();
     drop(snap);
 
+    let threads = if listen.threads == 0 {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    } else {
+        listen.threads
+    };
     let conf = ServerConf {
-        threads: if listen.threads == 0 {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-        } else {
-            listen.threads
-        },
+        threads,
         grace_period_seconds: Some(listen.shutdown_grace_seconds),
         graceful_shutdown_timeout_seconds: Some(1),
+        // One thread: a current-thread runtime is measurably cheaper per request. Several
+        // threads: keep work stealing, because Pingora's upstream pool hands an idle
+        // connection between per-thread runtimes racily (its idle watcher still holds the
+        // connection for a moment), so without stealing reuse often misses and certgate
+        // opens extra upstream TLS connections.
+        work_stealing: threads > 1,
         upgrade_sock: opts
             .upgrade_sock
             .as_ref()

@@ -802,10 +802,29 @@ fn certificate_filters_and_delete() {
     assert_eq!(ids("?has_private_key=false").len(), 2);
     assert_eq!(ids("").len(), 3);
     let one = cp.ok("GET", &format!("/certificates/{}", soon.id()), None, 200);
-    for field in ["id", "name", "subject", "issuer", "dns_names", "serial", "not_before", "not_after", "is_ca", "has_private_key", "spki_sha256", "organisations"] {
+    for field in [
+        "id",
+        "name",
+        "subject",
+        "issuer",
+        "dns_names",
+        "serial",
+        "not_before",
+        "not_after",
+        "is_ca",
+        "has_private_key",
+        "spki_sha256",
+        "organisations",
+    ] {
         assert!(one.get(field).is_some(), "certificate object lacks {field}: {one}");
     }
-    assert_eq!(cp.call("DELETE", &format!("/certificates/{}", later.id()), None).status, 204);
-    assert_eq!(cp.call("GET", &format!("/certificates/{}", later.id()), None).status, 404);
+    assert_eq!(
+        cp.call("DELETE", &format!("/certificates/{}", later.id()), None).status,
+        204
+    );
+    assert_eq!(
+        cp.call("GET", &format!("/certificates/{}", later.id()), None).status,
+        404
+    );
     assert_eq!(ids("").len(), 2);
 }
