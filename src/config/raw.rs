@@ -69,6 +69,10 @@ pub struct Tls {
     /// Handshake policy for client certificates (default `request`).
     #[serde(default)]
     pub client_auth: ClientAuth,
+    /// Key-exchange groups in preference order (OpenSSL names, e.g. `X25519MLKEM768`,
+    /// `X25519`, `P-256`); unset = OpenSSL's default, post-quantum hybrid first.
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
 }
 
 /// One entry of `tls.sni`.

@@ -117,6 +117,29 @@ impl<'a> Compiler<'a> {
         }
     }
 
+    /// `tls.groups`, checked against what this OpenSSL build knows.
+    fn tls_groups(&mut self) -> Option<Box<str>> {
+        let groups = self.cfg.raw.tls.as_ref()?.groups.as_ref()?;
+        if groups.is_empty() {
+            self.error(
+                "tls.groups",
+                "list at least one group, or remove the key for the default",
+            );
+            return None;
+        }
+        let mut ok = true;
+        for (i, g) in groups.iter().enumerate() {
+            if !crate::tls::group_is_known(g) {
+                self.error(
+                    &format!("tls.groups[{i}]"),
+                    format!("unknown key-exchange group `{g}` (e.g. X25519MLKEM768, X25519, P-256, P-384)"),
+                );
+                ok = false;
+            }
+        }
+        ok.then(|| groups.join(":").into())
+    }
+
     pub(super) fn error(&mut self, path: &str, message: impl Into<String>) {
         self.errors.push(self.cfg.error(path, message));
     }
@@ -250,6 +273,7 @@ impl<'a> Compiler<'a> {
             admin: addr("admin", &l.admin, &mut errors),
             threads: l.threads,
             shutdown_grace_seconds: l.shutdown_grace_seconds,
+            tls_groups: self.tls_groups(),
         };
         self.errors.extend(errors);
         if l.https.is_none() && l.http.is_none() {

@@ -79,6 +79,9 @@ pub struct ListenSettings {
     pub threads: usize,
     /// SIGTERM drain time.
     pub shutdown_grace_seconds: u64,
+    /// `tls.groups` joined with `:` for OpenSSL; `None` = OpenSSL's default list. Like the
+    /// addresses, fixed when the listener is built.
+    pub tls_groups: Option<Box<str>>,
 }
 
 /// One API, compiled.

@@ -5,16 +5,24 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use log::warn;
-use openssl::ssl::{NameType, SslSessionCacheMode, SslVerifyMode, SslVersion};
+use openssl::ssl::{NameType, SslOptions, SslSessionCacheMode, SslVerifyMode};
 use openssl::x509::X509StoreContext;
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::TlsAccept;
 use pingora::protocols::tls::TlsRef;
 
-use super::{disable_tls12_tickets, sent_chain_len, suppress_tls13_tickets, PeerCert};
+use super::session_store::SessionStore;
+use super::{
+    dup_session, sent_chain_len, set_session_timeout, suppress_tls13_tickets, tls12_sessions_not_resumable, PeerCert,
+};
 use crate::config::ClientAuth;
 use crate::metrics::Metrics;
 use crate::snapshot::SnapshotStore;
+
+/// Sessions kept for TLS 1.3 resumption.
+const SESSION_CAPACITY: usize = 20_000;
+/// How long a session may be resumed.
+const SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Per-handshake callbacks: pick the server certificate from the current snapshot and
 /// record the client certificate.
@@ -54,9 +62,6 @@ impl TlsAccept for DownstreamTls {
             ClientAuth::Require => SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT,
             ClientAuth::None => SslVerifyMode::NONE,
         });
-        if ssl.version2() != Some(SslVersion::TLS1_3) {
-            disable_tls12_tickets(ssl);
-        }
     }
 
     async fn handshake_complete_callback(&self, ssl: &TlsRef) -> Option<Arc<dyn Any + Send + Sync>> {
@@ -81,8 +86,9 @@ impl TlsAccept for DownstreamTls {
 
 /// TLS settings for the HTTPS listener: Mozilla intermediate profile, HTTP/2 and HTTP/1.1,
 /// certificates chosen per handshake, and a client certificate request whose outcome is
-/// only recorded (the per-API decision happens per request).
-pub fn tls_settings(callbacks: DownstreamTls) -> pingora::Result<TlsSettings> {
+/// only recorded (the per-API decision happens per request). `groups` (OpenSSL syntax,
+/// `:`-separated) overrides the key-exchange preference.
+pub fn tls_settings(callbacks: DownstreamTls, groups: Option<&str>) -> pingora::Result<TlsSettings> {
     let mut settings = TlsSettings::with_callbacks(Box::new(callbacks))?;
     settings.enable_h2();
     // Accept any client certificate at the handshake; suppress resumption for clients whose
@@ -100,6 +106,41 @@ pub fn tls_settings(callbacks: DownstreamTls) -> pingora::Result<TlsSettings> {
     settings
         .set_session_id_context(b"certgate")
         .map_err(|e| pingora::Error::because(pingora::ErrorType::InternalError, "session id context", e))?;
-    settings.set_session_cache_mode(SslSessionCacheMode::OFF);
+    // Stateful TLS 1.3 tickets (NO_TICKET turns a ticket into a session ID) from certgate's
+    // own store, one per handshake, resumable for five minutes like NGINX's default
+    // ssl_session_timeout; TLS 1.2 sessions are never resumable.
+    settings.set_options(SslOptions::NO_TICKET);
+    settings.set_session_cache_mode(SslSessionCacheMode::SERVER | SslSessionCacheMode::NO_INTERNAL);
+    set_session_timeout(&mut settings, SESSION_TTL.as_secs() as u32);
+    settings
+        .set_num_tickets(1)
+        .map_err(|e| pingora::Error::because(pingora::ErrorType::InternalError, "num tickets", e))?;
+    tls12_sessions_not_resumable(&mut settings);
+    if let Some(groups) = groups {
+        settings
+            .set_groups_list(groups)
+            .map_err(|e| pingora::Error::because(pingora::ErrorType::InternalError, "tls.groups", e))?;
+    }
+    let store = Arc::new(SessionStore::new(SESSION_CAPACITY, SESSION_TTL));
+    let saved = store.clone();
+    settings.set_new_session_callback(move |_ssl, session| {
+        // A copy: OpenSSL marks the original unresumable when its connection ends uncleanly.
+        if let Some(copy) = dup_session(&session) {
+            saved.insert(session.id(), copy);
+        }
+    });
+    // SAFETY: every session in the store was created by this context.
+    unsafe {
+        settings.set_get_session_callback(move |_ssl, id| store.take(id));
+    }
     Ok(settings)
+}
+
+/// Whether OpenSSL knows the key-exchange group `name`.
+pub fn group_is_known(name: &str) -> bool {
+    !name.is_empty()
+        && !name.contains([':', '?', '*', '/'])
+        && openssl::ssl::SslContext::builder(openssl::ssl::SslMethod::tls())
+            .and_then(|mut b| b.set_groups_list(name))
+            .is_ok()
 }

@@ -6,11 +6,19 @@
 //! full handshake would: a resumed session carries the leaf but not the intermediates the
 //! client sent, so a session is only offered for resumption (a TLS 1.3 ticket) when the
 //! client sent no intermediates. TLS 1.2 connections always do a full handshake.
+//!
+//! TLS 1.3 resumption is stateful: the ticket is only a key into an in-process session
+//! cache, so resuming costs a lookup instead of decrypting and re-parsing a serialised
+//! session (certificate included), and issuing a ticket costs no encryption.
 
 mod accept;
 mod ffi;
+pub mod session_store;
 
-pub use accept::{tls_settings, DownstreamTls};
-pub use ffi::{disable_tls12_tickets, sent_chain_len, suppress_tls13_tickets};
+pub use accept::{group_is_known, tls_settings, DownstreamTls};
+pub use ffi::{
+    disable_tls12_tickets, dup_session, sent_chain_len, set_session_timeout, suppress_tls13_tickets,
+    tls12_sessions_not_resumable,
+};
 
 use crate::policy::PeerCert;

@@ -190,3 +190,26 @@ fn round_robin_over_targets() {
     assert_eq!(seen[0], seen[2], "{seen:?}");
     assert_eq!(seen[1], seen[3], "{seen:?}");
 }
+
+#[test]
+fn key_exchange_groups_follow_tls_groups() {
+    // Default: OpenSSL's list, post-quantum hybrid included.
+    let (_d, g, ca, _c, _up) = gateway("request", "");
+    for offered in ["X25519MLKEM768", "X25519", "P-256"] {
+        let r = TlsClient::new(&ca).with_groups(offered).get(g.https, "/open/x", &[]);
+        assert_eq!(r.status, 200, "default groups accept a client offering only {offered}");
+    }
+    // tls.groups restricts what the listener agrees to.
+    let (_d, g, ca, _c, _up) = gateway("request\n  groups: [P-384, X25519]", "");
+    assert_eq!(
+        TlsClient::new(&ca)
+            .with_groups("P-384")
+            .get(g.https, "/open/x", &[])
+            .status,
+        200
+    );
+    let refused = TlsClient::new(&ca)
+        .with_groups("X25519MLKEM768:P-256")
+        .try_connect(g.https, None);
+    assert!(refused.is_err(), "a group outside tls.groups cannot be negotiated");
+}

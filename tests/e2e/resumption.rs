@@ -66,3 +66,23 @@ fn tls12_always_does_a_full_handshake() {
     assert_eq!((s1, s2), (200, 200));
     assert!(!resumed);
 }
+
+#[test]
+fn a_ticket_resumes_once() {
+    let f = Fixture::start();
+    let client = f.client(Some("listed"));
+    let mut first = client.connect(f.gateway.https, None);
+    assert_eq!(first.request("GET", "/cert/x", &[]).status, 200);
+    let session = first.session().expect("a session");
+    first.close();
+    let mut again = client.connect(f.gateway.https, Some(&session));
+    assert!(again.resumed());
+    assert_eq!(again.request("GET", "/cert/x", &[]).status, 200);
+    let mut replay = client.connect(f.gateway.https, Some(&session));
+    assert!(!replay.resumed(), "tickets are single use");
+    assert_eq!(
+        replay.request("GET", "/cert/x", &[]).status,
+        200,
+        "and the full handshake decides alike"
+    );
+}

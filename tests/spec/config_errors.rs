@@ -99,6 +99,13 @@ const CASES: &[Case] = &[
         fragment: "needs `secret`",
     },
     Case {
+        name: "unknown key-exchange group",
+        body: "  groups: [X25519, X448MLKEM]\n",
+        path: "tls.groups[1]",
+        line: 6,
+        fragment: "unknown key-exchange group `X448MLKEM`",
+    },
+    Case {
         name: "bad expiry",
         body: "apis:\n  - name: a\n    listen_path: /\n    auth: {type: token}\n    upstream: {url: http://x}\ntokens:\n  - token: t\n    apis: [a]\n    expires_at: tomorrow\n",
         path: "tokens[0].expires_at",

@@ -44,6 +44,8 @@ pub struct TlsClient {
     pub chain_override: Option<Vec<X509>>,
     pub sni: String,
     pub max_version: Option<SslVersion>,
+    /// Key-exchange groups offered (OpenSSL syntax); `None` = OpenSSL's default.
+    pub groups: Option<String>,
 }
 
 /// One open connection.
@@ -60,6 +62,7 @@ impl TlsClient {
             chain_override: None,
             sni: "localhost".into(),
             max_version: None,
+            groups: None,
         }
     }
 
@@ -78,6 +81,12 @@ impl TlsClient {
         self
     }
 
+    /// Offers only these key-exchange groups.
+    pub fn with_groups(mut self, groups: &str) -> TlsClient {
+        self.groups = Some(groups.into());
+        self
+    }
+
     /// Connects; with `session`, tries to resume it.
     pub fn connect(&self, port: u16, session: Option<&SslSession>) -> Conn {
         self.try_connect(port, session)
@@ -91,6 +100,9 @@ impl TlsClient {
         b.set_verify(SslVerifyMode::PEER);
         if let Some(v) = self.max_version {
             b.set_max_proto_version(Some(v)).expect("version");
+        }
+        if let Some(g) = &self.groups {
+            b.set_groups_list(g).expect("groups");
         }
         if let Some(id) = &self.cert {
             b.set_certificate(&id.cert).expect("cert");

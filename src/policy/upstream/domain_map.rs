@@ -15,7 +15,8 @@ use crate::snapshot::host::HostPattern;
 /// A compiled domain map.
 #[derive(Debug)]
 pub struct DomainMap<T> {
-    exact_port: HashMap<(String, u16), T>,
+    /// Exact host → its `host:port` entries (few per host), so a lookup needs no allocation.
+    exact_port: HashMap<String, Vec<(u16, T)>>,
     exact: HashMap<String, T>,
     wild_port: Vec<(HostPattern, u16, T)>,
     wild: Vec<(HostPattern, T)>,
@@ -61,7 +62,12 @@ impl<T> DomainMap<T> {
             let dup = match key {
                 Key::Star => map.star.replace(value).is_some(),
                 Key::Host(p, port) => match (p.exact_name(), port) {
-                    (Some(name), Some(port)) => map.exact_port.insert((name, port), value).is_some(),
+                    (Some(name), Some(port)) => {
+                        let entries = map.exact_port.entry(name).or_default();
+                        let dup = entries.iter().any(|(p, _)| *p == port);
+                        entries.push((port, value));
+                        dup
+                    }
                     (Some(name), None) => map.exact.insert(name, value).is_some(),
                     (None, port) => {
                         if let Some((other, ..)) = wild_keys.iter().find(|(_, q, qp)| {
@@ -97,7 +103,11 @@ impl<T> DomainMap<T> {
     /// The entry for `host` (lower case, IPv6 without brackets) and `port`.
     pub fn lookup(&self, host: &str, port: u16) -> Option<&T> {
         let host = host.trim_end_matches('.');
-        if let Some(v) = self.exact_port.get(&(host.to_string(), port)) {
+        if let Some((_, v)) = self
+            .exact_port
+            .get(host)
+            .and_then(|e| e.iter().find(|(p, _)| *p == port))
+        {
             return Some(v);
         }
         if let Some(v) = self.exact.get(host) {
