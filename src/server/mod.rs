@@ -56,10 +56,10 @@ pub fn log_warnings(snap: &Snapshot) {
     }
 }
 
-/// Read buffer per downstream TLS connection: one full TLS record (16 KiB of plaintext plus
-/// header and AEAD overhead), so a record still arrives in one read, instead of Pingora's
-/// 64 KiB, which dominated the memory of idle keep-alive connections.
-const DOWNSTREAM_READ_BUFFER: usize = 16 * 1024 + 512;
+/// No Pingora read buffer under downstream TLS: Pingora's (64 KiB, allocated zeroed) stays
+/// with every idle connection. OpenSSL reads ahead instead, into a buffer it gives back
+/// while the connection is idle (see `tls::tls_settings`), so a record still takes one read.
+const DOWNSTREAM_READ_BUFFER: usize = 0;
 
 /// Runs the gateway until it is told to stop. `hup` is the SIGHUP flag installed at the very
 /// start of the process, so that no SIGHUP can kill certgate once it runs.

@@ -111,7 +111,10 @@ pub fn tls_settings(callbacks: DownstreamTls, groups: Option<&str>) -> pingora::
     // ssl_session_timeout; TLS 1.2 sessions are never resumable.
     settings.set_options(SslOptions::NO_TICKET);
     // Give OpenSSL's ~34 KiB of record buffers back while a connection is idle (as NGINX does).
+    // Read whole records (and what follows) in one syscall; the listener has no buffer of
+    // its own below TLS.
     settings.set_mode(SslMode::RELEASE_BUFFERS);
+    settings.set_read_ahead(true);
     settings.set_session_cache_mode(SslSessionCacheMode::SERVER | SslSessionCacheMode::NO_INTERNAL);
     set_session_timeout(&mut settings, SESSION_TTL.as_secs() as u32);
     settings
