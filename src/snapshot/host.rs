@@ -77,6 +77,25 @@ impl HostPattern {
         n == self.labels.len() && host.split('.').count() == n
     }
 
+    /// Number of labels (a host must have exactly as many to match).
+    pub fn label_count(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// The literal labels right of the last `*`, joined with dots (empty when the pattern
+    /// ends in `*`): every matching host ends with exactly this.
+    pub fn literal_suffix(&self) -> String {
+        let run = self.specificity().right_literal_run as usize;
+        self.labels[self.labels.len() - run..]
+            .iter()
+            .map(|l| match l {
+                Label::Any => "*",
+                Label::Literal(s) => s,
+            })
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+
     /// See [`Specificity`].
     pub fn specificity(&self) -> Specificity {
         let literal_labels = self.labels.iter().filter(|l| matches!(l, Label::Literal(_))).count() as u16;

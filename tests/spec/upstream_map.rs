@@ -243,3 +243,24 @@ fn ambiguous_wildcards_are_a_config_error() {
     assert!(DomainMap::build([("a*.com".to_string(), 1)]).is_err());
     assert!(DomainMap::build([("example.com:http".to_string(), 1)]).is_err());
 }
+
+#[test]
+fn the_most_specific_wildcard_wins_among_thousands() {
+    let mut keys: Vec<(String, u32)> = (0..5_000).map(|i| (format!("*.zone{i}.example.com"), i)).collect();
+    keys.extend([
+        ("a.b.*".to_string(), 9_001),   // two literal labels, none at the right end
+        ("a.*.c".to_string(), 9_002),   // two literal labels, one at the right end
+        ("*.b.c".to_string(), 9_003),   // two literal labels, both at the right end
+        ("*.*.c".to_string(), 9_004),   // one literal label
+        ("*.*.*.c".to_string(), 9_005), // wrong label count for a.b.c
+    ]);
+    let map = DomainMap::build(keys).expect("no ties");
+    assert_eq!(map.lookup("a.b.c", 443), Some(&9_003));
+    assert_eq!(map.lookup("a.x.c", 443), Some(&9_002));
+    assert_eq!(map.lookup("a.b.x", 443), Some(&9_001));
+    assert_eq!(map.lookup("x.y.c", 443), Some(&9_004));
+    assert_eq!(map.lookup("w.x.y.c", 443), Some(&9_005));
+    assert_eq!(map.lookup("api.zone4321.example.com", 443), Some(&4_321));
+    assert_eq!(map.lookup("zone4321.example.com", 443), None);
+    assert_eq!(map.lookup("a.b.zone4321.example.com", 443), None, "`*` is one label");
+}

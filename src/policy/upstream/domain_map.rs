@@ -18,9 +18,75 @@ pub struct DomainMap<T> {
     /// Exact host → its `host:port` entries (few per host), so a lookup needs no allocation.
     exact_port: HashMap<String, Vec<(u16, T)>>,
     exact: HashMap<String, T>,
-    wild_port: Vec<(HostPattern, u16, T)>,
-    wild: Vec<(HostPattern, T)>,
+    wild_port: Wildcards<T>,
+    wild: Wildcards<T>,
     star: Option<T>,
+}
+
+/// Wildcard keys indexed by (port, label count) and then by the literal labels right of
+/// their last `*`, so a lookup probes one bucket per suffix of the host instead of scanning
+/// every wildcard. Each bucket is sorted most specific first.
+struct Wildcards<T> {
+    buckets: HashMap<(u16, usize), BySuffix<T>>,
+}
+
+/// Literal suffix → the wildcards ending in it, most specific first.
+type BySuffix<T> = HashMap<Box<str>, Vec<(HostPattern, T)>>;
+
+/// (port, label count, literal suffix) → the wildcard keys seen so far, with their text.
+type TieGroups = HashMap<(Option<u16>, usize, String), Vec<(String, HostPattern)>>;
+
+impl<T> Default for Wildcards<T> {
+    fn default() -> Self {
+        Wildcards {
+            buckets: HashMap::new(),
+        }
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Wildcards<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.buckets.iter()).finish()
+    }
+}
+
+impl<T> Wildcards<T> {
+    fn insert(&mut self, port: u16, pattern: HostPattern, value: T) {
+        self.buckets
+            .entry((port, pattern.label_count()))
+            .or_default()
+            .entry(pattern.literal_suffix().into())
+            .or_default()
+            .push((pattern, value));
+    }
+
+    fn sort(&mut self) {
+        for bucket in self.buckets.values_mut().flat_map(|b| b.values_mut()) {
+            bucket.sort_by_key(|w| std::cmp::Reverse(w.0.specificity()));
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+
+    /// The most specific wildcard matching `host` on `port`.
+    fn find(&self, port: u16, host: &str) -> Option<&T> {
+        let labels = host.split('.').count();
+        let by_suffix = self.buckets.get(&(port, labels))?;
+        let mut best: Option<&(HostPattern, T)> = None;
+        // Suffixes of `host` by whole labels: "", "com", "example.com", ...
+        let suffixes = std::iter::once("").chain(host.match_indices('.').rev().map(|(i, _)| &host[i + 1..]));
+        for suffix in suffixes {
+            let Some(bucket) = by_suffix.get(suffix) else { continue };
+            if let Some(hit) = bucket.iter().find(|(p, _)| p.matches(host)) {
+                if best.is_none_or(|b| hit.0.specificity() > b.0.specificity()) {
+                    best = Some(hit);
+                }
+            }
+        }
+        best.map(|(_, v)| v)
+    }
 }
 
 /// A parsed map key.
@@ -37,8 +103,8 @@ impl<T> Default for DomainMap<T> {
         DomainMap {
             exact_port: HashMap::new(),
             exact: HashMap::new(),
-            wild_port: Vec::new(),
-            wild: Vec::new(),
+            wild_port: Wildcards::default(),
+            wild: Wildcards::default(),
             star: None,
         }
     }
@@ -50,7 +116,9 @@ impl<T> DomainMap<T> {
     pub fn build(entries: impl IntoIterator<Item = (String, T)>) -> Result<DomainMap<T>, Vec<(String, String)>> {
         let mut map = DomainMap::default();
         let mut errors = Vec::new();
-        let mut wild_keys: Vec<(String, HostPattern, Option<u16>)> = Vec::new();
+        // Wildcards that could tie share port, label count and literal suffix (equal
+        // specificity means equally long literal suffixes, and different ones never meet).
+        let mut wild_keys: TieGroups = HashMap::new();
         for (raw, value) in entries {
             let key = match parse_key(&raw) {
                 Ok(k) => k,
@@ -70,18 +138,22 @@ impl<T> DomainMap<T> {
                     }
                     (Some(name), None) => map.exact.insert(name, value).is_some(),
                     (None, port) => {
-                        if let Some((other, ..)) = wild_keys.iter().find(|(_, q, qp)| {
-                            *qp == port && q.specificity() == p.specificity() && could_overlap(q, &p)
-                        }) {
+                        let peers = wild_keys
+                            .entry((port, p.label_count(), p.literal_suffix()))
+                            .or_default();
+                        if let Some((other, _)) = peers
+                            .iter()
+                            .find(|(_, q)| q.specificity() == p.specificity() && could_overlap(q, &p))
+                        {
                             errors.push((
                                 raw.clone(),
                                 format!("ties with `{other}`: both can match the same host with the same specificity"),
                             ));
                         }
-                        wild_keys.push((raw.clone(), p.clone(), port));
+                        peers.push((raw.clone(), p.clone()));
                         match port {
-                            Some(port) => map.wild_port.push((p, port, value)),
-                            None => map.wild.push((p, value)),
+                            Some(port) => map.wild_port.insert(port, p, value),
+                            None => map.wild.insert(0, p, value),
                         }
                         false
                     }
@@ -91,8 +163,8 @@ impl<T> DomainMap<T> {
                 errors.push((raw, "names the same domain as another key".into()));
             }
         }
-        map.wild_port.sort_by_key(|w| std::cmp::Reverse(w.0.specificity()));
-        map.wild.sort_by_key(|w| std::cmp::Reverse(w.0.specificity()));
+        map.wild_port.sort();
+        map.wild.sort();
         if errors.is_empty() {
             Ok(map)
         } else {
@@ -113,10 +185,10 @@ impl<T> DomainMap<T> {
         if let Some(v) = self.exact.get(host) {
             return Some(v);
         }
-        if let Some((_, _, v)) = self.wild_port.iter().find(|(p, pp, _)| *pp == port && p.matches(host)) {
+        if let Some(v) = self.wild_port.find(port, host) {
             return Some(v);
         }
-        if let Some((_, v)) = self.wild.iter().find(|(p, _)| p.matches(host)) {
+        if let Some(v) = self.wild.find(0, host) {
             return Some(v);
         }
         self.star.as_ref()
