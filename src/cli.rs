@@ -8,12 +8,7 @@ use crate::certs::read_pem_file;
 pub fn print_cert_id(file: &Path) -> anyhow::Result<()> {
     let c = read_pem_file(file)?;
     let m = &c.meta;
-    let t = |s: i64| {
-        time::OffsetDateTime::from_unix_timestamp(s)
-            .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-            .unwrap_or_else(|| "-".into())
-    };
+    let t = |s: i64| crate::rfc3339::format(s).unwrap_or_else(|| "-".into());
     println!("id: {}", c.id);
     if c.is_public_key_only() {
         println!("kind: public key");

@@ -57,6 +57,18 @@ impl Drop for EchoHandle {
     }
 }
 
+/// A plain-HTTP echo server answering as `name`, on a free loopback port.
+pub fn start_plain(name: &str) -> std::io::Result<EchoHandle> {
+    start(
+        EchoConfig {
+            name: name.into(),
+            tls: None,
+            client_ca: vec![],
+        },
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+}
+
 /// Starts an echo server on `bind` (use port 0 for any) in its own thread.
 pub fn start(cfg: EchoConfig, bind: SocketAddr) -> std::io::Result<EchoHandle> {
     let std_listener = std::net::TcpListener::bind(bind)?;

@@ -3,6 +3,7 @@
 //! [`AdminResponse`]; `http.rs` does the HTTP.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use base64::Engine;
 use serde::Deserialize;
@@ -12,7 +13,7 @@ use super::records::*;
 use super::state::{kind, parse_record, ControlState, StoredCert};
 use super::{ControlPlane, Write};
 use crate::certs::{parse_pem, CertErrorKind, CertId};
-use crate::config::AuthType;
+use crate::config::{AuthType, LoadedConfig};
 use crate::snapshot::now_unix;
 
 /// Every (method, path) the admin API answers, as written in `docs/admin-openapi.yaml`
@@ -139,10 +140,7 @@ fn put<T: serde::Serialize>(kind: &'static str, id: &str, record: &T) -> Write {
 }
 
 fn rfc3339(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
+    crate::rfc3339::format(t).unwrap_or_default()
 }
 
 /// The certificate object of SPEC §8 (plus `key_type` and `source`).
@@ -463,28 +461,34 @@ impl ControlPlane {
         })
     }
 
+    /// The running config, provided it defines every API in `apis`.
+    fn config_defining(&self, apis: &[String]) -> Result<Arc<LoadedConfig>, ApiError> {
+        let cfg = self
+            .config()
+            .ok_or_else(|| ApiError::bad("the gateway is still starting"))?;
+        let unknown: Vec<&str> = apis
+            .iter()
+            .filter(|a| !cfg.raw.apis.iter().any(|c| &c.name == *a))
+            .map(String::as_str)
+            .collect();
+        if unknown.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ApiError::new(
+                400,
+                "unknown_api",
+                format!("unknown APIs: {}", unknown.join(", ")),
+            ))
+        }
+    }
+
     fn add_product(&self, body: &[u8]) -> Result<AdminResponse, ApiError> {
         let b: NewProduct = parse_json(body)?;
         non_empty("name", &b.name)?;
         if b.apis.is_empty() {
             return Err(ApiError::bad("a product needs at least one API"));
         }
-        let cfg = self
-            .config()
-            .ok_or_else(|| ApiError::bad("the gateway is still starting"))?;
-        let unknown: Vec<&str> = b
-            .apis
-            .iter()
-            .filter(|a| !cfg.raw.apis.iter().any(|c| &c.name == *a))
-            .map(String::as_str)
-            .collect();
-        if !unknown.is_empty() {
-            return Err(ApiError::new(
-                400,
-                "unknown_api",
-                format!("unknown APIs: {}", unknown.join(", ")),
-            ));
-        }
+        let cfg = self.config_defining(&b.apis)?;
         let want = match b.auth {
             ProductAuth::TokenMtls => AuthType::Token,
             ProductAuth::JwtMtls => AuthType::Jwt,
@@ -664,27 +668,11 @@ impl ControlPlane {
         if b.apis.is_empty() {
             return Err(ApiError::bad("a key needs at least one API"));
         }
-        let cfg = self
-            .config()
-            .ok_or_else(|| ApiError::bad("the gateway is still starting"))?;
-        let unknown: Vec<&str> = b
-            .apis
-            .iter()
-            .filter(|a| !cfg.raw.apis.iter().any(|c| &c.name == *a))
-            .map(String::as_str)
-            .collect();
-        if !unknown.is_empty() {
-            return Err(ApiError::new(
-                400,
-                "unknown_api",
-                format!("unknown APIs: {}", unknown.join(", ")),
-            ));
-        }
+        self.config_defining(&b.apis)?;
         let expires_at = match &b.expires_at {
             Some(t) => Some(
-                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                    .map_err(|_| ApiError::bad(format!("expires_at `{t}` is not an RFC 3339 time")))?
-                    .unix_timestamp(),
+                crate::rfc3339::parse(t)
+                    .ok_or_else(|| ApiError::bad(format!("expires_at `{t}` is not an RFC 3339 time")))?,
             ),
             None => None,
         };

@@ -697,19 +697,16 @@ impl<'a> Compiler<'a> {
                 Some(r) => self.resolve(r, &format!("{base}.certificate")).map(|c| c.id),
                 None => None,
             };
-            let expires_at = match &t.expires_at {
-                Some(s) => match time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
-                    Ok(ts) => Some(ts.unix_timestamp()),
-                    Err(_) => {
-                        self.error(
-                            &format!("{base}.expires_at"),
-                            format!("`{s}` is not an RFC 3339 time (e.g. 2027-01-01T00:00:00Z)"),
-                        );
-                        None
-                    }
-                },
-                None => None,
-            };
+            let expires_at = t.expires_at.as_deref().and_then(|s| {
+                let ts = crate::rfc3339::parse(s);
+                if ts.is_none() {
+                    self.error(
+                        &format!("{base}.expires_at"),
+                        format!("`{s}` is not an RFC 3339 time (e.g. 2027-01-01T00:00:00Z)"),
+                    );
+                }
+                ts
+            });
             if self.errors.len() > errors_before {
                 continue;
             }

@@ -1,6 +1,6 @@
 //! The control plane (SPEC §8) end to end: real admin calls, real mTLS calls to the gateway.
 
-use certgate::echo::{self, EchoConfig, EchoHandle};
+use certgate::echo::{self, EchoHandle};
 use certgate::pki::{Issued, Spec};
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -65,15 +65,7 @@ fn start(admin_extra: &str) -> Cp {
     let client_ca = Spec::ca("cp clients").issue(None);
     let yaml_listed = Spec::client("yaml listed").issue(Some(&client_ca));
     std::fs::write(d.join("yaml-listed.crt"), yaml_listed.cert_pem()).unwrap();
-    let up = echo::start(
-        EchoConfig {
-            name: "up".into(),
-            tls: None,
-            client_ca: vec![],
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .unwrap();
+    let up = echo::start_plain("up").unwrap();
     let gateway = Gateway::start_with_env(d, &config(&up.addr.to_string(), admin_extra), ENV);
     Cp {
         dir,
@@ -108,6 +100,12 @@ impl Cp {
             &[("Authorization", &format!("Bearer {ADMIN_KEY}"))],
             pem,
         )
+    }
+
+    /// Approves the access request `req` (as returned by POST /access-requests); the grant.
+    fn approve(&self, req: &Value) -> Value {
+        let path = format!("/access-requests/{}/approve", req["id"].as_str().unwrap());
+        self.ok("POST", &path, None, 200)["grant"].clone()
     }
 
     fn ok(&self, method: &str, path: &str, body: Option<Value>, status: u16) -> Value {
@@ -185,13 +183,7 @@ fn managed_product_with_binding_follows_the_organisation() {
         "nothing changes before approval"
     );
 
-    let grant = cp.ok(
-        "POST",
-        &format!("/access-requests/{}/approve", req["id"].as_str().unwrap()),
-        None,
-        200,
-    )["grant"]
-        .clone();
+    let grant = cp.approve(&req);
     let token = grant["token"].as_str().unwrap().to_string();
     assert!(token.starts_with("cgt_"));
     assert_eq!(grant["apis"], json!(["orders"]));
@@ -288,20 +280,8 @@ fn self_serve_binding_off_reject_and_shared_entries() {
         409
     );
     assert_eq!(cp.gw("orders", Some(&s), Some("yaml-token")).1, "cert_not_allowed");
-    let g1 = cp.ok(
-        "POST",
-        &format!("/access-requests/{}/approve", r1["id"].as_str().unwrap()),
-        None,
-        200,
-    )["grant"]
-        .clone();
-    let g2 = cp.ok(
-        "POST",
-        &format!("/access-requests/{}/approve", r2["id"].as_str().unwrap()),
-        None,
-        200,
-    )["grant"]
-        .clone();
+    let g1 = cp.approve(&r1);
+    let g2 = cp.approve(&r2);
     assert_eq!(g1["bound_certificates"], json!([]));
     let (t1, t2) = (g1["token"].as_str().unwrap(), g2["token"].as_str().unwrap());
     assert_eq!(cp.gw("orders", Some(&s), Some(t1)).0, 200);
@@ -353,12 +333,7 @@ fn keys_api_issues_bound_and_expiring_tokens() {
         Some(json!({"app": app["id"], "product": product["id"]})),
         201,
     );
-    cp.ok(
-        "POST",
-        &format!("/access-requests/{}/approve", req["id"].as_str().unwrap()),
-        None,
-        200,
-    );
+    cp.approve(&req);
     let key = cp.ok(
         "POST",
         "/keys",
@@ -463,13 +438,7 @@ fn state_survives_a_restart_and_keys_are_encrypted() {
         Some(json!({"app": app["id"], "product": product["id"]})),
         201,
     );
-    let grant = cp.ok(
-        "POST",
-        &format!("/access-requests/{}/approve", req["id"].as_str().unwrap()),
-        None,
-        200,
-    )["grant"]
-        .clone();
+    let grant = cp.approve(&req);
     let token = grant["token"].as_str().unwrap().to_string();
     assert_eq!(cp.gw("orders", Some(&with_key), Some(&token)).0, 200);
 

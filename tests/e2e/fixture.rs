@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use certgate::echo::{self, EchoConfig, EchoHandle};
+use certgate::echo::{self, EchoHandle};
 use certgate::pki::{Eku, Issued, KeyKind, Spec};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use tempfile::TempDir;
@@ -90,15 +90,7 @@ impl Fixture {
         std::fs::write(d.join("jwt-rsa.pub"), rsa_jwt.key.public_key_to_pem().unwrap()).unwrap();
         std::fs::write(d.join("jwt-ec.pub"), ec_jwt.key.public_key_to_pem().unwrap()).unwrap();
 
-        let upstream = echo::start(
-            EchoConfig {
-                name: "echo".into(),
-                tls: None,
-                client_ca: vec![],
-            },
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .unwrap();
+        let upstream = echo::start_plain("echo").unwrap();
         let id = |n: &str| certs[n].id().to_hex();
         let yaml = format!(
             r#"

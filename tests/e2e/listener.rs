@@ -1,7 +1,7 @@
 //! The TLS listener: server certificates by SNI, the three `client_auth` modes, and round
 //! robin over upstream targets.
 
-use certgate::echo::{self, EchoConfig};
+use certgate::echo;
 use certgate::pki::Spec;
 
 use crate::support::{Gateway, TlsClient};
@@ -30,15 +30,7 @@ fn gateway(
         .write(d, "wild");
     let client = Spec::client("client").issue(Some(&ca));
     std::fs::write(d.join("client.crt"), client.cert_pem()).unwrap();
-    let up = echo::start(
-        EchoConfig {
-            name: "up".into(),
-            tls: None,
-            client_ca: vec![],
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .unwrap();
+    let up = echo::start_plain("up").unwrap();
     let yaml = format!(
         r#"
 listen:
@@ -155,24 +147,8 @@ fn client_auth_none_never_asks() {
 
 #[test]
 fn round_robin_over_targets() {
-    let r1 = echo::start(
-        EchoConfig {
-            name: "r1".into(),
-            tls: None,
-            client_ca: vec![],
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .unwrap();
-    let r2 = echo::start(
-        EchoConfig {
-            name: "r2".into(),
-            tls: None,
-            client_ca: vec![],
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .unwrap();
+    let r1 = echo::start_plain("r1").unwrap();
+    let r2 = echo::start_plain("r2").unwrap();
     let extra = format!(
         "  - name: rr\n    listen_path: /rr/\n    upstream:\n      targets: [\"http://{}\", \"http://{}\"]\n",
         r1.addr, r2.addr

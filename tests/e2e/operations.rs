@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use certgate::echo::{self, EchoConfig, EchoHandle};
+use certgate::echo::{self, EchoHandle};
 use certgate::pki::{Issued, Spec};
 use tempfile::TempDir;
 
@@ -78,15 +78,7 @@ fn world() -> World {
     for (n, c) in [("stable", &stable), ("c1", &c1), ("c2", &c2)] {
         std::fs::write(d.join(format!("{n}.crt")), c.cert_pem()).unwrap();
     }
-    let up = echo::start(
-        EchoConfig {
-            name: "up".into(),
-            tls: None,
-            client_ca: vec![],
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .unwrap();
+    let up = echo::start_plain("up").unwrap();
     let gateway = Gateway::start(d, &yaml(&V1, &up.addr.to_string(), ""));
     World {
         _dir: dir,
