@@ -103,29 +103,25 @@ pub fn tls_settings(callbacks: DownstreamTls, groups: Option<&str>) -> pingora::
         }
         true
     });
-    settings
-        .set_session_id_context(b"certgate")
-        .map_err(|e| pingora::Error::because(pingora::ErrorType::InternalError, "session id context", e))?;
+    // Give OpenSSL's ~34 KiB of record buffers back while a connection is idle (as NGINX
+    // does), and read whole records (and what follows) in one syscall: the listener has no
+    // buffer of its own below TLS.
+    settings.set_mode(SslMode::RELEASE_BUFFERS);
+    settings.set_read_ahead(true);
+    if let Some(groups) = groups {
+        settings.set_groups_list(groups).map_err(setup_failed("tls.groups"))?;
+    }
     // Stateful TLS 1.3 tickets (NO_TICKET turns a ticket into a session ID) from certgate's
     // own store, one per handshake, resumable for five minutes like NGINX's default
     // ssl_session_timeout; TLS 1.2 sessions are never resumable.
+    settings
+        .set_session_id_context(b"certgate")
+        .map_err(setup_failed("session id context"))?;
     settings.set_options(SslOptions::NO_TICKET);
-    // Give OpenSSL's ~34 KiB of record buffers back while a connection is idle (as NGINX does).
-    // Read whole records (and what follows) in one syscall; the listener has no buffer of
-    // its own below TLS.
-    settings.set_mode(SslMode::RELEASE_BUFFERS);
-    settings.set_read_ahead(true);
     settings.set_session_cache_mode(SslSessionCacheMode::SERVER | SslSessionCacheMode::NO_INTERNAL);
     set_session_timeout(&mut settings, SESSION_TTL.as_secs() as u32);
-    settings
-        .set_num_tickets(1)
-        .map_err(|e| pingora::Error::because(pingora::ErrorType::InternalError, "num tickets", e))?;
+    settings.set_num_tickets(1).map_err(setup_failed("num tickets"))?;
     tls12_sessions_not_resumable(&mut settings);
-    if let Some(groups) = groups {
-        settings
-            .set_groups_list(groups)
-            .map_err(|e| pingora::Error::because(pingora::ErrorType::InternalError, "tls.groups", e))?;
-    }
     let store = Arc::new(SessionStore::new(SESSION_CAPACITY, SESSION_TTL));
     let saved = store.clone();
     settings.set_new_session_callback(move |_ssl, session| {
@@ -139,6 +135,11 @@ pub fn tls_settings(callbacks: DownstreamTls, groups: Option<&str>) -> pingora::
         settings.set_get_session_callback(move |_ssl, id| store.take(id));
     }
     Ok(settings)
+}
+
+/// Turns an OpenSSL error while building the listener's settings into Pingora's.
+fn setup_failed(what: &'static str) -> impl Fn(openssl::error::ErrorStack) -> Box<pingora::Error> {
+    move |e| pingora::Error::because(pingora::ErrorType::InternalError, what, e)
 }
 
 /// Whether OpenSSL knows the key-exchange group `name`.

@@ -8,7 +8,6 @@ use openssl::x509::X509StoreContextRef;
 
 extern "C" {
     fn X509_STORE_CTX_get0_untrusted(ctx: *const openssl_sys::X509_STORE_CTX) -> *mut openssl_sys::stack_st_X509;
-    fn SSL_set_options(s: *mut openssl_sys::SSL, op: u64) -> u64;
     fn SSL_CTX_set_timeout(ctx: *mut openssl_sys::SSL_CTX, t: c_long) -> c_long;
     fn SSL_SESSION_dup(src: *const openssl_sys::SSL_SESSION) -> *mut openssl_sys::SSL_SESSION;
 }
@@ -81,13 +80,5 @@ pub fn suppress_tls13_tickets(ssl: &SslRef) {
     // The handshake that owns it is suspended in a callback on this thread.
     unsafe {
         openssl_sys::SSL_set_num_tickets(ssl.as_ptr(), 0);
-    }
-}
-
-/// Issues no TLS 1.2 session ticket on this connection (must run before the ServerHello).
-pub fn disable_tls12_tickets(ssl: &mut SslRef) {
-    // SAFETY: `ssl` is a live SSL object held mutably; SSL_set_options only ORs a flag in.
-    unsafe {
-        SSL_set_options(ssl.as_ptr(), openssl_sys::SSL_OP_NO_TICKET);
     }
 }

@@ -16,9 +16,6 @@ mod ffi;
 pub mod session_store;
 
 pub use accept::{group_is_known, tls_settings, DownstreamTls};
-pub use ffi::{
-    disable_tls12_tickets, dup_session, sent_chain_len, set_session_timeout, suppress_tls13_tickets,
-    tls12_sessions_not_resumable,
-};
+pub use ffi::{dup_session, sent_chain_len, set_session_timeout, suppress_tls13_tickets, tls12_sessions_not_resumable};
 
 use crate::policy::PeerCert;

@@ -26,6 +26,7 @@ pub struct DomainMap<T> {
 /// Wildcard keys indexed by (port, label count) and then by the literal labels right of
 /// their last `*`, so a lookup probes one bucket per suffix of the host instead of scanning
 /// every wildcard. Each bucket is sorted most specific first.
+#[derive(Debug)]
 struct Wildcards<T> {
     buckets: HashMap<(u16, usize), BySuffix<T>>,
 }
@@ -41,12 +42,6 @@ impl<T> Default for Wildcards<T> {
         Wildcards {
             buckets: HashMap::new(),
         }
-    }
-}
-
-impl<T: std::fmt::Debug> std::fmt::Debug for Wildcards<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map().entries(self.buckets.iter()).finish()
     }
 }
 
