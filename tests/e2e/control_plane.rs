@@ -102,6 +102,20 @@ impl Cp {
         )
     }
 
+    /// Creates the product `product`, an app of `org`, and an approved access request of
+    /// that app for it; the grant.
+    fn managed_grant(&self, org: &str, product: Value) -> Value {
+        let product = self.ok("POST", "/products", Some(product), 201);
+        let app = self.ok("POST", "/apps", Some(json!({"name": "app", "organisation": org})), 201);
+        let req = self.ok(
+            "POST",
+            "/access-requests",
+            Some(json!({"app": app["id"], "product": product["id"]})),
+            201,
+        );
+        self.approve(&req)
+    }
+
     /// Approves the access request `req` (as returned by POST /access-requests); the grant.
     fn approve(&self, req: &Value) -> Value {
         let path = format!("/access-requests/{}/approve", req["id"].as_str().unwrap());
@@ -320,20 +334,10 @@ fn keys_api_issues_bound_and_expiring_tokens() {
     let org = cp.org("k");
     cp.upload(&a, &format!("?organisation={org}"));
     // Allow `a` on orders through a grant-free route: a managed product approved for its org.
-    let product = cp.ok(
-        "POST",
-        "/products",
-        Some(json!({"name": "p", "apis": ["orders"], "auth": "token_mtls", "certificate_mode": "managed"})),
-        201,
+    cp.managed_grant(
+        &org,
+        json!({"name": "p", "apis": ["orders"], "auth": "token_mtls", "certificate_mode": "managed"}),
     );
-    let app = cp.ok("POST", "/apps", Some(json!({"name": "app", "organisation": org})), 201);
-    let req = cp.ok(
-        "POST",
-        "/access-requests",
-        Some(json!({"app": app["id"], "product": product["id"]})),
-        201,
-    );
-    cp.approve(&req);
     let key = cp.ok(
         "POST",
         "/keys",
@@ -430,15 +434,10 @@ fn state_survives_a_restart_and_keys_are_encrypted() {
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["has_private_key"], true);
     assert!(!r.text().contains("PRIVATE KEY"), "the key is never returned");
-    let product = cp.ok("POST", "/products", Some(json!({"name": "p", "apis": ["orders"], "auth": "token_mtls", "certificate_mode": "managed", "bind_certificate_to_token": true})), 201);
-    let app = cp.ok("POST", "/apps", Some(json!({"name": "app", "organisation": org})), 201);
-    let req = cp.ok(
-        "POST",
-        "/access-requests",
-        Some(json!({"app": app["id"], "product": product["id"]})),
-        201,
+    let grant = cp.managed_grant(
+        &org,
+        json!({"name": "p", "apis": ["orders"], "auth": "token_mtls", "certificate_mode": "managed", "bind_certificate_to_token": true}),
     );
-    let grant = cp.approve(&req);
     let token = grant["token"].as_str().unwrap().to_string();
     assert_eq!(cp.gw("orders", Some(&with_key), Some(&token)).0, 200);
 
