@@ -4,169 +4,18 @@
 #   that requires a client certificate, keep-alive on both sides.
 # Runs (each proxy, same order, ROUNDS times):
 #   1. oha, keep-alive clients (32 connections)           -> req/s, p99
-#   2. oha, a new TLS connection per request (16 clients) -> req/s, p99
+#   2. oha, a new TLS connection per request (16 clients) -> req/s, p99; also for a second
+#      certgate configured with the peers' classical key exchange (tls.groups [X25519, P-256])
 #   3. wrk on a route without client certificates (wrk cannot present one)
 #   4. RSS growth with 2,000 idle keep-alive mTLS connections open
 # Usage: scripts/bench.sh [seconds-per-run (default 10)] [rounds (default 1)]
-# Installs what is missing (nginx, haproxy, wrk, python3 via apt-get; oha via cargo, ~9 min
-# once), builds certgate in release mode, and stops every process it started.
+# The job, the proxies and their configs are in scripts/bench-env.sh. It installs what is
+# missing (nginx, haproxy, wrk, python3 via apt-get; oha via cargo, ~9 min once), builds
+# certgate in release mode, and stops every process it started.
 set -euo pipefail
 SECS=${1:-10}; ROUNDS=${2:-1}; IDLE=${IDLE_CONNECTIONS:-2000}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-
-need=()
-for t in nginx haproxy wrk python3 openssl curl; do command -v $t >/dev/null || need+=($t); done
-if ((${#need[@]})); then
-  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
-  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-export PATH="$HOME/.cargo/bin:$PATH"
-command -v oha >/dev/null || timeout 1800 cargo install oha --locked --quiet
-"$ROOT/scripts/install-deps.sh"
-(cd "$ROOT" && cargo build --release --locked --quiet)
-BIN="$ROOT/target/release/certgate"
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-
-W=$(mktemp -d -t certgate-bench.XXXXXX); PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for f in "$W"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-  sleep 0.3; rm -rf "$W"
-}
-trap cleanup EXIT
-cd "$W"; mkdir -p pki run store
-
-# --- throwaway PKI (ECDSA P-256, as operators deploy for speed) ---
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout pki/ca.key \
-  -out pki/ca.crt -days 7 -subj "/CN=bench CA" 2>/dev/null
-issue() { # name CN extensions
-  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout pki/$1.key \
-    -out pki/$1.csr -subj "/CN=$2" 2>/dev/null
-  printf "$3" >pki/$1.ext
-  openssl x509 -req -in pki/$1.csr -CA pki/ca.crt -CAkey pki/ca.key -CAcreateserial \
-    -out pki/$1.crt -days 7 -extfile pki/$1.ext 2>/dev/null
-}
-issue edge localhost "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth"
-issue upstream localhost "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth"
-issue client client-a "extendedKeyUsage=clientAuth"
-issue gateway gateway "extendedKeyUsage=clientAuth"
-cat pki/edge.crt pki/edge.key >pki/edge.pem; cat pki/gateway.crt pki/gateway.key >pki/gateway.pem
-SHA1=$(openssl x509 -in pki/client.crt -noout -fingerprint -sha1 | cut -d= -f2 | tr -d : | tr A-F a-f)
-SHA256=$(openssl x509 -in pki/client.crt -outform DER | sha256sum | cut -d' ' -f1)
-cp pki/client.crt store/client-a.pem
-
-# --- the upstream: NGINX requiring a client certificate from the bench CA ---
-cat >upstream.conf <<EOF
-worker_processes 1; pid $W/upstream.pid; error_log $W/run/upstream.err warn;
-events { worker_connections 8192; }
-http { access_log off;
-  server { listen 127.0.0.1:29443 ssl; ssl_certificate $W/pki/upstream.crt;
-    ssl_certificate_key $W/pki/upstream.key; ssl_client_certificate $W/pki/ca.crt;
-    ssl_verify_client on; keepalive_requests 1000000;
-    location / { return 200 "hello from upstream\n"; } } }
-EOF
-# --- NGINX at the edge (:28443) ---
-cat >nginx.conf <<EOF
-worker_processes 1; pid $W/nginx.pid; error_log $W/run/nginx.err warn;
-events { worker_connections 8192; }
-http { access_log off;
-  map \$ssl_client_fingerprint \$cert_ok { default 0; "$SHA1" 1; }
-  map \$http_authorization \$token_ok { default 0; "Bearer bench-token" 1; }
-  upstream up { server 127.0.0.1:29443; keepalive 64; }
-  server { listen 127.0.0.1:28443 ssl; ssl_certificate $W/pki/edge.crt;
-    ssl_certificate_key $W/pki/edge.key; ssl_client_certificate $W/pki/ca.crt;
-    ssl_verify_client optional; keepalive_requests 1000000;
-    location /api/ { if (\$cert_ok = 0) { return 403; } if (\$token_ok = 0) { return 401; }
-      proxy_pass https://up/; proxy_http_version 1.1; proxy_set_header Connection "";
-      proxy_ssl_certificate $W/pki/gateway.crt; proxy_ssl_certificate_key $W/pki/gateway.key;
-      proxy_ssl_trusted_certificate $W/pki/ca.crt; proxy_ssl_verify on;
-      proxy_ssl_name localhost; proxy_ssl_server_name on; proxy_ssl_session_reuse on; }
-    location /open/ { proxy_pass https://up/; proxy_http_version 1.1; proxy_set_header Connection "";
-      proxy_ssl_certificate $W/pki/gateway.crt; proxy_ssl_certificate_key $W/pki/gateway.key;
-      proxy_ssl_trusted_certificate $W/pki/ca.crt; proxy_ssl_verify on;
-      proxy_ssl_name localhost; proxy_ssl_server_name on; proxy_ssl_session_reuse on; } } }
-EOF
-# --- HAProxy at the edge (:28444) ---
-cat >haproxy.cfg <<EOF
-global
-  nbthread 1
-  maxconn 6000
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
-  http-reuse always
-frontend edge
-  bind 127.0.0.1:28444 ssl crt $W/pki/edge.pem ca-file $W/pki/ca.crt verify optional
-  acl open path_beg /open/
-  acl cert_ok ssl_c_sha1,hex,lower -m str $SHA1
-  acl token_ok req.hdr(authorization) -m str "Bearer bench-token"
-  http-request deny deny_status 403 if !open !cert_ok
-  http-request deny deny_status 401 if !open !token_ok
-  http-request set-path %[path,regsub(^/api/,/)] if !open
-  http-request set-path %[path,regsub(^/open/,/)] if open
-  default_backend up
-backend up
-  server u1 127.0.0.1:29443 ssl crt $W/pki/gateway.pem ca-file $W/pki/ca.crt verify required sni str(localhost) verifyhost localhost
-EOF
-# --- certgate at the edge (:28445) ---
-cat >certgate.yaml <<EOF
-listen:
-  https: "127.0.0.1:28445"
-  metrics: "127.0.0.1:29091"
-  threads: 1
-tls:
-  certificate: pki/edge.crt
-  key: pki/edge.key
-certificate_store:
-  dir: store/
-security:
-  upstream_ca: pki/ca.crt
-  upstream_certificates:
-    "localhost:29443": pki/gateway.pem
-tokens:
-  - token: bench-token
-    apis: [api]
-apis:
-  - name: api
-    listen_path: /api/
-    strip_listen_path: true
-    auth:
-      type: token
-      mutual_tls: true
-      client_certificates: [$SHA256]
-    upstream: {url: "https://localhost:29443"}
-  - name: open
-    listen_path: /open/
-    strip_listen_path: true
-    upstream: {url: "https://localhost:29443"}
-EOF
-
-nginx -c "$W/upstream.conf"; nginx -c "$W/nginx.conf"
-haproxy -D -f haproxy.cfg -p "$W/haproxy.pid"
-"$BIN" run -c certgate.yaml >run/certgate.log 2>&1 & PIDS+=($!)
-for _ in $(seq 100); do curl -s -o /dev/null --cacert pki/ca.crt https://localhost:28445/ && break; sleep 0.1; done
-declare -A PORT=([nginx]=28443 [haproxy]=28444 [certgate]=28445)
-pid_of() {
-  case $1 in
-    nginx) pgrep -P "$(cat nginx.pid)" | head -1 ;;
-    haproxy) cat haproxy.pid ;;
-    certgate) echo "${PIDS[0]}" ;;
-  esac
-}
-
-# Every proxy must answer the job correctly before it is timed.
-for p in nginx haproxy certgate; do
-  c() { curl -s -o /dev/null -w '%{http_code}' --cacert pki/ca.crt "$@"; }
-  u=https://localhost:${PORT[$p]}
-  ok=$(c --cert pki/client.crt --key pki/client.key -H "Authorization: Bearer bench-token" $u/api/x)
-  nocert=$(c -H "Authorization: Bearer bench-token" $u/api/x)
-  notoken=$(c --cert pki/client.crt --key pki/client.key $u/api/x)
-  open=$(c $u/open/x)
-  echo "check $p: allowed=$ok no-cert=$nocert no-token=$notoken open=$open"
-  [[ $ok == 200 && $nocert == 403 && $notoken == 401 && $open == 200 ]] || { echo "$p answers wrongly" >&2; exit 1; }
-done
+# shellcheck source=scripts/bench-env.sh
+source "$(dirname "$0")/bench-env.sh"
 
 declare -A RPS P99
 oha_run() { # proxy mode
@@ -191,7 +40,8 @@ wrk_run() { # proxy
   P99[$1.wrk]=$(awk -v a="${P99[$1.wrk]:-0}" -v b="${p:-0}" 'BEGIN{print (b>a)?b:a}')
 }
 for _ in $(seq "$ROUNDS"); do
-  for mode in keepalive new; do for p in nginx haproxy certgate; do oha_run $p $mode; done; done
+  for p in nginx haproxy certgate; do oha_run $p keepalive; done
+  for p in "${PROXIES[@]}"; do oha_run $p new; done
   for p in nginx haproxy certgate; do wrk_run $p; done
 done
 
@@ -232,12 +82,13 @@ echo
 echo "machine: $(nproc) cores, $(awk '/model name/{$1=$2=$3="";print;exit}' /proc/cpuinfo | sed 's/^ *//')"
 echo "versions: $("$BIN" --version 2>/dev/null | head -1), $(nginx -v 2>&1), $(haproxy -v | head -1 | cut -d' ' -f1-3), $(oha --version), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 echo "each run ${SECS}s, ${ROUNDS} round(s); req/s is the mean over rounds, p99 the worst"
-printf "\n%-9s %-22s %12s %10s\n" proxy run "req/s" "p99 ms"
+printf "\n%-15s %-22s %12s %10s\n" proxy run "req/s" "p99 ms"
 for mode in keepalive new wrk; do
   label=$mode; [[ $mode == keepalive ]] && label="mTLS keep-alive (oha)"
   [[ $mode == new ]] && label="mTLS new conn (oha)"; [[ $mode == wrk ]] && label="no client cert (wrk)"
-  for p in nginx haproxy certgate; do
-    printf "%-9s %-22s %12.0f %10.2f\n" $p "$label" \
+  for p in "${PROXIES[@]}"; do
+    [[ -n ${RPS[$p.$mode]:-} ]] || continue
+    printf "%-15s %-22s %12.0f %10.2f\n" $p "$label" \
       "$(awk -v a="${RPS[$p.$mode]}" -v n="$ROUNDS" 'BEGIN{print a/n}')" "${P99[$p.$mode]}"
   done
 done
@@ -248,3 +99,5 @@ for mode in keepalive new wrk; do
   awk -v c="${RPS[certgate.$mode]}" -v n="${RPS[nginx.$mode]}" -v h="${RPS[haproxy.$mode]}" -v m=$mode \
     'BEGIN{printf "ratio %-9s certgate/nginx=%.2f certgate/haproxy=%.2f\n", m, c/n, c/h}'
 done
+awk -v c="${RPS[certgate-x25519.new]}" -v n="${RPS[nginx.new]}" -v h="${RPS[haproxy.new]}" \
+  'BEGIN{printf "ratio new, same key exchange as the peers: certgate-x25519/nginx=%.2f certgate-x25519/haproxy=%.2f\n", c/n, c/h}'

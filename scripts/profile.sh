@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Where the CPU goes: the benchmark job of scripts/bench.sh (see scripts/bench-env.sh), measured
+# per request instead of per second.
+#   1. CPU per proxied request, user space and kernel, for every proxy: oha sends a fixed
+#      number of requests (keep-alive, then a new TLS connection per request) and the proxy's
+#      utime/stime from /proc are divided by that number.
+#   2. When perf can record (root or perf_event_paranoid <= 1): a call-graph profile of
+#      certgate in both runs, summarised into the groups of functions the README discusses
+#      (kernel, Pingora's upstream pool, the HTTP/1 code, OpenSSL, certgate's own code; for
+#      handshakes the key exchange, the certificate checks and the resumption lookup).
+# Usage: scripts/profile.sh [keep-alive requests (default 60000)] [new-conn requests (default 4000)]
+set -euo pipefail
+KA_N=${1:-60000}; NEW_N=${2:-4000}
+# shellcheck source=scripts/bench-env.sh
+source "$(dirname "$0")/bench-env.sh"
+command -v perf >/dev/null || "$ROOT/scripts/install-deps.sh" linux-perf >/dev/null 2>&1 || true
+
+# load MODE PORT [N|SECONDS]: oha against the allowed route; N requests, or -z SECONDS.
+load() {
+  local extra=() conc=32 amount=(-n "$3")
+  [[ $1 == new ]] && extra=(--disable-keepalive) && conc=16
+  [[ $3 == *s ]] && amount=(-z "$3")
+  oha "${amount[@]}" -c $conc --no-tui "${extra[@]}" --cacert pki/ca.crt --cert pki/client.crt \
+    --key pki/client.key -H "Authorization: Bearer bench-token" "https://localhost:$2/api/x" >run/oha.txt 2>&1
+  grep -qE '^\s+\[200\]' run/oha.txt || { echo "no 200 answers:" >&2; tail -5 run/oha.txt >&2; exit 1; }
+}
+ticks() { awk '{print $14, $15}' "/proc/$1/stat"; } # utime stime, all threads, in clock ticks
+HZ=$(getconf CLK_TCK)
+declare -A CPU_US
+cpu_per_request() { # proxy mode n
+  local pid u1 s1 u2 s2
+  pid=$(pid_of "$1")
+  load "$2" "${PORT[$1]}" 2000 # warm up: sessions, upstream pool
+  read -r u1 s1 < <(ticks "$pid")
+  load "$2" "${PORT[$1]}" "$3"
+  read -r u2 s2 < <(ticks "$pid")
+  awk -v u=$((u2 - u1)) -v s=$((s2 - s1)) -v n="$3" -v hz="$HZ" -v p="$1" -v m="$2" \
+    'BEGIN{uu=u*1e6/hz/n; ss=s*1e6/hz/n; printf "%-15s %-10s %8.1f %8.1f %8.1f\n", p, m, uu, ss, uu+ss}'
+}
+
+echo
+echo "CPU per proxied request (microseconds; $KA_N keep-alive requests, $NEW_N new connections)"
+printf "%-15s %-10s %8s %8s %8s\n" proxy run user kernel total
+for p in nginx haproxy certgate; do
+  line=$(cpu_per_request $p keepalive "$KA_N"); echo "$line"; CPU_US[$p.keepalive]=$(awk '{print $5}' <<<"$line")
+done
+for p in "${PROXIES[@]}"; do
+  line=$(cpu_per_request "$p" new "$NEW_N"); echo "$line"; CPU_US[$p.new]=$(awk '{print $5}' <<<"$line")
+done
+
+if ! perf record -q -o /dev/null -- true 2>/dev/null; then
+  echo; echo "perf cannot record here (install linux-perf, run as root or lower perf_event_paranoid); no profile"
+  exit 0
+fi
+# profile MODE: record certgate under load, print the groups for that mode.
+profile() {
+  local pid; pid=$(pid_of certgate)
+  perf record -q -F 999 --call-graph dwarf,16384 -p "$pid" -o run/perf.data -- sleep 6 2>/dev/null &
+  local rec=$!
+  sleep 0.5; load "$1" "${PORT[certgate]}" 5s; wait $rec || true
+  perf script -i run/perf.data -F ip,sym 2>/dev/null >run/perf.txt
+}
+echo; echo "certgate, keep-alive: inclusive share of the samples (and of its ${CPU_US[certgate.keepalive]} us per request)"
+profile keepalive
+python3 "$ROOT/scripts/perf-frames.py" run/perf.txt "${CPU_US[certgate.keepalive]}" \
+  "OpenSSL record layer (SSL_read, SSL_write)=SSL_read|SSL_write|ssl3_read_bytes|ssl3_write_bytes" \
+  "Pingora HTTP/1 reading and writing=pingora_core::protocols::http::v1::" \
+  "Pingora upstream pool (take, return, idle watch)=pingora_core::connectors::http::Connector<C>::release_http_session|pingora_core::connectors::http::Connector<C>::get_http_session|pingora_pool::connection::ConnectionPool<S>::idle_poll" \
+  "certgate's own code (route, decision, metrics)=certgate::|<certgate::" \
+  "allocator (mimalloc, glibc)=mi_|_mi_|malloc|free|cfree|_int_malloc|_int_free"
+echo; echo "certgate, new connection per request (default groups): inclusive share (of ${CPU_US[certgate.new]} us per request)"
+profile new
+python3 "$ROOT/scripts/perf-frames.py" run/perf.txt "${CPU_US[certgate.new]}" \
+  "TLS handshake (all of it, user space)=tokio_openssl::SslStream<S>::poll_accept|state_machine" \
+  "key exchange: ML-KEM-768 encapsulation=ml_kem_encapsulate" \
+  "key exchange: decoding the client's key share=tls_accept_ksgroup" \
+  "key exchange: X25519 key generation and derivation=EVP_PKEY_generate|ossl_ecx_compute_key" \
+  "client certificate parse and chain verification=tls_process_client_certificate" \
+  "client CertificateVerify (ECDSA verify)=tls_process_cert_verify" \
+  "server CertificateVerify (ECDSA sign)=tls_construct_cert_verify" \
+  "resumption (PSK binder, certgate's session store)=tls_parse_ctos_psk" \
+  "TLS 1.3 key schedule=tls13_change_cipher_state|tls13_generate_secret" \
+  "proxying the request after the handshake=pingora_proxy::HttpProxy<SV,C>::proxy_to_upstream"
