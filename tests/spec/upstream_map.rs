@@ -234,7 +234,15 @@ fn domain_map_table() {
 #[test]
 fn ambiguous_wildcards_are_a_config_error() {
     let err = DomainMap::build([("*.b.*".to_string(), 1), ("a.*.*".to_string(), 2)]).unwrap_err();
-    assert!(err[0].1.contains("ties with"), "{err:?}");
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert_eq!(err[0].0, "a.*.*");
+    assert!(err[0].1.contains("ties with `*.b.*`"), "{err:?}");
+    // With a port, the message names the other key with its port.
+    let err = DomainMap::build([("*.b.*:8443".to_string(), 1), ("a.*.*:8443".to_string(), 2)]).unwrap_err();
+    assert!(err[0].1.contains("ties with `*.b.*:8443`"), "{err:?}");
+    // Different ports, or a port on one only, never tie (the port decides first).
+    assert!(DomainMap::build([("*.b.*:8443".to_string(), 1), ("a.*.*:443".to_string(), 2)]).is_ok());
+    assert!(DomainMap::build([("*.b.*:8443".to_string(), 1), ("a.*.*".to_string(), 2)]).is_ok());
     // Same specificity but never the same host: fine.
     assert!(DomainMap::build([("*.a.com".to_string(), 1), ("*.b.com".to_string(), 2)]).is_ok());
     // The same domain twice.

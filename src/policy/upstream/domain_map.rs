@@ -34,9 +34,6 @@ struct Wildcards<T> {
 /// Literal suffix → the wildcards ending in it, most specific first.
 type BySuffix<T> = HashMap<Box<str>, Vec<(HostPattern, T)>>;
 
-/// (port, label count, literal suffix) → the wildcard keys seen so far, with their text.
-type TieGroups = HashMap<(Option<u16>, usize, String), Vec<(String, HostPattern)>>;
-
 impl<T> Default for Wildcards<T> {
     fn default() -> Self {
         Wildcards {
@@ -46,13 +43,23 @@ impl<T> Default for Wildcards<T> {
 }
 
 impl<T> Wildcards<T> {
-    fn insert(&mut self, port: u16, pattern: HostPattern, value: T) {
-        self.buckets
+    /// Adds a wildcard. Returns the pattern already present that ties with it, if any: two
+    /// wildcards can only tie when they share port, label count and literal suffix (equal
+    /// specificity means equally long literal suffixes, and different ones never meet), which
+    /// is exactly one bucket.
+    fn insert(&mut self, port: u16, pattern: HostPattern, value: T) -> Option<HostPattern> {
+        let bucket = self
+            .buckets
             .entry((port, pattern.label_count()))
             .or_default()
             .entry(pattern.literal_suffix().into())
-            .or_default()
-            .push((pattern, value));
+            .or_default();
+        let tie = bucket
+            .iter()
+            .find(|(q, _)| q.specificity() == pattern.specificity() && could_overlap(q, &pattern))
+            .map(|(q, _)| q.clone());
+        bucket.push((pattern, value));
+        tie
     }
 
     fn sort(&mut self) {
@@ -111,9 +118,6 @@ impl<T> DomainMap<T> {
     pub fn build(entries: impl IntoIterator<Item = (String, T)>) -> Result<DomainMap<T>, Vec<(String, String)>> {
         let mut map = DomainMap::default();
         let mut errors = Vec::new();
-        // Wildcards that could tie share port, label count and literal suffix (equal
-        // specificity means equally long literal suffixes, and different ones never meet).
-        let mut wild_keys: TieGroups = HashMap::new();
         for (raw, value) in entries {
             let key = match parse_key(&raw) {
                 Ok(k) => k,
@@ -133,22 +137,15 @@ impl<T> DomainMap<T> {
                     }
                     (Some(name), None) => map.exact.insert(name, value).is_some(),
                     (None, port) => {
-                        let peers = wild_keys
-                            .entry((port, p.label_count(), p.literal_suffix()))
-                            .or_default();
-                        if let Some((other, _)) = peers
-                            .iter()
-                            .find(|(_, q)| q.specificity() == p.specificity() && could_overlap(q, &p))
-                        {
+                        let tie = match port {
+                            Some(port) => map.wild_port.insert(port, p, value).map(|q| format!("{q}:{port}")),
+                            None => map.wild.insert(0, p, value).map(|q| q.to_string()),
+                        };
+                        if let Some(other) = tie {
                             errors.push((
                                 raw.clone(),
                                 format!("ties with `{other}`: both can match the same host with the same specificity"),
                             ));
-                        }
-                        peers.push((raw.clone(), p.clone()));
-                        match port {
-                            Some(port) => map.wild_port.insert(port, p, value),
-                            None => map.wild.insert(0, p, value),
                         }
                         false
                     }
