@@ -73,6 +73,10 @@ pub struct Tls {
     /// `X25519`, `P-256`); unset = OpenSSL's default, post-quantum hybrid first.
     #[serde(default)]
     pub groups: Option<Vec<String>>,
+    /// TLS 1.3 cipher suites in the server's preference order (OpenSSL names, e.g.
+    /// `TLS_AES_128_GCM_SHA256`); unset = [`crate::tls::DEFAULT_CIPHERSUITES`].
+    #[serde(default)]
+    pub ciphersuites: Option<Vec<String>>,
 }
 
 /// One entry of `tls.sni`.

@@ -123,11 +123,8 @@ pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
     let gateway = Gateway::new(store.clone(), metrics.clone(), inflight);
     let mut proxy = http_proxy_service_with_name(&server.configuration, gateway, "certgate");
     if let Some(addr) = listen.https {
-        let settings = tls_settings(
-            DownstreamTls::new(store.clone(), metrics.clone()),
-            listen.tls_groups.as_deref(),
-        )
-        .context("TLS listener settings")?;
+        let settings = tls_settings(DownstreamTls::new(store.clone(), metrics.clone()), &listen.handshake)
+            .context("TLS listener settings")?;
         proxy.add_listener(
             ListenerConfig::tcp(addr.to_string())
                 .tls(settings)
@@ -156,11 +153,8 @@ pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
             HttpServer::new_app(AdminApp::new(cp.clone(), store.clone())),
         );
         if admin_tls {
-            let settings = tls_settings(
-                DownstreamTls::new(store.clone(), metrics.clone()),
-                listen.tls_groups.as_deref(),
-            )
-            .context("admin TLS settings")?;
+            let settings = tls_settings(DownstreamTls::new(store.clone(), metrics.clone()), &listen.handshake)
+                .context("admin TLS settings")?;
             svc.add_tls_with_settings(&addr.to_string(), None, settings);
         } else {
             svc.add_tcp(&addr.to_string());

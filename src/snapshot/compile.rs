@@ -19,7 +19,7 @@ use super::routes::RouteTableBuilder;
 use super::server_tls::{ServerIdentities, ServerIdentity};
 use super::tokens::{TokenHash, TokenRecord, TokenTable};
 use super::upstream::{parse_host_port, ApiUpstream, Target};
-use super::{Api, ApiAuth, CertGauge, ListenSettings, Overlay, Snapshot, SnapshotStats};
+use super::{Api, ApiAuth, CertGauge, HandshakePrefs, ListenSettings, Overlay, Snapshot, SnapshotStats};
 use crate::certs::{CertId, CertStore, DigestSet, LoadedCert, PemCache};
 use crate::config::{AuthType, ConfigError, ConfigErrors, LoadedConfig};
 
@@ -117,27 +117,56 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    /// `tls.groups`, checked against what this OpenSSL build knows.
-    fn tls_groups(&mut self) -> Option<Box<str>> {
-        let groups = self.cfg.raw.tls.as_ref()?.groups.as_ref()?;
-        if groups.is_empty() {
-            self.error(
+    /// `tls.groups` and `tls.ciphersuites`, each name checked against what this OpenSSL
+    /// build knows.
+    fn handshake_prefs(&mut self) -> HandshakePrefs {
+        let Some(tls) = self.cfg.raw.tls.as_ref() else {
+            return HandshakePrefs::default();
+        };
+        let (groups, suites) = (tls.groups.clone(), tls.ciphersuites.clone());
+        HandshakePrefs {
+            groups: self.openssl_names(
                 "tls.groups",
-                "list at least one group, or remove the key for the default",
-            );
+                groups,
+                crate::tls::group_is_known,
+                "key-exchange group",
+                "X25519MLKEM768, X25519, P-256, P-384",
+            ),
+            ciphersuites: self.openssl_names(
+                "tls.ciphersuites",
+                suites,
+                crate::tls::ciphersuite_is_known,
+                "TLS 1.3 cipher suite",
+                "TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256",
+            ),
+        }
+    }
+
+    /// A list of OpenSSL names joined with `:`; each unknown name is an error at its index.
+    fn openssl_names(
+        &mut self,
+        path: &str,
+        names: Option<Vec<String>>,
+        known: fn(&str) -> bool,
+        what: &str,
+        examples: &str,
+    ) -> Option<Box<str>> {
+        let names = names?;
+        if names.is_empty() {
+            self.error(path, "list at least one name, or remove the key for the default");
             return None;
         }
         let mut ok = true;
-        for (i, g) in groups.iter().enumerate() {
-            if !crate::tls::group_is_known(g) {
+        for (i, n) in names.iter().enumerate() {
+            if !known(n) {
                 self.error(
-                    &format!("tls.groups[{i}]"),
-                    format!("unknown key-exchange group `{g}` (e.g. X25519MLKEM768, X25519, P-256, P-384)"),
+                    &format!("{path}[{i}]"),
+                    format!("unknown {what} `{n}` (e.g. {examples})"),
                 );
                 ok = false;
             }
         }
-        ok.then(|| groups.join(":").into())
+        ok.then(|| names.join(":").into())
     }
 
     pub(super) fn error(&mut self, path: &str, message: impl Into<String>) {
@@ -273,7 +302,7 @@ impl<'a> Compiler<'a> {
             admin: addr("admin", &l.admin, &mut errors),
             threads: l.threads,
             shutdown_grace_seconds: l.shutdown_grace_seconds,
-            tls_groups: self.tls_groups(),
+            handshake: self.handshake_prefs(),
         };
         self.errors.extend(errors);
         if l.https.is_none() && l.http.is_none() {

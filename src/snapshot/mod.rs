@@ -79,9 +79,18 @@ pub struct ListenSettings {
     pub threads: usize,
     /// SIGTERM drain time.
     pub shutdown_grace_seconds: u64,
-    /// `tls.groups` joined with `:` for OpenSSL; `None` = OpenSSL's default list. Like the
-    /// addresses, fixed when the listener is built.
-    pub tls_groups: Option<Box<str>>,
+    /// `tls.groups` and `tls.ciphersuites`. Like the addresses, fixed when the listener is
+    /// built.
+    pub handshake: HandshakePrefs,
+}
+
+/// The listener's handshake preferences, each joined with `:` for OpenSSL.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HandshakePrefs {
+    /// Key-exchange groups; `None` = OpenSSL's default list (post-quantum hybrid first).
+    pub groups: Option<Box<str>>,
+    /// TLS 1.3 cipher suites, server preference; `None` = [`crate::tls::DEFAULT_CIPHERSUITES`].
+    pub ciphersuites: Option<Box<str>>,
 }
 
 /// One API, compiled.

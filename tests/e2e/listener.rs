@@ -189,3 +189,35 @@ fn key_exchange_groups_follow_tls_groups() {
         .try_connect(g.https, None);
     assert!(refused.is_err(), "a group outside tls.groups cannot be negotiated");
 }
+
+#[test]
+fn tls13_cipher_suites_follow_the_servers_preference() {
+    const AES128: &str = "TLS_AES_128_GCM_SHA256";
+    const AES256: &str = "TLS_AES_256_GCM_SHA384";
+    const CHACHA: &str = "TLS_CHACHA20_POLY1305_SHA256";
+    let negotiated = |g: &Gateway, ca: &certgate::pki::Issued, offered: &str| {
+        TlsClient::new(ca)
+            .with_ciphersuites(offered)
+            .try_connect(g.https, None)
+            .map(|c| c.cipher())
+    };
+    // Default: AES-128-GCM first, whatever the client's order ...
+    let (_d, g, ca, _c, _up) = gateway("request", "");
+    assert_eq!(negotiated(&g, &ca, &format!("{AES256}:{AES128}")).unwrap(), AES128);
+    // ... unless the client puts ChaCha20 first (clients without AES instructions do).
+    assert_eq!(
+        negotiated(&g, &ca, &format!("{CHACHA}:{AES256}:{AES128}")).unwrap(),
+        CHACHA
+    );
+    // Every default suite is accepted on its own.
+    for s in [AES128, AES256, CHACHA] {
+        assert_eq!(negotiated(&g, &ca, s).unwrap(), s);
+    }
+    // tls.ciphersuites replaces the list and its order.
+    let (_d, g, ca, _c, _up) = gateway(&format!("request\n  ciphersuites: [{AES256}]"), "");
+    assert_eq!(negotiated(&g, &ca, &format!("{AES128}:{AES256}")).unwrap(), AES256);
+    assert!(
+        negotiated(&g, &ca, AES128).is_err(),
+        "a suite outside tls.ciphersuites cannot be negotiated"
+    );
+}

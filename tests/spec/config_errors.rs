@@ -106,6 +106,20 @@ const CASES: &[Case] = &[
         fragment: "unknown key-exchange group `X448MLKEM`",
     },
     Case {
+        name: "unknown TLS 1.3 cipher suite",
+        body: "  ciphersuites: [TLS_AES_128_GCM_SHA256, TLS_AES_512_GCM_SHA512]\n",
+        path: "tls.ciphersuites[1]",
+        line: 6,
+        fragment: "unknown TLS 1.3 cipher suite `TLS_AES_512_GCM_SHA512`",
+    },
+    Case {
+        name: "a TLS 1.2 cipher name is not a TLS 1.3 suite",
+        body: "  ciphersuites: [ECDHE-ECDSA-AES128-GCM-SHA256]\n",
+        path: "tls.ciphersuites[0]",
+        line: 6,
+        fragment: "unknown TLS 1.3 cipher suite",
+    },
+    Case {
         name: "bad expiry",
         body: "apis:\n  - name: a\n    listen_path: /\n    auth: {type: token}\n    upstream: {url: http://x}\ntokens:\n  - token: t\n    apis: [a]\n    expires_at: tomorrow\n",
         path: "tokens[0].expires_at",

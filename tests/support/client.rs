@@ -46,6 +46,8 @@ pub struct TlsClient {
     pub max_version: Option<SslVersion>,
     /// Key-exchange groups offered (OpenSSL syntax); `None` = OpenSSL's default.
     pub groups: Option<String>,
+    /// TLS 1.3 cipher suites offered, in the client's order; `None` = OpenSSL's default.
+    pub ciphersuites: Option<String>,
 }
 
 /// One open connection.
@@ -63,6 +65,7 @@ impl TlsClient {
             sni: "localhost".into(),
             max_version: None,
             groups: None,
+            ciphersuites: None,
         }
     }
 
@@ -87,6 +90,12 @@ impl TlsClient {
         self
     }
 
+    /// Offers only these TLS 1.3 cipher suites, in this order.
+    pub fn with_ciphersuites(mut self, suites: &str) -> TlsClient {
+        self.ciphersuites = Some(suites.into());
+        self
+    }
+
     /// Connects; with `session`, tries to resume it.
     pub fn connect(&self, port: u16, session: Option<&SslSession>) -> Conn {
         self.try_connect(port, session)
@@ -103,6 +112,9 @@ impl TlsClient {
         }
         if let Some(g) = &self.groups {
             b.set_groups_list(g).expect("groups");
+        }
+        if let Some(c) = &self.ciphersuites {
+            b.set_ciphersuites(c).expect("ciphersuites");
         }
         if let Some(id) = &self.cert {
             b.set_certificate(&id.cert).expect("cert");
@@ -173,6 +185,12 @@ impl Conn {
             headers: vec![],
             body: vec![],
         })
+    }
+
+    /// The negotiated cipher suite.
+    pub fn cipher(&self) -> String {
+        let ssl = self.stream.get_ref().ssl();
+        ssl.current_cipher().expect("cipher").name().to_string()
     }
 
     /// Whether the handshake resumed a session.
