@@ -3,7 +3,9 @@
 # per request instead of per second.
 #   1. CPU per proxied request, user space and kernel, for every proxy: oha sends a fixed
 #      number of requests (keep-alive, then a new TLS connection per request) and the proxy's
-#      utime/stime from /proc are divided by that number.
+#      utime/stime from /proc are divided by that number. Also the share of requests that
+#      went upstream on a reused connection: TCP connections opened on the machine during the
+#      run (TcpActiveOpens), minus the ones oha opened, are the proxy's new upstream ones.
 #   2. When perf can record (root or perf_event_paranoid <= 1): a call-graph profile of
 #      certgate in both runs, summarised into the groups of functions the README discusses
 #      (kernel, Pingora's upstream pool, the HTTP/1 code, OpenSSL, certgate's own code; for
@@ -25,22 +27,26 @@ load() {
   grep -qE '^\s+\[200\]' run/oha.txt || { echo "no 200 answers:" >&2; tail -5 run/oha.txt >&2; exit 1; }
 }
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; } # utime stime, all threads, in clock ticks
+active_opens() { awk '/^Tcp:/ {if (!h) {for (i = 1; i <= NF; i++) if ($i == "ActiveOpens") c = i; h = 1} else print $c}' /proc/net/snmp; }
 HZ=$(getconf CLK_TCK)
 declare -A CPU_US
 cpu_per_request() { # proxy mode n
-  local pid u1 s1 u2 s2
+  local pid u1 s1 u2 s2 o1 o2 clients=32
   pid=$(pid_of "$1")
+  [[ $2 == new ]] && clients=$3
   load "$2" "${PORT[$1]}" 2000 # warm up: sessions, upstream pool
-  read -r u1 s1 < <(ticks "$pid")
+  read -r u1 s1 < <(ticks "$pid"); o1=$(active_opens)
   load "$2" "${PORT[$1]}" "$3"
-  read -r u2 s2 < <(ticks "$pid")
+  read -r u2 s2 < <(ticks "$pid"); o2=$(active_opens)
   awk -v u=$((u2 - u1)) -v s=$((s2 - s1)) -v n="$3" -v hz="$HZ" -v p="$1" -v m="$2" \
-    'BEGIN{uu=u*1e6/hz/n; ss=s*1e6/hz/n; printf "%-15s %-10s %8.1f %8.1f %8.1f\n", p, m, uu, ss, uu+ss}'
+    -v up=$((o2 - o1 - clients)) \
+    'BEGIN{uu=u*1e6/hz/n; ss=s*1e6/hz/n; if (up < 0) up = 0
+      printf "%-15s %-10s %8.1f %8.1f %8.1f %9.2f%%\n", p, m, uu, ss, uu+ss, 100*(1-up/n)}'
 }
 
 echo
 echo "CPU per proxied request (microseconds; $KA_N keep-alive requests, $NEW_N new connections)"
-printf "%-15s %-10s %8s %8s %8s\n" proxy run user kernel total
+printf "%-15s %-10s %8s %8s %8s %10s\n" proxy run user kernel total "up. reuse"
 for p in nginx haproxy certgate; do
   line=$(cpu_per_request $p keepalive "$KA_N"); echo "$line"; CPU_US[$p.keepalive]=$(awk '{print $5}' <<<"$line")
 done
