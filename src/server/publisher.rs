@@ -92,7 +92,7 @@ impl Publisher {
         match result {
             Ok((config, snap)) => {
                 if snap.listen != old.listen {
-                    warn!("event=reload_listen_changed message=\"listen addresses, threads, tls.groups and tls.ciphersuites change only on restart or graceful upgrade (SIGQUIT)\"");
+                    warn!("event=reload_listen_changed message=\"listen.*, tls.groups and tls.ciphersuites change only on restart or graceful upgrade (SIGQUIT)\"");
                 }
                 log_reload(&snap, &old, started);
                 state.config = Arc::new(config);

@@ -120,21 +120,21 @@ impl<'a> Compiler<'a> {
     /// `tls.groups` and `tls.ciphersuites`, each name checked against what this OpenSSL
     /// build knows.
     fn handshake_prefs(&mut self) -> HandshakePrefs {
-        let Some(tls) = self.cfg.raw.tls.as_ref() else {
+        let cfg = self.cfg;
+        let Some(tls) = cfg.raw.tls.as_ref() else {
             return HandshakePrefs::default();
         };
-        let (groups, suites) = (tls.groups.clone(), tls.ciphersuites.clone());
         HandshakePrefs {
             groups: self.openssl_names(
                 "tls.groups",
-                groups,
+                tls.groups.as_deref(),
                 crate::tls::group_is_known,
                 "key-exchange group",
                 "X25519MLKEM768, X25519, P-256, P-384",
             ),
             ciphersuites: self.openssl_names(
                 "tls.ciphersuites",
-                suites,
+                tls.ciphersuites.as_deref(),
                 crate::tls::ciphersuite_is_known,
                 "TLS 1.3 cipher suite",
                 "TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256",
@@ -146,7 +146,7 @@ impl<'a> Compiler<'a> {
     fn openssl_names(
         &mut self,
         path: &str,
-        names: Option<Vec<String>>,
+        names: Option<&[String]>,
         known: fn(&str) -> bool,
         what: &str,
         examples: &str,

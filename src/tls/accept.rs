@@ -157,16 +157,19 @@ fn setup_failed(what: &'static str) -> impl Fn(openssl::error::ErrorStack) -> Bo
 pub fn ciphersuite_is_known(name: &str) -> bool {
     name.starts_with("TLS_")
         && !name.contains([':', '!', '+', '-', '@'])
-        && openssl::ssl::SslContext::builder(openssl::ssl::SslMethod::tls())
-            .and_then(|mut b| b.set_ciphersuites(name))
-            .is_ok()
+        && fresh_context_accepts(|b| b.set_ciphersuites(name))
 }
 
 /// Whether OpenSSL knows the key-exchange group `name`.
 pub fn group_is_known(name: &str) -> bool {
-    !name.is_empty()
-        && !name.contains([':', '?', '*', '/'])
-        && openssl::ssl::SslContext::builder(openssl::ssl::SslMethod::tls())
-            .and_then(|mut b| b.set_groups_list(name))
-            .is_ok()
+    !name.is_empty() && !name.contains([':', '?', '*', '/']) && fresh_context_accepts(|b| b.set_groups_list(name))
+}
+
+/// Whether `set` succeeds on a new TLS context: how OpenSSL says it knows a name.
+fn fresh_context_accepts(
+    set: impl FnOnce(&mut openssl::ssl::SslContextBuilder) -> Result<(), openssl::error::ErrorStack>,
+) -> bool {
+    openssl::ssl::SslContext::builder(openssl::ssl::SslMethod::tls())
+        .and_then(|mut b| set(&mut b))
+        .is_ok()
 }
