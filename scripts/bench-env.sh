@@ -11,7 +11,7 @@
 #   haproxy          :28444
 #   certgate         :28445  defaults (post-quantum hybrid X25519MLKEM768 key exchange first)
 #   certgate-x25519  :28446  tls.groups [X25519, P-256]: the key exchange the peers' OpenSSL 3.0 does
-# Sets: ROOT BIN W PORT[] PROXIES; defines pid_of NAME.
+# Sets: ROOT BIN W PORT[] PROXIES; defines pid_of NAME and oha_job MODE PORT AMOUNT...
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PROXIES=(nginx haproxy certgate certgate-x25519)
@@ -177,3 +177,15 @@ for p in "${PROXIES[@]}"; do
   echo "check $p: allowed=$ok no-cert=$nocert no-token=$notoken open=$open"
   [[ $ok == 200 && $nocert == 403 && $notoken == 401 && $open == 200 ]] || { echo "$p answers wrongly" >&2; exit 1; }
 done
+
+# oha_job MODE PORT AMOUNT...: the allowed mTLS call with oha, into run/oha.txt. MODE is
+# keepalive (32 connections) or new (16 clients, a new TLS connection per request); AMOUNT
+# is oha's `-n N` or `-z 10s`. Returns 1 when no request got a 200.
+oha_job() {
+  local mode=$1 port=$2 extra=() conc=32
+  shift 2
+  [[ $mode == new ]] && extra=(--disable-keepalive) && conc=16
+  oha "$@" -c $conc --no-tui "${extra[@]}" --cacert pki/ca.crt --cert pki/client.crt \
+    --key pki/client.key -H "Authorization: Bearer bench-token" "https://localhost:$port/api/x" >run/oha.txt 2>&1 || true
+  grep -qE '^\s+\[200\]' run/oha.txt
+}

@@ -19,12 +19,7 @@ source "$(dirname "$0")/bench-env.sh"
 
 declare -A RPS P99
 oha_run() { # proxy mode
-  local extra=() conc=32
-  [[ $2 == new ]] && extra=(--disable-keepalive) && conc=16
-  oha -z "${SECS}s" -c $conc --no-tui "${extra[@]}" --cacert pki/ca.crt --cert pki/client.crt \
-    --key pki/client.key -H "Authorization: Bearer bench-token" \
-    "https://localhost:${PORT[$1]}/api/x" >run/oha.txt 2>&1 || true
-  grep -qE '^\s+\[200\]' run/oha.txt || { echo "$1 $2: no 200 answers" >&2; tail -5 run/oha.txt >&2; }
+  oha_job "$2" "${PORT[$1]}" -z "${SECS}s" || { echo "$1 $2: no 200 answers" >&2; tail -5 run/oha.txt >&2; }
   local r p
   r=$(awk '/Requests\/sec/{print $2}' run/oha.txt)
   p=$(awk '/99.00% in/{v=$3; u=$4; if (u ~ /^s/) v*=1000; else if (u ~ /s$/ && u != "ms") v/=1000; print v}' run/oha.txt)

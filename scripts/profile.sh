@@ -17,14 +17,9 @@ KA_N=${1:-60000}; NEW_N=${2:-4000}
 source "$(dirname "$0")/bench-env.sh"
 command -v perf >/dev/null || "$ROOT/scripts/install-deps.sh" linux-perf >/dev/null 2>&1 || true
 
-# load MODE PORT [N|SECONDS]: oha against the allowed route; N requests, or -z SECONDS.
+# load MODE PORT AMOUNT...: the job's oha run (see oha_job); stops the script on failure.
 load() {
-  local extra=() conc=32 amount=(-n "$3")
-  [[ $1 == new ]] && extra=(--disable-keepalive) && conc=16
-  [[ $3 == *s ]] && amount=(-z "$3")
-  oha "${amount[@]}" -c $conc --no-tui "${extra[@]}" --cacert pki/ca.crt --cert pki/client.crt \
-    --key pki/client.key -H "Authorization: Bearer bench-token" "https://localhost:$2/api/x" >run/oha.txt 2>&1
-  grep -qE '^\s+\[200\]' run/oha.txt || { echo "no 200 answers:" >&2; tail -5 run/oha.txt >&2; exit 1; }
+  oha_job "$@" || { echo "no 200 answers:" >&2; tail -5 run/oha.txt >&2; exit 1; }
 }
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; } # utime stime, all threads, in clock ticks
 active_opens() { awk '/^Tcp:/ {if (!h) {for (i = 1; i <= NF; i++) if ($i == "ActiveOpens") c = i; h = 1} else print $c}' /proc/net/snmp; }
@@ -34,9 +29,9 @@ cpu_per_request() { # proxy mode n
   local pid u1 s1 u2 s2 o1 o2 clients=32
   pid=$(pid_of "$1")
   [[ $2 == new ]] && clients=$3
-  load "$2" "${PORT[$1]}" 2000 # warm up: sessions, upstream pool
+  load "$2" "${PORT[$1]}" -n 2000 # warm up: sessions, upstream pool
   read -r u1 s1 < <(ticks "$pid"); o1=$(active_opens)
-  load "$2" "${PORT[$1]}" "$3"
+  load "$2" "${PORT[$1]}" -n "$3"
   read -r u2 s2 < <(ticks "$pid"); o2=$(active_opens)
   awk -v u=$((u2 - u1)) -v s=$((s2 - s1)) -v n="$3" -v hz="$HZ" -v p="$1" -v m="$2" \
     -v up=$((o2 - o1 - clients)) \
@@ -63,7 +58,7 @@ profile() {
   local pid; pid=$(pid_of certgate)
   perf record -q -F 999 --call-graph dwarf,16384 -p "$pid" -o run/perf.data -- sleep 6 2>/dev/null &
   local rec=$!
-  sleep 0.5; load "$1" "${PORT[certgate]}" 5s; wait $rec || true
+  sleep 0.5; load "$1" "${PORT[certgate]}" -z 5s; wait $rec || true
   perf script -i run/perf.data -F ip,sym 2>/dev/null >run/perf.txt
 }
 echo; echo "certgate, keep-alive: inclusive share of the samples (and of its ${CPU_US[certgate.keepalive]} us per request)"
