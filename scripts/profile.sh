@@ -3,9 +3,16 @@
 # per request instead of per second.
 #   1. CPU per proxied request, user space and kernel, for every proxy: oha sends a fixed
 #      number of requests (keep-alive, then a new TLS connection per request) and the proxy's
-#      utime/stime from /proc are divided by that number. Also the share of requests that
+#      utime/stime from /proc are divided by that number. Beside it, the upstream NGINX's CPU
+#      per request and the whole machine's (all CPUs busy, from /proc/stat: proxy, upstream,
+#      oha and anything else running), which is what bounds req/s when the machine is
+#      saturated, as it is on a 2-core machine. Also the share of requests that
 #      went upstream on a reused connection: TCP connections opened on the machine during the
 #      run (TcpActiveOpens), minus the ones oha opened, are the proxy's new upstream ones.
+#      The same keep-alive run also goes through the Pingora floor (examples/pingora_floor.rs):
+#      Pingora with certgate's listener TLS and upstream peer but no per-request logic at all
+#      (no routing, allow list, token, metrics, header or log), to show how much of certgate's
+#      cost per request is Pingora's own.
 #   2. When perf can record (root or perf_event_paranoid <= 1): a call-graph profile of
 #      certgate in both runs, summarised into the groups of functions the README discusses
 #      (kernel, Pingora's upstream pool, the HTTP/1 code, OpenSSL, certgate's own code; for
@@ -17,6 +24,14 @@ KA_N=${1:-60000}; NEW_N=${2:-4000}
 source "$(dirname "$0")/bench-env.sh"
 command -v perf >/dev/null || "$ROOT/scripts/install-deps.sh" linux-perf >/dev/null 2>&1 || true
 
+# The Pingora floor on :28447, from certgate's config (it answers every request it gets).
+(cd "$ROOT" && cargo build --release --locked --quiet --example pingora_floor)
+sed -e 's/28445/28447/; s/29091/29093/' certgate.yaml >floor.yaml
+"$ROOT/target/release/examples/pingora_floor" floor.yaml >run/floor.log 2>&1 & PIDS+=($!)
+FLOOR_PID=$!; PORT[pingora-floor]=28447
+for _ in $(seq 100); do curl -s -o /dev/null --cacert pki/ca.crt https://localhost:28447/ && break; sleep 0.1; done
+proc_of() { if [[ $1 == pingora-floor ]]; then echo "$FLOOR_PID"; else pid_of "$1"; fi; }
+
 # load MODE PORT AMOUNT...: the job's oha run (see oha_job); stops the script on failure.
 load() {
   oha_job "$@" || { echo "no 200 answers:" >&2; tail -5 run/oha.txt >&2; exit 1; }
@@ -25,29 +40,33 @@ ticks() { awk '{print $14, $15}' "/proc/$1/stat"; } # utime stime, all threads, 
 active_opens() { awk '/^Tcp:/ {if (!h) {for (i = 1; i <= NF; i++) if ($i == "ActiveOpens") c = i; h = 1} else print $c}' /proc/net/snmp; }
 HZ=$(getconf CLK_TCK)
 declare -A CPU_US
+busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; } # all CPUs, not idle, in ticks
+upstream_pid() { pgrep -P "$(cat upstream.pid)" | head -1; }
 cpu_per_request() { # proxy mode n
-  local pid u1 s1 u2 s2 o1 o2 clients=32
-  pid=$(pid_of "$1")
+  local pid up u1 s1 u2 s2 o1 o2 m1 m2 v1 v2 clients=32
+  pid=$(proc_of "$1"); up=$(upstream_pid)
   [[ $2 == new ]] && clients=$3
   load "$2" "${PORT[$1]}" -n 2000 # warm up: sessions, upstream pool
-  read -r u1 s1 < <(ticks "$pid"); o1=$(active_opens)
+  read -r u1 s1 < <(ticks "$pid"); o1=$(active_opens); m1=$(busy); v1=$(ticks "$up" | awk '{print $1 + $2}')
   load "$2" "${PORT[$1]}" -n "$3"
-  read -r u2 s2 < <(ticks "$pid"); o2=$(active_opens)
+  read -r u2 s2 < <(ticks "$pid"); o2=$(active_opens); m2=$(busy); v2=$(ticks "$up" | awk '{print $1 + $2}')
   awk -v u=$((u2 - u1)) -v s=$((s2 - s1)) -v n="$3" -v hz="$HZ" -v p="$1" -v m="$2" \
-    -v up=$((o2 - o1 - clients)) \
-    'BEGIN{uu=u*1e6/hz/n; ss=s*1e6/hz/n; if (up < 0) up = 0
-      printf "%-15s %-10s %8.1f %8.1f %8.1f %9.2f%%\n", p, m, uu, ss, uu+ss, 100*(1-up/n)}'
+    -v up=$((o2 - o1 - clients)) -v us=$((v2 - v1)) -v mb=$((m2 - m1)) \
+    'BEGIN{f=1e6/hz/n; if (up < 0) up = 0
+      printf "%-15s %-10s %8.1f %8.1f %8.1f %9.2f%% %9.1f %8.1f\n", p, m, u*f, s*f, (u+s)*f, 100*(1-up/n), us*f, mb*f}'
 }
 
 echo
 echo "CPU per proxied request (microseconds; $KA_N keep-alive requests, $NEW_N new connections)"
-printf "%-15s %-10s %8s %8s %8s %10s\n" proxy run user kernel total "up. reuse"
-for p in nginx haproxy certgate; do
+printf "%-15s %-10s %8s %8s %8s %10s %9s %8s\n" proxy run user kernel total "up. reuse" upstream machine
+for p in nginx haproxy certgate pingora-floor; do
   line=$(cpu_per_request $p keepalive "$KA_N"); echo "$line"; CPU_US[$p.keepalive]=$(awk '{print $5}' <<<"$line")
 done
 for p in "${PROXIES[@]}"; do
   line=$(cpu_per_request "$p" new "$NEW_N"); echo "$line"; CPU_US[$p.new]=$(awk '{print $5}' <<<"$line")
 done
+echo "(upstream: the NGINX upstream's CPU; machine: all $(nproc) CPUs' busy time, so req/s can be at most"
+echo " $(nproc) x 10^6 / machine; user, kernel and total are the proxy's own)"
 
 if ! perf record -q -o /dev/null -- true 2>/dev/null; then
   echo; echo "perf cannot record here (install linux-perf, run as root or lower perf_event_paranoid); no profile"
