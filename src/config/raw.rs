@@ -63,6 +63,9 @@ pub struct Tls {
     pub certificate: String,
     /// Its private key, a path.
     pub key: String,
+    /// A second chain and key of another key type (RSA next to ECDSA, or the reverse).
+    #[serde(default)]
+    pub alternate: Option<AlternateIdentity>,
     /// Per-SNI identities.
     #[serde(default)]
     pub sni: Vec<SniIdentity>,
@@ -86,6 +89,21 @@ pub struct SniIdentity {
     /// Exact names or one-label wildcards (`*.example.org`).
     pub hosts: Vec<String>,
     /// Certificate chain path.
+    pub certificate: String,
+    /// Private key path.
+    pub key: String,
+    /// A second chain and key of another key type for these hosts.
+    #[serde(default)]
+    pub alternate: Option<AlternateIdentity>,
+}
+
+/// `alternate:` of `tls` or of a `tls.sni` entry: a second certificate chain and key with
+/// another key type. OpenSSL presents, per handshake, the one the client's signature
+/// algorithms allow, ECDSA first (the cheaper signature) when the client accepts both.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlternateIdentity {
+    /// Certificate chain path (leaf first).
     pub certificate: String,
     /// Private key path.
     pub key: String,

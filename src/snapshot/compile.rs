@@ -16,12 +16,12 @@ use super::compile_upstream::{CaLists, GatewayUpstream};
 use super::host::HostPattern;
 use super::jwt::{read_file, JwtVerifier};
 use super::routes::RouteTableBuilder;
-use super::server_tls::{ServerIdentities, ServerIdentity};
+use super::server_tls::{ServerCredential, ServerIdentities, ServerIdentity};
 use super::tokens::{TokenHash, TokenRecord, TokenTable};
 use super::upstream::{parse_host_port, ApiUpstream, Target};
 use super::{Api, ApiAuth, CertGauge, HandshakePrefs, ListenSettings, Overlay, Snapshot, SnapshotStats};
 use crate::certs::{CertId, CertStore, DigestSet, LoadedCert, PemCache};
-use crate::config::{AuthType, ConfigError, ConfigErrors, LoadedConfig};
+use crate::config::{AlternateIdentity, AuthType, ConfigError, ConfigErrors, LoadedConfig};
 
 /// Compiles a loaded config, reading the certificate store directory and every file it names.
 pub fn compile(cfg: &LoadedConfig, generation: u64) -> Result<Snapshot, ConfigErrors> {
@@ -320,7 +320,40 @@ impl<'a> Compiler<'a> {
         Some(settings)
     }
 
-    fn server_identity(&mut self, base: &str, cert: &str, key: &str) -> Option<Arc<ServerIdentity>> {
+    /// One identity: `base.certificate` and `base.key`, and `base.alternate` when set.
+    fn server_identity(
+        &mut self,
+        base: &str,
+        cert: &str,
+        key: &str,
+        alternate: Option<&AlternateIdentity>,
+    ) -> Option<Arc<ServerIdentity>> {
+        let primary = self.server_credential(base, cert, key);
+        let Some(alt) = alternate else {
+            return Some(Arc::new(ServerIdentity {
+                credentials: vec![primary?],
+            }));
+        };
+        let alt_base = format!("{base}.alternate");
+        let second = self.server_credential(&alt_base, &alt.certificate, &alt.key);
+        let (primary, second) = (primary?, second?);
+        if primary.key.id() == second.key.id() {
+            self.error(
+                &format!("{alt_base}.certificate"),
+                format!(
+                    "has the same key type ({}) as {base}.certificate; an alternate needs another key type (RSA, ECDSA or Ed25519)",
+                    key_type_name(&second.key)
+                ),
+            );
+            return None;
+        }
+        Some(Arc::new(ServerIdentity {
+            credentials: vec![primary, second],
+        }))
+    }
+
+    /// A chain and the key that matches its leaf, from `base.certificate` and `base.key`.
+    fn server_credential(&mut self, base: &str, cert: &str, key: &str) -> Option<ServerCredential> {
         let chain = match self.read_cert_file(cert) {
             Ok(c) if c.is_public_key_only() => {
                 self.error(
@@ -353,19 +386,19 @@ impl<'a> Compiler<'a> {
         }
         self.warn_if_expired(&chain);
         self.gauge(&chain, "server");
-        Some(Arc::new(ServerIdentity {
+        Some(ServerCredential {
             chain: chain.chain.clone(),
             key,
-        }))
+        })
     }
 
     fn server_identities(&mut self) -> Option<ServerIdentities> {
         let tls = self.cfg.raw.tls.as_ref()?;
-        let default = self.server_identity("tls", &tls.certificate, &tls.key);
+        let default = self.server_identity("tls", &tls.certificate, &tls.key, tls.alternate.as_ref());
         let mut sni = Vec::new();
         for (i, s) in tls.sni.iter().enumerate() {
             let base = format!("tls.sni[{i}]");
-            let id = self.server_identity(&base, &s.certificate, &s.key);
+            let id = self.server_identity(&base, &s.certificate, &s.key, s.alternate.as_ref());
             if s.hosts.is_empty() {
                 self.error(&format!("{base}.hosts"), "at least one host is required");
             }
@@ -776,6 +809,17 @@ impl<'a> Compiler<'a> {
 }
 
 /// Reads a PEM private key file.
+/// How an error names a key type.
+fn key_type_name(key: &PKey<Private>) -> &'static str {
+    match key.id() {
+        openssl::pkey::Id::RSA => "RSA",
+        openssl::pkey::Id::EC => "ECDSA",
+        openssl::pkey::Id::ED25519 => "Ed25519",
+        openssl::pkey::Id::ED448 => "Ed448",
+        _ => "other",
+    }
+}
+
 fn read_private_key(path: &Path) -> Result<PKey<Private>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     PKey::private_key_from_pem(&bytes).map_err(|_| {

@@ -27,7 +27,7 @@ pub use client_allow::{CaSet, ClientAllowList};
 pub use compile::{compile, compile_with, now_unix, EXPIRY_WARNING_DAYS};
 pub use overlay::{Overlay, OverlayToken};
 pub use routes::{ApiIndex, RouteTable, RouteTableBuilder};
-pub use server_tls::{ServerIdentities, ServerIdentity};
+pub use server_tls::{ServerCredential, ServerIdentities, ServerIdentity};
 pub use store::SnapshotStore;
 pub use tokens::{TokenHash, TokenRecord, TokenTable};
 

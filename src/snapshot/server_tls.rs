@@ -8,8 +8,16 @@ use openssl::x509::X509;
 
 use super::host::{normalize_host, sort_most_specific_first, HostPattern};
 
-/// A certificate chain and key the listener presents.
+/// What the listener presents for one name: one certificate chain and key per key type,
+/// the config's `certificate` first, then its `alternate`. OpenSSL picks per handshake the
+/// one the client's signature algorithms allow, ECDSA first when the client accepts both.
 pub struct ServerIdentity {
+    /// One or two credentials, each with a different key type.
+    pub credentials: Vec<ServerCredential>,
+}
+
+/// A certificate chain and its private key.
+pub struct ServerCredential {
     /// Leaf first.
     pub chain: Vec<X509>,
     /// The leaf's private key.

@@ -46,14 +46,16 @@ impl TlsAccept for DownstreamTls {
         let snap = self.store.load_full();
         let Some(server) = &snap.server else { return };
         let identity = server.select(ssl.servername(NameType::HOST_NAME));
-        let result = (|| {
-            ssl.set_certificate(&identity.chain[0])?;
-            ssl.set_private_key(&identity.key)?;
-            for c in &identity.chain[1..] {
-                ssl.add_chain_cert(c.clone())?;
+        // One OpenSSL slot per key type: a chain certificate joins the slot of the key set
+        // just before it. OpenSSL then signs with what the client accepts, ECDSA first.
+        let result = identity.credentials.iter().try_for_each(|c| {
+            ssl.set_certificate(&c.chain[0])?;
+            ssl.set_private_key(&c.key)?;
+            for cert in &c.chain[1..] {
+                ssl.add_chain_cert(cert.clone())?;
             }
             Ok::<_, openssl::error::ErrorStack>(())
-        })();
+        });
         if let Err(e) = result {
             warn!("event=tls_setup_failed error={e}");
         }

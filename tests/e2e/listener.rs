@@ -221,3 +221,87 @@ fn tls13_cipher_suites_follow_the_servers_preference() {
         "a suite outside tls.ciphersuites cannot be negotiated"
     );
 }
+
+#[test]
+fn alternate_identity_each_client_gets_the_key_type_it_accepts() {
+    use certgate::pki::KeyKind;
+    use openssl::pkey::Id;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = Spec::ca("alternate CA").issue(None);
+    Spec::server("default-ec", &["localhost"])
+        .issue(Some(&ca))
+        .write(d, "default-ec");
+    // The RSA chain has an intermediate: it must be sent with the RSA leaf, not the ECDSA one.
+    let intermediate = Spec::ca("alternate intermediate").issue(Some(&ca));
+    Spec::server("default-rsa", &["localhost"])
+        .key(KeyKind::Rsa2048)
+        .issue(Some(&intermediate))
+        .write(d, "default-rsa");
+    Spec::server("api-rsa", &["api.example.com"])
+        .key(KeyKind::Rsa2048)
+        .issue(Some(&ca))
+        .write(d, "api-rsa");
+    Spec::server("api-ec", &["api.example.com"])
+        .issue(Some(&ca))
+        .write(d, "api-ec");
+    let up = echo::start_plain("up").unwrap();
+    let yaml = format!(
+        r#"
+listen:
+  https: "127.0.0.1:{{https}}"
+tls:
+  certificate: default-ec.crt
+  key: default-ec.key
+  alternate: {{certificate: default-rsa.crt, key: default-rsa.key}}
+  sni:
+    - hosts: [api.example.com]
+      certificate: api-rsa.crt
+      key: api-rsa.key
+      alternate: {{certificate: api-ec.crt, key: api-ec.key}}
+apis:
+  - name: open
+    listen_path: /open/
+    upstream: {{url: "http://{up}"}}
+"#,
+        up = up.addr
+    );
+    let g = Gateway::start(d, &yaml);
+    const RSA_ONLY: &str = "rsa_pss_rsae_sha256:rsa_pkcs1_sha256";
+    // (SNI, client, expected key type, expected CN): ECDSA whenever the client accepts it,
+    // whichever of the two the config names first.
+    let cases = [
+        ("localhost", TlsClient::new(&ca), Id::EC, "default-ec"),
+        (
+            "localhost",
+            TlsClient::new(&ca).with_sigalgs(RSA_ONLY),
+            Id::RSA,
+            "default-rsa",
+        ),
+        ("api.example.com", TlsClient::new(&ca), Id::EC, "api-ec"),
+        (
+            "api.example.com",
+            TlsClient::new(&ca).with_sigalgs(RSA_ONLY),
+            Id::RSA,
+            "api-rsa",
+        ),
+        (
+            "localhost",
+            TlsClient::new(&ca)
+                .tls12()
+                .with_tls12_ciphers("ECDHE-RSA-AES128-GCM-SHA256"),
+            Id::RSA,
+            "default-rsa",
+        ),
+        ("localhost", TlsClient::new(&ca).tls12(), Id::EC, "default-ec"),
+    ];
+    for (i, (sni, client, key_type, cn)) in cases.into_iter().enumerate() {
+        let mut conn = client.with_sni(sni).connect(g.https, None);
+        assert_eq!(
+            (conn.server_key_type(), conn.server_cn().as_str()),
+            (key_type, cn),
+            "case {i}"
+        );
+        assert_eq!(conn.request("GET", "/open/x", &[]).status, 200, "case {i}");
+    }
+}

@@ -120,6 +120,27 @@ const CASES: &[Case] = &[
         fragment: "unknown TLS 1.3 cipher suite",
     },
     Case {
+        name: "an alternate identity needs another key type",
+        body: "  alternate: {certificate: server.crt, key: server.key}\n",
+        path: "tls.alternate.certificate",
+        line: 6,
+        fragment: "has the same key type (ECDSA) as tls.certificate",
+    },
+    Case {
+        name: "an alternate identity's key must match its certificate",
+        body: "  alternate: {certificate: server.crt, key: other.key}\n",
+        path: "tls.alternate.key",
+        line: 6,
+        fragment: "the key does not match the certificate",
+    },
+    Case {
+        name: "an SNI entry's alternate is checked the same way",
+        body: "  sni:\n    - hosts: [a.example]\n      certificate: server.crt\n      key: server.key\n      alternate: {certificate: server.crt, key: server.key}\n",
+        path: "tls.sni[0].alternate.certificate",
+        line: 10,
+        fragment: "as tls.sni[0].certificate",
+    },
+    Case {
         name: "bad expiry",
         body: "apis:\n  - name: a\n    listen_path: /\n    auth: {type: token}\n    upstream: {url: http://x}\ntokens:\n  - token: t\n    apis: [a]\n    expires_at: tomorrow\n",
         path: "tokens[0].expires_at",

@@ -48,6 +48,10 @@ pub struct TlsClient {
     pub groups: Option<String>,
     /// TLS 1.3 cipher suites offered, in the client's order; `None` = OpenSSL's default.
     pub ciphersuites: Option<String>,
+    /// Signature algorithms accepted (OpenSSL syntax); `None` = OpenSSL's default.
+    pub sigalgs: Option<String>,
+    /// TLS 1.2 cipher list; `None` = OpenSSL's default.
+    pub tls12_ciphers: Option<String>,
 }
 
 /// One open connection.
@@ -66,6 +70,8 @@ impl TlsClient {
             max_version: None,
             groups: None,
             ciphersuites: None,
+            sigalgs: None,
+            tls12_ciphers: None,
         }
     }
 
@@ -96,6 +102,18 @@ impl TlsClient {
         self
     }
 
+    /// Accepts only these signature algorithms from the server (e.g. `RSA-PSS+SHA256`).
+    pub fn with_sigalgs(mut self, sigalgs: &str) -> TlsClient {
+        self.sigalgs = Some(sigalgs.into());
+        self
+    }
+
+    /// Offers only these TLS 1.2 cipher suites (OpenSSL names).
+    pub fn with_tls12_ciphers(mut self, ciphers: &str) -> TlsClient {
+        self.tls12_ciphers = Some(ciphers.into());
+        self
+    }
+
     /// Connects; with `session`, tries to resume it.
     pub fn connect(&self, port: u16, session: Option<&SslSession>) -> Conn {
         self.try_connect(port, session)
@@ -115,6 +133,12 @@ impl TlsClient {
         }
         if let Some(c) = &self.ciphersuites {
             b.set_ciphersuites(c).expect("ciphersuites");
+        }
+        if let Some(a) = &self.sigalgs {
+            b.set_sigalgs_list(a).expect("sigalgs");
+        }
+        if let Some(c) = &self.tls12_ciphers {
+            b.set_cipher_list(c).expect("TLS 1.2 ciphers");
         }
         if let Some(id) = &self.cert {
             b.set_certificate(&id.cert).expect("cert");
@@ -168,6 +192,17 @@ impl Conn {
             .next()
             .expect("CN");
         cn.data().to_string().expect("utf8")
+    }
+
+    /// The server certificate's key type.
+    pub fn server_key_type(&self) -> openssl::pkey::Id {
+        let cert = self
+            .stream
+            .get_ref()
+            .ssl()
+            .peer_certificate()
+            .expect("server certificate");
+        cert.public_key().expect("public key").id()
     }
 
     /// Sends a request; `None` when the connection fails before a full response.
