@@ -13,7 +13,9 @@
 #      Pingora with certgate's listener TLS and upstream peer but no per-request logic at all
 #      (no routing, allow list, token, metrics, header or log), to show how much of certgate's
 #      cost per request is Pingora's own.
-#   2. When perf can record (root or perf_event_paranoid <= 1): a call-graph profile of
+#   2. Full mTLS handshakes (openssl s_time, no resumption) with an RSA server certificate
+#      alone and with an ECDSA one as its `alternate`: what serving ECDSA first saves.
+#   3. When perf can record (root or perf_event_paranoid <= 1): a call-graph profile of
 #      certgate in both runs, summarised into the groups of functions the README discusses
 #      (kernel, Pingora's upstream pool, the HTTP/1 code, OpenSSL, certgate's own code; for
 #      handshakes the key exchange, the certificate checks and the resumption lookup).
@@ -67,6 +69,36 @@ for p in "${PROXIES[@]}"; do
 done
 echo "(upstream: the NGINX upstream's CPU; machine: all $(nproc) CPUs' busy time, so req/s can be at most"
 echo " $(nproc) x 10^6 / machine; user, kernel and total are the proxy's own)"
+
+# Full handshakes only (openssl s_time -new: no resumption, no request), with an RSA-2048
+# server certificate alone and with an ECDSA P-256 one as its `alternate`: what ECDSA-first
+# saves per full mTLS handshake. Two more certgates, on :28448 and :28449.
+openssl req -newkey rsa:2048 -nodes -keyout pki/edge-rsa.key -out pki/edge-rsa.csr -subj "/CN=localhost" 2>/dev/null
+printf "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth" >pki/edge-rsa.ext
+openssl x509 -req -in pki/edge-rsa.csr -CA pki/ca.crt -CAkey pki/ca.key -CAcreateserial -out pki/edge-rsa.crt \
+  -days 7 -extfile pki/edge-rsa.ext 2>/dev/null
+sed -e 's/28445/28448/; s/29091/29094/; s#pki/edge\.#pki/edge-rsa.#g' certgate.yaml >rsa.yaml
+sed -e 's/28445/28449/; s/29091/29095/; s#pki/edge\.#pki/edge-rsa.#g' \
+  -e 's#^  key: pki/edge-rsa.key$#&\n  alternate: {certificate: pki/edge.crt, key: pki/edge.key}#' certgate.yaml >rsa-ecdsa.yaml
+"$BIN" run -c rsa.yaml >run/rsa.log 2>&1 & PIDS+=($!); RSA_PID=$!
+"$BIN" run -c rsa-ecdsa.yaml >run/rsa-ecdsa.log 2>&1 & PIDS+=($!); DUAL_PID=$!
+for port in 28448 28449; do
+  for _ in $(seq 100); do curl -s -o /dev/null --cacert pki/ca.crt https://localhost:$port/ && break; sleep 0.1; done
+done
+echo
+echo "Full mTLS handshakes (openssl s_time -new, 5 s per run): certgate CPU per handshake"
+for round in 1 2; do
+  for v in "RSA-2048 alone:28448:$RSA_PID" "RSA-2048 + ECDSA alternate:28449:$DUAL_PID"; do
+    IFS=: read -r name port pid <<<"$v"
+    read -r u1 s1 < <(ticks "$pid")
+    n=$(openssl s_time -connect "localhost:$port" -new -time 5 -CAfile pki/ca.crt -cert pki/client.crt \
+      -key pki/client.key 2>/dev/null | awk '/real seconds/ {print $1; exit}')
+    read -r u2 s2 < <(ticks "$pid")
+    awk -v t=$((u2 + s2 - u1 - s1)) -v n="${n:-0}" -v hz="$HZ" -v p="$name" -v r=$round \
+      'BEGIN{if (n == 0) {printf "%-28s round %d: no handshake completed\n", p, r; exit}
+        printf "%-28s round %d: %5d handshakes, %6.1f us each\n", p, r, n, t * 1e6 / hz / n}'
+  done
+done
 
 if ! perf record -q -o /dev/null -- true 2>/dev/null; then
   echo; echo "perf cannot record here (install linux-perf, run as root or lower perf_event_paranoid); no profile"
