@@ -808,7 +808,6 @@ impl<'a> Compiler<'a> {
     }
 }
 
-/// Reads a PEM private key file.
 /// How an error names a key type.
 fn key_type_name(key: &PKey<Private>) -> &'static str {
     match key.id() {
@@ -820,6 +819,7 @@ fn key_type_name(key: &PKey<Private>) -> &'static str {
     }
 }
 
+/// Reads a PEM private key file.
 fn read_private_key(path: &Path) -> Result<PKey<Private>, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     PKey::private_key_from_pem(&bytes).map_err(|_| {

@@ -269,7 +269,7 @@ apis:
     let g = Gateway::start(d, &yaml);
     const RSA_ONLY: &str = "rsa_pss_rsae_sha256:rsa_pkcs1_sha256";
     // (SNI, client, expected key type, expected CN): ECDSA whenever the client accepts it,
-    // whichever of the two the config names first.
+    // whichever of the two the config names first and whatever order the client lists.
     let cases = [
         ("localhost", TlsClient::new(&ca), Id::EC, "default-ec"),
         (
@@ -277,6 +277,12 @@ apis:
             TlsClient::new(&ca).with_sigalgs(RSA_ONLY),
             Id::RSA,
             "default-rsa",
+        ),
+        (
+            "localhost",
+            TlsClient::new(&ca).with_sigalgs(&format!("{RSA_ONLY}:ecdsa_secp256r1_sha256")),
+            Id::EC,
+            "default-ec",
         ),
         ("api.example.com", TlsClient::new(&ca), Id::EC, "api-ec"),
         (
