@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::proxy::{http_proxy_service_with_name, ProxyHttp, Session};
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
@@ -26,7 +25,7 @@ use pingora::upstreams::peer::HttpPeer;
 
 use certgate::certs::PemCache;
 use certgate::metrics::Metrics;
-use certgate::server::load_snapshot;
+use certgate::server::{https_listener, load_snapshot};
 use certgate::snapshot::SnapshotStore;
 use certgate::tls::{tls_settings, DownstreamTls};
 
@@ -75,25 +74,11 @@ fn main() -> anyhow::Result<()> {
         work_stealing: listen.threads > 1,
         ..ServerConf::default()
     };
-    let opt = Opt {
-        upgrade: false,
-        daemon: false,
-        nocapture: false,
-        test: false,
-        conf: None,
-    };
-    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    let mut server = Server::new_with_opt_and_conf(Opt::default(), conf);
     server.bootstrap();
     let mut proxy = http_proxy_service_with_name(&server.configuration, Floor { peer }, "pingora-floor");
     let settings = tls_settings(DownstreamTls::new(store, Arc::new(Metrics::new())), &handshake)?;
-    proxy.add_listener(
-        ListenerConfig::tcp(https.to_string())
-            .tls(settings)
-            .l4_buffer(L4BufferSettings {
-                read: Some(0),
-                write: None,
-            }),
-    );
+    proxy.add_listener(https_listener(&https.to_string(), settings));
     server.add_service(proxy);
     server.run_forever();
 }

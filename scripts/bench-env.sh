@@ -11,7 +11,7 @@
 #   haproxy          :28444
 #   certgate         :28445  defaults (post-quantum hybrid X25519MLKEM768 key exchange first)
 #   certgate-x25519  :28446  tls.groups [X25519, P-256]: the key exchange the peers' OpenSSL 3.0 does
-# Sets: ROOT BIN W PORT[] PROXIES; defines pid_of NAME and oha_job MODE PORT AMOUNT...
+# Sets: ROOT BIN W PORT[] PROXIES; defines pid_of NAME, wait_https PORT... and oha_job MODE PORT AMOUNT...
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PROXIES=(nginx haproxy certgate certgate-x25519)
@@ -153,9 +153,14 @@ haproxy -D -f haproxy.cfg -p "$W/haproxy.pid"
 "$BIN" run -c certgate.yaml >run/certgate.log 2>&1 & PIDS+=($!)
 "$BIN" run -c certgate-x25519.yaml >run/certgate-x25519.log 2>&1 & PIDS+=($!)
 declare -A PORT=([nginx]=28443 [haproxy]=28444 [certgate]=28445 [certgate-x25519]=28446)
-for port in 28445 28446; do
-  for _ in $(seq 100); do curl -s -o /dev/null --cacert pki/ca.crt https://localhost:$port/ && break; sleep 0.1; done
-done
+# wait_https PORT...: until each local HTTPS port answers (at most 10 s each).
+wait_https() {
+  local port
+  for port in "$@"; do
+    for _ in $(seq 100); do curl -s -o /dev/null --cacert pki/ca.crt "https://localhost:$port/" && break; sleep 0.1; done
+  done
+}
+wait_https 28445 28446
 # pid_of NAME: the process that does the proxy's work (NGINX's worker, not its master).
 pid_of() {
   case $1 in

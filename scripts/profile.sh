@@ -31,7 +31,7 @@ command -v perf >/dev/null || "$ROOT/scripts/install-deps.sh" linux-perf >/dev/n
 sed -e 's/28445/28447/; s/29091/29093/' certgate.yaml >floor.yaml
 "$ROOT/target/release/examples/pingora_floor" floor.yaml >run/floor.log 2>&1 & PIDS+=($!)
 FLOOR_PID=$!; PORT[pingora-floor]=28447
-for _ in $(seq 100); do curl -s -o /dev/null --cacert pki/ca.crt https://localhost:28447/ && break; sleep 0.1; done
+wait_https 28447
 proc_of() { if [[ $1 == pingora-floor ]]; then echo "$FLOOR_PID"; else pid_of "$1"; fi; }
 
 # load MODE PORT AMOUNT...: the job's oha run (see oha_job); stops the script on failure.
@@ -82,9 +82,7 @@ sed -e 's/28445/28449/; s/29091/29095/; s#pki/edge\.#pki/edge-rsa.#g' \
   -e 's#^  key: pki/edge-rsa.key$#&\n  alternate: {certificate: pki/edge.crt, key: pki/edge.key}#' certgate.yaml >rsa-ecdsa.yaml
 "$BIN" run -c rsa.yaml >run/rsa.log 2>&1 & PIDS+=($!); RSA_PID=$!
 "$BIN" run -c rsa-ecdsa.yaml >run/rsa-ecdsa.log 2>&1 & PIDS+=($!); DUAL_PID=$!
-for port in 28448 28449; do
-  for _ in $(seq 100); do curl -s -o /dev/null --cacert pki/ca.crt https://localhost:$port/ && break; sleep 0.1; done
-done
+wait_https 28448 28449
 echo
 echo "Full mTLS handshakes (openssl s_time -new, 5 s per run): certgate CPU per handshake"
 for round in 1 2; do

@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use log::{info, warn};
 use pingora::apps::http_app::HttpServer;
+use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::{Opt, ServerConf};
@@ -60,6 +61,15 @@ pub fn log_warnings(snap: &Snapshot) {
 /// with every idle connection. OpenSSL reads ahead instead, into a buffer it gives back
 /// while the connection is idle (see `tls::tls_settings`), so a record still takes one read.
 const DOWNSTREAM_READ_BUFFER: usize = 0;
+
+/// The downstream HTTPS listener at `addr` with `settings`, and no Pingora read buffer
+/// (`DOWNSTREAM_READ_BUFFER`: OpenSSL reads ahead instead).
+pub fn https_listener(addr: &str, settings: TlsSettings) -> ListenerConfig {
+    ListenerConfig::tcp(addr).tls(settings).l4_buffer(L4BufferSettings {
+        read: Some(DOWNSTREAM_READ_BUFFER),
+        write: None,
+    })
+}
 
 /// Runs the gateway until it is told to stop. `hup` is the SIGHUP flag installed at the very
 /// start of the process, so that no SIGHUP can kill certgate once it runs.
@@ -109,10 +119,7 @@ pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
     };
     let opt = Opt {
         upgrade: opts.upgrade,
-        daemon: false,
-        nocapture: false,
-        test: false,
-        conf: None,
+        ..Opt::default()
     };
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
@@ -125,14 +132,7 @@ pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
     if let Some(addr) = listen.https {
         let settings = tls_settings(DownstreamTls::new(store.clone(), metrics.clone()), &listen.handshake)
             .context("TLS listener settings")?;
-        proxy.add_listener(
-            ListenerConfig::tcp(addr.to_string())
-                .tls(settings)
-                .l4_buffer(L4BufferSettings {
-                    read: Some(DOWNSTREAM_READ_BUFFER),
-                    write: None,
-                }),
-        );
+        proxy.add_listener(https_listener(&addr.to_string(), settings));
     }
     if let Some(addr) = listen.http {
         proxy.add_tcp(&addr.to_string());
