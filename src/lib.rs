@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod pki;
 pub mod policy;
 pub mod proxy;
+pub mod request;
 pub mod rfc3339;
 pub mod server;
 pub mod snapshot;

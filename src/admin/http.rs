@@ -17,6 +17,7 @@ use super::api::{AdminRequest, AdminResponse};
 use super::ControlPlane;
 use crate::policy::downstream::client_cert;
 use crate::policy::PeerCert;
+use crate::request::headers::bearer;
 use crate::snapshot::{now_unix, SnapshotStore};
 
 /// Largest accepted request body.
@@ -51,9 +52,10 @@ impl AdminApp {
                 return Err(deny(403, a.reason, &a.message));
             }
         }
-        let presented = session.req_header().headers.get(AUTHORIZATION).map(|v| v.as_bytes());
-        let token = presented.and_then(|v| v.strip_prefix(b"Bearer ").or_else(|| v.strip_prefix(b"bearer ")));
-        let Some(token) = token.map(|t| t.trim_ascii()).filter(|t| !t.is_empty()) else {
+        let Ok(token) = bearer(&session.req_header().headers, &AUTHORIZATION) else {
+            return Err(deny(400, "invalid_request", "Authorization sent more than once"));
+        };
+        let Some(token) = token else {
             return Err(deny(
                 401,
                 "admin_key_missing",

@@ -6,6 +6,13 @@ use crate::certs::CertId;
 /// that maps them to status, message, reason code and `WWW-Authenticate`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Deny {
+    /// The request target cannot be given one meaning (SPEC §3 step 0).
+    BadPath,
+    /// The host cannot be given one meaning: missing, doubled, conflicting or malformed.
+    BadHost,
+    /// The credential header was sent more than once (in any spelling): which one counts
+    /// would depend on who reads it.
+    DuplicateCredential,
     /// No API matches the host and path.
     NoRoute,
     /// `mutual_tls` API, no client certificate.
@@ -71,6 +78,9 @@ impl Deny {
     fn answer_parts(&self) -> (u16, String, &'static str, Option<&'static str>) {
         const DISALLOWED: &str = "Access to this API has been disallowed";
         match self {
+            Deny::BadPath => (400, "Invalid request path".into(), "bad_request", None),
+            Deny::BadHost => (400, "Invalid Host header".into(), "bad_request", None),
+            Deny::DuplicateCredential => (400, "Credential header sent more than once".into(), "bad_request", None),
             Deny::NoRoute => (404, "no API matches this request".into(), "no_route", None),
             Deny::ClientCertRequired => (
                 403,

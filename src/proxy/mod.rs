@@ -35,8 +35,9 @@ pub use resolve::Resolver;
 pub use respond::{classify_upstream, UpstreamAnswer, PIN_MISMATCH};
 
 use crate::metrics::Metrics;
-use crate::policy::downstream::{authorize, RequestView};
+use crate::policy::downstream::{authorize, route, RequestView};
 use crate::policy::Deny;
+use crate::request::{canonicalize, BadRequest};
 use crate::snapshot::{now_unix, SnapshotStore};
 
 /// How long a target whose every address refused a connection is skipped.
@@ -63,14 +64,26 @@ impl Gateway {
         }
     }
 
-    /// Routes and authorizes; `Err` carries the denial and the leaf ID (for the log line).
-    fn decide(&self, session: &Session, ctx: &mut RequestCtx) -> Result<(), (Deny, Option<String>)> {
+    /// Makes the request canonical, routes and authorizes it; `Err` carries the denial and
+    /// what the log line says about it (the leaf ID, or why the request has no one meaning).
+    fn decide(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<(), (Deny, String)> {
+        let canonical = canonicalize(session.req_header_mut()).map_err(|e| {
+            let deny = match e {
+                BadRequest::Path(_) => Deny::BadPath,
+                BadRequest::Host(_) => Deny::BadHost,
+            };
+            (deny, format!("detail=\"{e}\""))
+        })?;
         let req = session.req_header();
         let peer = peer_cert(session);
-        let leaf = || peer.map(|p| p.id.to_hex());
-        let Some(index) = ctx.snap.routes.find(request_host(req), req.uri.path()) else {
-            return Err((Deny::NoRoute, leaf()));
-        };
+        let leaf = || format!("leaf={}", peer.map(|p| p.id.to_hex()).as_deref().unwrap_or("-"));
+        let index = route(
+            &ctx.snap,
+            request_host(req),
+            req.uri.path(),
+            canonical.param_reading.as_deref(),
+        )
+        .map_err(|d| (d, leaf()))?;
         ctx.api = Some(index);
         let view = RequestView {
             headers: &req.headers,
@@ -95,16 +108,12 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
-        let Err((deny, leaf)) = self.decide(session, ctx) else {
+        let Err((deny, about)) = self.decide(session, ctx) else {
             return Ok(false);
         };
         let api = ctx.api_label();
         self.metrics.rejection(api, deny.reason());
-        info!(
-            "event=rejected api={api} reason={} leaf={}",
-            deny.reason(),
-            leaf.as_deref().unwrap_or("-")
-        );
+        info!("event=rejected api={api} reason={} {about}", deny.reason());
         respond::deny(session, &deny).await?;
         Ok(true)
     }

@@ -28,8 +28,12 @@ pub fn request_host(req: &RequestHeader) -> Option<&str> {
 pub fn upstream_path(api: &Api, target: &Target, req: &RequestHeader) -> Option<String> {
     let path = req.uri.path();
     let rest = if api.strip_listen_path {
+        // Routing matched the listen path case-insensitively and at a segment boundary.
         let lp = api.listen_path.trim_end_matches('/');
-        path.strip_prefix(lp).unwrap_or(path)
+        match path.get(..lp.len()) {
+            Some(head) if head.eq_ignore_ascii_case(lp) => &path[lp.len()..],
+            _ => path,
+        }
     } else {
         path
     };
@@ -85,6 +89,8 @@ mod tests {
             ("/payments/", false, &tb, "/payments/x", Some("/base/payments/x")),
             ("/payments/", true, &tb, "/payments/x", Some("/base/x")),
             ("/", true, &t, "/x", None),
+            ("/payments/", true, &t, "/PAYMENTS/x", Some("/x")),
+            ("/payments", true, &tb, "/payments", Some("/base/")),
         ];
         for (lp, strip, target, path, want) in cases {
             assert_eq!(

@@ -494,8 +494,8 @@ impl<'a> Compiler<'a> {
                     format!("duplicate API name `{}` (also apis[{j}])", conf.name),
                 );
             }
-            if !conf.listen_path.starts_with('/') {
-                self.error(&format!("{base}.listen_path"), "must start with `/`");
+            if let Err(e) = check_listen_path(&conf.listen_path) {
+                self.error(&format!("{base}.listen_path"), e);
             }
             let mut hosts = Vec::new();
             for (j, h) in conf.hosts.iter().enumerate() {
@@ -828,4 +828,20 @@ fn read_private_key(path: &Path) -> Result<PKey<Private>, String> {
             path.display()
         )
     })
+}
+
+/// A listen path must start with `/` and already be in the form requests are normalised to
+/// (SPEC §3 step 0), or it could never match.
+fn check_listen_path(lp: &str) -> Result<(), String> {
+    if !lp.starts_with('/') {
+        return Err("must start with `/`".into());
+    }
+    if lp.contains(['?', ';']) {
+        return Err("must not contain `?` or `;`".into());
+    }
+    match crate::request::path::normalize(lp) {
+        Err(e) => Err(format!("not a valid path: {e}")),
+        Ok(n) if n != lp => Err(format!("requests are normalised before routing: write `{n}`")),
+        Ok(_) => Ok(()),
+    }
 }

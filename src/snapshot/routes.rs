@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+use smallvec::SmallVec;
+
 use super::host::{normalize_host, sort_most_specific_first, HostPattern};
 
 /// Index of an API in [`super::Snapshot::apis`].
@@ -19,13 +21,13 @@ pub struct RouteTable {
     any_host: PathTable,
 }
 
-/// Path prefixes of one host tier.
+/// Listen paths of one host tier. Keys are lower case without a trailing `/` (the root is
+/// `""`), so `/pay/` and `/pay` are one key, and a key matches a path only at a segment
+/// boundary: `/pay` serves `/pay`, `/pay/` and `/pay/x`, never `/payx`.
 #[derive(Debug, Default)]
 struct PathTable {
     by_prefix: HashMap<Box<str>, ApiIndex>,
-    /// `listen_path` without its trailing `/`, so that `/payments` reaches `/payments/`.
-    by_trimmed: HashMap<Box<str>, ApiIndex>,
-    /// Distinct prefix lengths, longest first.
+    /// Distinct key lengths, longest first.
     lengths: Vec<usize>,
 }
 
@@ -63,39 +65,50 @@ impl RouteTable {
 // === impl PathTable ===
 
 impl PathTable {
+    /// The API with the longest listen path that is a whole-segment prefix of `path` (a
+    /// normalised path), compared case-insensitively.
     fn find(&self, path: &str) -> Option<ApiIndex> {
-        if let Some(i) = self.by_prefix.get(path) {
-            return Some(*i);
-        }
-        if let Some(i) = self.by_trimmed.get(path) {
-            return Some(*i);
-        }
+        let longest = *self.lengths.first()?;
+        // Lower-case only as much of the path as the longest key can cover.
+        let mut buf: SmallVec<[u8; 128]> = SmallVec::new();
+        let head = &path.as_bytes()[..path.len().min(longest + 1)];
+        buf.extend(head.iter().map(u8::to_ascii_lowercase));
         for &len in &self.lengths {
-            if len < path.len() && path.is_char_boundary(len) {
-                if let Some(i) = self.by_prefix.get(&path[..len]) {
-                    return Some(*i);
-                }
+            let boundary = match buf.get(len) {
+                None => len == path.len(),
+                Some(&b) => b == b'/',
+            };
+            if !boundary {
+                continue;
+            }
+            // The prefix is ASCII-lowered bytes of a str cut before an ASCII `/` or at the end.
+            let Ok(key) = std::str::from_utf8(&buf[..len]) else {
+                continue;
+            };
+            if let Some(i) = self.by_prefix.get(key) {
+                return Some(*i);
             }
         }
         None
     }
 
     fn insert(&mut self, listen_path: &str, api: ApiIndex) -> Result<(), ApiIndex> {
-        if let Some(existing) = self.by_prefix.get(listen_path) {
+        let key = route_key(listen_path);
+        if let Some(existing) = self.by_prefix.get(key.as_str()) {
             return Err(*existing);
         }
-        self.by_prefix.insert(listen_path.into(), api);
-        if let Some(trimmed) = listen_path.strip_suffix('/') {
-            if !trimmed.is_empty() {
-                self.by_trimmed.entry(trimmed.into()).or_insert(api);
-            }
-        }
-        if !self.lengths.contains(&listen_path.len()) {
-            self.lengths.push(listen_path.len());
+        if !self.lengths.contains(&key.len()) {
+            self.lengths.push(key.len());
             self.lengths.sort_unstable_by(|a, b| b.cmp(a));
         }
+        self.by_prefix.insert(key.into(), api);
         Ok(())
     }
+}
+
+/// A listen path as a routing key: lower case, without its trailing `/`.
+pub fn route_key(listen_path: &str) -> String {
+    listen_path.trim_end_matches('/').to_ascii_lowercase()
 }
 
 // === impl RouteTableBuilder ===
@@ -168,6 +181,10 @@ mod tests {
             Some(0),
         ),
         ("unknown host uses host-less", Some("other.net"), "/payments/x", Some(1)),
+        ("whole segments only", None, "/paymentsx", Some(0)),
+        ("whole segments only, deeper", None, "/payments/adminx", Some(1)),
+        ("trailing slash", None, "/payments/admin/", Some(2)),
+        ("case-insensitive", None, "/PAYMENTS/Admin/x", Some(2)),
     ];
 
     #[test]
@@ -190,5 +207,22 @@ mod tests {
         let mut b = RouteTableBuilder::default();
         b.add(&[], "/a/", 0).unwrap();
         assert_eq!(b.add(&[], "/a/", 1), Err(0));
+        assert_eq!(b.add(&[], "/a", 1), Err(0), "with and without the trailing slash");
+        assert_eq!(b.add(&[], "/A/", 1), Err(0), "in another case");
+    }
+
+    #[test]
+    fn listen_path_without_trailing_slash_matches_segments() {
+        let mut b = RouteTableBuilder::default();
+        b.add(&[], "/pay", 0).unwrap();
+        let t = b.build();
+        for (path, want) in [
+            ("/pay", Some(0)),
+            ("/pay/", Some(0)),
+            ("/pay/x", Some(0)),
+            ("/payx", None),
+        ] {
+            assert_eq!(t.find(None, path), want, "{path}");
+        }
     }
 }

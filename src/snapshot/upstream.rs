@@ -99,6 +99,12 @@ impl Target {
             return Err(format!("`{url}`: a query string is not allowed in an upstream URL"));
         }
         let base_path = uri.path().trim_end_matches('/').to_string();
+        if !base_path.is_empty() {
+            match crate::request::path::normalize(&base_path) {
+                Ok(n) if n == base_path && !base_path.contains(';') => {}
+                _ => return Err(format!("`{url}`: the base path must be a normalised path (no `.` or `..` segments, `//`, `;` or encoded `/`)")),
+            }
+        }
         Ok(Target {
             url: url.to_string(),
             is_tls: tls,

@@ -2,7 +2,8 @@
 //!
 //! - `config_errors`: every config error names the file, the YAML path and the line;
 //! - `cli`: `certgate check` and `certgate cert id`;
-//! - `upstream_map`: (issue 3) the domain lookup table.
+//! - `upstream_map`: (issue 3) the domain lookup table;
+//! - `request_target`: (SPEC §3 step 0) the path and host a request is routed and forwarded with.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -12,4 +13,5 @@ mod cli;
 mod config_errors;
 mod dashboard;
 mod example_configs;
+mod request_target;
 mod upstream_map;

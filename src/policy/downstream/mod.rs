@@ -1,6 +1,6 @@
 //! The per-request downstream decision (SPEC §3), in its fixed order:
 //!
-//! 1. route (done by the caller with [`crate::snapshot::RouteTable::find`]);
+//! 1. route ([`route`], on a request [`crate::request::canonicalize`] made canonical);
 //! 2. `mutual_tls`: the leaf against the allow list ([`client_cert`]);
 //! 3. the credential of `auth.type` ([`token`], [`jwt`], or the certificate itself);
 //! 4. certificate-token binding ([`binding`]).
@@ -14,7 +14,7 @@ use http::HeaderMap;
 
 use super::{Deny, PeerCert};
 use crate::config::AuthType;
-use crate::snapshot::{Api, Snapshot};
+use crate::snapshot::{Api, ApiIndex, Snapshot};
 
 /// What the decision reads from one request.
 pub struct RequestView<'a> {
@@ -41,7 +41,7 @@ pub fn authorize(snap: &Snapshot, api: &Api, req: &RequestView<'_>) -> Result<()
             let Some(verifier) = api.auth.jwt.as_ref() else {
                 return Err(Deny::JwtInvalid);
             };
-            let raw = credential(req.headers, &api.auth.token_header).ok_or(Deny::JwtMissing)?;
+            let raw = credential(req.headers, &api.auth.token_header)?.ok_or(Deny::JwtMissing)?;
             let claims = jwt::verify(verifier, raw, req.now).map_err(|_| Deny::JwtInvalid)?;
             binding::check_jwt(&claims, verifier, req.peer)
         }
@@ -49,38 +49,21 @@ pub fn authorize(snap: &Snapshot, api: &Api, req: &RequestView<'_>) -> Result<()
     }
 }
 
-/// The token in `header`: `Bearer <t>` (scheme case-insensitive) or the bare value.
-/// `None` when the header is absent or empty.
-pub fn credential<'h>(headers: &'h HeaderMap, header: &http::HeaderName) -> Option<&'h [u8]> {
-    let v = headers.get(header)?.as_bytes();
-    let v = match v.get(..7) {
-        Some(p) if p.eq_ignore_ascii_case(b"bearer ") => &v[7..],
-        _ if v.eq_ignore_ascii_case(b"bearer") => return None,
-        _ => v,
-    };
-    let v = v.trim_ascii();
-    (!v.is_empty()).then_some(v)
+/// The token in `header` (see [`crate::request::headers::bearer`]); a header sent twice is
+/// refused, whatever the API's auth type reads.
+pub fn credential<'h>(headers: &'h HeaderMap, header: &http::HeaderName) -> Result<Option<&'h [u8]>, Deny> {
+    crate::request::headers::bearer(headers, header).map_err(|_| Deny::DuplicateCredential)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credential_forms() {
-        let h = http::HeaderName::from_static("authorization");
-        let mut m = HeaderMap::new();
-        assert_eq!(credential(&m, &h), None);
-        for (v, want) in [
-            ("Bearer abc", Some("abc")),
-            ("bearer  abc ", Some("abc")),
-            ("abc", Some("abc")),
-            ("Bearer ", None),
-            ("Bearer", None),
-            ("", None),
-        ] {
-            m.insert(&h, v.parse().unwrap());
-            assert_eq!(credential(&m, &h), want.map(str::as_bytes), "{v:?}");
+/// Routes a canonical request (SPEC §3 step 1): host match, then the longest listen path.
+/// `param_reading` is the path as a `;`-stripping server reads it; when it would reach
+/// another API (or none), the request means two things and is refused.
+pub fn route(snap: &Snapshot, host: Option<&str>, path: &str, param_reading: Option<&str>) -> Result<ApiIndex, Deny> {
+    let found = snap.routes.find(host, path);
+    if let Some(alt) = param_reading {
+        if snap.routes.find(host, alt) != found {
+            return Err(Deny::BadPath);
         }
     }
+    found.ok_or(Deny::NoRoute)
 }

@@ -6,7 +6,7 @@ use crate::snapshot::{Api, TokenRecord, TokenTable};
 
 /// The live record of the presented token, if it grants this API.
 pub fn check<'s>(tokens: &'s TokenTable, api: &Api, req: &RequestView<'_>) -> Result<&'s TokenRecord, Deny> {
-    let raw = credential(req.headers, &api.auth.token_header).ok_or(Deny::TokenMissing)?;
+    let raw = credential(req.headers, &api.auth.token_header)?.ok_or(Deny::TokenMissing)?;
     match tokens.get(raw) {
         Some(r) if r.live_at(req.now) && r.grants(api.index) => Ok(r),
         _ => Err(Deny::TokenInvalid),
