@@ -68,7 +68,8 @@ pub fn canonicalize(req: &mut RequestHeader) -> Result<Canonical, BadRequest> {
         }
     }
     let normalised = path::normalize(req.uri.path()).map_err(BadRequest::Path)?;
-    let param_reading = match path::without_params(&normalised) {
+    // From the path as sent: `..;` must not be resolved away before it is read as `..`.
+    let param_reading = match path::without_params(req.uri.path()) {
         None => None,
         Some(Err(e)) => return Err(BadRequest::Path(e)),
         Some(Ok(p)) => (p != *normalised).then_some(p),

@@ -4,6 +4,8 @@
 //! - `downstream`: every row of SPEC §3 (routing, allow list, token, JWT, certificate auth,
 //!   binding, error bodies, headers) as a named case;
 //! - `attacks`: chain tricks, validity and EKU, intermediates, forged headers;
+//! - `adversarial`: (issue 11) request targets, hosts, headers, slow clients and upstream
+//!   faults, against an upstream that normalises paths the way real frameworks do;
 //! - `resumption`: a resumed TLS session gets the same decision as a full handshake.
 
 #[path = "../support/mod.rs"]
@@ -13,6 +15,7 @@ mod fixture;
 mod listener;
 mod operations;
 
+mod adversarial;
 mod attacks;
 mod control_plane;
 mod downstream;

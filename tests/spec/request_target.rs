@@ -198,6 +198,12 @@ const ROWS: &[Row] = &[
         Forward("open", "/open/..;/open/x", L),
     ),
     get("dot-dot-semicolon above the root", b"/..;/x", BadPath),
+    get(
+        "dot-dot-semicolon resolved away literally",
+        b"/open/..;/../colon/x",
+        BadPath,
+    ),
+    get("params segment resolved away literally", b"/open/;/../../x", BadPath),
     // `?` and `#`.
     get(
         "dot-dot in the query is not resolved",

@@ -243,6 +243,23 @@ impl Conn {
         let _ = self.stream.get_mut().shutdown();
     }
 
+    /// Writes `bytes` as they are and reads one response.
+    pub fn raw(&mut self, bytes: &[u8]) -> Result<Response, String> {
+        self.stream.get_mut().write_all(bytes).map_err(|e| e.to_string())?;
+        try_read_response(&mut self.stream)
+    }
+
+    /// Writes `bytes` as they are, without reading.
+    pub fn write_raw(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.stream.get_mut().write_all(bytes).map_err(|e| e.to_string())?;
+        self.stream.get_mut().flush().map_err(|e| e.to_string())
+    }
+
+    /// Reads one response.
+    pub fn read_response(&mut self) -> Result<Response, String> {
+        try_read_response(&mut self.stream)
+    }
+
     /// Sends a request and reads the response (keep-alive).
     pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)]) -> Response {
         self.try_full_request(method, path, headers)
@@ -344,4 +361,12 @@ pub fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> Response {
     req.push_str("\r\n");
     tcp.write_all(req.as_bytes()).unwrap();
     read_response(&mut BufReader::new(tcp))
+}
+
+/// Writes `bytes` on a fresh plain TCP connection and reads one response.
+pub fn http_raw(port: u16, bytes: &[u8]) -> Result<Response, String> {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    tcp.write_all(bytes).map_err(|e| e.to_string())?;
+    try_read_response(&mut BufReader::new(tcp))
 }

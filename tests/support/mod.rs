@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod gateway;
+pub mod hostile;
 
 #[allow(unused_imports)]
 pub use client::{Conn, Response, TlsClient};

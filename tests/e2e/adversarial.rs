@@ -1,0 +1,425 @@
+//! Everything an attacker sends, against a real certgate in front of an upstream that reads
+//! paths as permissively as real frameworks do ([`Mode::Normalise`]): a request certgate
+//! decides for one API but the upstream serves from another is a bypass, not a different
+//! string. Each family of cases is one test; every case says what it expects.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use certgate::pki::{Issued, Spec};
+use tempfile::TempDir;
+
+use crate::support::client::http_raw;
+use crate::support::hostile::{Hostile, Mode};
+use crate::support::{Gateway, Response, TlsClient};
+
+/// A gateway with an open API, an mTLS API and a token API, all on one upstream.
+pub struct Adversary {
+    pub dir: TempDir,
+    pub gateway: Gateway,
+    pub upstream: Hostile,
+    pub server_ca: Issued,
+    pub client: Issued,
+}
+
+const TOKEN: &str = "tok-adversarial";
+
+impl Adversary {
+    pub fn start(mode: Mode, listen_extra: &str) -> Adversary {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let server_ca = Spec::ca("adversarial server CA").issue(None);
+        Spec::server("localhost", &["localhost", "127.0.0.1"])
+            .issue(Some(&server_ca))
+            .write(d, "server");
+        std::fs::write(d.join("server-ca.crt"), server_ca.cert_pem()).unwrap();
+        let client = Spec::client("allowed client").issue(None);
+        client.write(d, "client");
+        let upstream = Hostile::start(mode);
+        let yaml = format!(
+            r#"
+listen:
+  https: "127.0.0.1:{{https}}"
+  http: "127.0.0.1:{{http}}"
+  metrics: "127.0.0.1:{{metrics}}"
+  threads: 2
+{listen_extra}
+tls:
+  certificate: server.crt
+  key: server.key
+tokens:
+  - token: {TOKEN}
+    apis: [token]
+apis:
+  - name: open
+    listen_path: /open/
+    upstream: {{url: "http://{up}", read_timeout_ms: 3000}}
+  - name: colon
+    listen_path: /colon/
+    auth: {{mutual_tls: true, client_certificates: [client.crt]}}
+    upstream: {{url: "http://{up}", read_timeout_ms: 3000}}
+  - name: token
+    listen_path: /token/
+    auth: {{type: token}}
+    upstream: {{url: "http://{up}", read_timeout_ms: 3000}}
+"#,
+            up = upstream.addr
+        );
+        let gateway = Gateway::start(d, &yaml);
+        Adversary {
+            dir,
+            gateway,
+            upstream,
+            server_ca,
+            client,
+        }
+    }
+
+    pub fn tls(&self) -> TlsClient {
+        TlsClient::new(&self.server_ca)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+pub fn code(r: &Response) -> String {
+    serde_json::from_slice::<serde_json::Value>(&r.body)
+        .ok()
+        .and_then(|v| v["code"].as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+/// Targets that try to reach `/colon/` (mTLS) through `/open/` (no certificate).
+const TRAVERSALS: &[&str] = &[
+    "/open/../colon/x",
+    "/open/./../colon/x",
+    "/open/%2e%2e/colon/x",
+    "/open/%2E%2E/colon/x",
+    "/open/.%2e/colon/x",
+    "/open/%2e./colon/x",
+    "/open/%2e%2e%2fcolon%2fx",
+    "/open/..%2fcolon%2fx",
+    "/open/..%2Fcolon%2Fx",
+    "/open/..%5ccolon%5cx",
+    "/open/..%5Ccolon",
+    "/open/..\\colon\\x",
+    "/open\\..\\colon\\x",
+    "/open/..;/colon/x",
+    "/open/..;/../colon/x",
+    "/open/x;/../..;/../colon/x",
+    "/open/%2e%2e;/colon/x",
+    "/open;/../colon/x",
+    "/open/x/../../colon/x",
+    "/open//../colon/x",
+    "//open/../colon/x",
+    "/open/../COLON/x",
+    "/open/../Colon/x",
+    "/OPEN/../colon/x",
+    "/open/%2e%2e/%43olon/x",
+    "/open/..%00/colon/x",
+    "/open/%00/../../colon/x",
+    "/open/..%09/colon/x",
+    "/open/%252e%252e/colon/x",
+    "/open/..%252fcolon",
+    "/open?/../colon/x",
+    "/open/x?/../../colon/x",
+    "/open/%3f/../../colon/x",
+    "/open/%23/../../colon/x",
+    "/open#/../colon/x",
+    "/../colon/x",
+    "/%2e%2e/colon/x",
+    "/open/../../../colon/x",
+    "/colonx/../colon/x",
+    "/colon%2fx",
+    "/colon;/x",
+    "/colon;x=1/x",
+    "/colon/x/..;/..;/open/../colon/y",
+];
+
+/// Whether an answer to a certificate-less request for `target` is a bypass: the upstream
+/// served a resource of the mTLS API.
+fn bypass(r: &Response) -> Option<String> {
+    if r.status != 200 {
+        return None;
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+    let resource = doc["resource"].as_str().unwrap_or("");
+    (resource == "/colon" || resource.starts_with("/colon/")).then(|| format!("served {resource} (raw {})", doc["raw"]))
+}
+
+fn check_no_bypass(label: &str, answers: Vec<(&str, Result<Response, String>)>) {
+    let mut failures = Vec::new();
+    for (target, r) in answers {
+        match r {
+            Err(e) => failures.push(format!("{target}: no answer ({e})")),
+            Ok(r) => {
+                if let Some(b) = bypass(&r) {
+                    failures.push(format!("{target}: BYPASS, {b}"));
+                } else if ![200, 400, 403, 404].contains(&r.status) {
+                    failures.push(format!("{target}: status {} {}", r.status, r.text()));
+                } else if r.status != 200 && code(&r).is_empty() && r.status != 400 {
+                    failures.push(format!("{target}: {} without a JSON reason: {}", r.status, r.text()));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{label}:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn traversal_never_reaches_an_mtls_api_without_a_certificate() {
+    let a = Adversary::start(Mode::Normalise, "");
+    let tls = a.tls();
+    let answers = TRAVERSALS
+        .iter()
+        .map(|t| (*t, tls.connect(a.gateway.https, None).try_full_request("GET", t, &[])))
+        .collect();
+    check_no_bypass("HTTPS, HTTP/1.1", answers);
+    let answers = TRAVERSALS
+        .iter()
+        .map(|t| {
+            let req = format!("GET {t} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+            (*t, http_raw(a.gateway.http, req.as_bytes()))
+        })
+        .collect();
+    check_no_bypass("plain HTTP listener", answers);
+    // The same requests with the certificate: the upstream serves what certgate decided on.
+    let with_cert = a.tls().with_cert(&a.client);
+    for (target, want) in [
+        ("/open/../colon/x", "/colon/x"),
+        ("/open/%2e%2e/colon/x", "/colon/x"),
+        ("/open//../colon/x", "/colon/x"),
+        ("/open/../Colon/x", "/Colon/x"),
+    ] {
+        let r = with_cert.get(a.gateway.https, target, &[]);
+        assert_eq!(r.status, 200, "{target}: {}", r.text());
+        assert_eq!(r.json()["raw"], want, "{target} is forwarded as routed");
+    }
+}
+
+#[test]
+fn bad_targets_get_the_spec_json() {
+    let a = Adversary::start(Mode::Normalise, "");
+    for target in ["/open/..%2fcolon", "/..", "/open/%00", "/open/..\\x", "/open/..;/../x"] {
+        let r = a.tls().get(a.gateway.https, target, &[]);
+        assert_eq!(
+            (r.status, r.json()["code"].as_str(), r.json()["error"].as_str()),
+            (400, Some("bad_request"), Some("Invalid request path")),
+            "{target}"
+        );
+    }
+    let m = a
+        .gateway
+        .metric(r#"certgate_auth_rejections_total{api="",reason="bad_request"}"#);
+    assert!(m >= 5.0, "bad requests are counted: {m}");
+    assert_eq!(a.upstream.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+/// `curl` over HTTP/2 (ALPN h2) with the path as written.
+pub fn curl_h2(a: &Adversary, target: &str, cert: bool, headers: &[&str]) -> Result<(u16, String), String> {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sS",
+        "--http2",
+        "--path-as-is",
+        "--max-time",
+        "20",
+        "-o",
+        "-",
+        "-w",
+        "\n%{http_code} %{http_version}",
+    ])
+    .arg("--cacert")
+    .arg(a.path("server-ca.crt"));
+    if cert {
+        cmd.arg("--cert")
+            .arg(a.path("client.crt"))
+            .arg("--key")
+            .arg(a.path("client.key"));
+    }
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    cmd.arg(format!("https://localhost:{}{target}", a.gateway.https));
+    let out = cmd.output().map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, tail) = text.rsplit_once('\n').ok_or("no curl output")?;
+    let mut it = tail.split(' ');
+    let status = it
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("curl: {tail}"))?;
+    if it.next() != Some("2") && status != 0 {
+        return Err(format!("not HTTP/2: {tail}"));
+    }
+    Ok((status, body.to_string()))
+}
+
+#[test]
+fn traversal_over_http2_follows_the_same_rules() {
+    let a = Adversary::start(Mode::Normalise, "");
+    let answers = TRAVERSALS
+        .iter()
+        // curl refuses to send these itself.
+        .filter(|t| !t.contains('#') && !t.contains('\\'))
+        .map(|t| {
+            let r = curl_h2(&a, t, false, &[]).map(|(status, body)| Response {
+                status,
+                headers: vec![],
+                body: body.into_bytes(),
+            });
+            (*t, r)
+        })
+        .collect();
+    check_no_bypass("HTTPS, HTTP/2", answers);
+    let (status, body) = curl_h2(&a, "/open/%2e%2e/colon/x", true, &[]).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["raw"], "/colon/x", "h2 is forwarded as routed");
+}
+
+#[test]
+fn absolute_form_routes_on_its_authority_and_is_forwarded_in_origin_form() {
+    let a = Adversary::start(Mode::Normalise, "");
+    let mut conn = a.tls().with_cert(&a.client).connect(a.gateway.https, None);
+    let r = conn
+        .raw(b"GET http://localhost/open/../colon/x?q=1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["raw"], "/colon/x?q=1");
+    // No Host at all: the target's authority is the host.
+    let r = a
+        .tls()
+        .connect(a.gateway.https, None)
+        .raw(b"GET http://localhost/open/../colon/x HTTP/1.1\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        (r.status, code(&r)),
+        (403, "client_cert_required".into()),
+        "{}",
+        r.text()
+    );
+}
+
+#[test]
+fn hosts_that_mean_two_things_are_refused() {
+    let a = Adversary::start(Mode::Normalise, "");
+    let send = |head: &str| {
+        a.tls()
+            .connect(a.gateway.https, None)
+            .raw(head.as_bytes())
+            .unwrap_or_else(|e| panic!("{head:?}: {e}"))
+    };
+    for (name, head, json) in [
+        ("no Host on HTTP/1.1", "GET /open/x HTTP/1.1\r\n\r\n", true),
+        ("a comma", "GET /open/x HTTP/1.1\r\nHost: localhost,evil\r\n\r\n", true),
+        (
+            "a bad port",
+            "GET /open/x HTTP/1.1\r\nHost: localhost:99999\r\n\r\n",
+            true,
+        ),
+        ("empty", "GET /open/x HTTP/1.1\r\nHost:\r\n\r\n", true),
+        // Pingora's HTTP/1 parser refuses these itself, before certgate sees them.
+        (
+            "two Host headers",
+            "GET /open/x HTTP/1.1\r\nHost: localhost\r\nHost: evil\r\n\r\n",
+            false,
+        ),
+        (
+            "target authority differs",
+            "GET http://evil/open/x HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            false,
+        ),
+        (
+            "userinfo",
+            "GET /open/x HTTP/1.1\r\nHost: user@localhost\r\n\r\n",
+            false,
+        ),
+    ] {
+        let r = send(head);
+        assert_eq!(r.status, 400, "{name}: {}", r.text());
+        if json {
+            assert_eq!(
+                (code(&r), r.json()["error"].as_str().unwrap_or("")),
+                ("bad_request".into(), "Invalid Host header"),
+                "{name}"
+            );
+        }
+    }
+    let r = send("GET /open/x HTTP/1.0\r\n\r\n");
+    assert_eq!(r.status, 200, "HTTP/1.0 may omit Host: {}", r.text());
+    assert_eq!(a.upstream.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[test]
+fn reserved_headers_are_stripped_in_every_spelling() {
+    let a = Adversary::start(Mode::Normalise, "");
+    let forged = [
+        ("X-Client-Cert-Sha256", "forged1"),
+        ("X_Client_Cert_Sha256", "forged2"),
+        ("x_client-cert_sha256", "forged3"),
+        ("X-CLIENT-CERT-SHA256", "forged4"),
+    ];
+    for cert in [false, true] {
+        let c = if cert { a.tls().with_cert(&a.client) } else { a.tls() };
+        let r = c.get(a.gateway.https, "/open/x", &forged);
+        let seen: Vec<(String, String)> = serde_json::from_value(r.json()["headers"].clone()).unwrap();
+        let reserved: Vec<_> = seen
+            .iter()
+            .filter(|(k, _)| k.to_ascii_lowercase().replace('_', "-") == "x-client-cert-sha256")
+            .collect();
+        if cert {
+            assert_eq!(reserved.len(), 1, "only certgate's own: {reserved:?}");
+            assert_eq!(reserved[0].1, a.client.id().to_hex());
+        } else {
+            assert!(reserved.is_empty(), "forged headers forwarded: {reserved:?}");
+        }
+    }
+    // Over HTTP/2 too.
+    let (status, body) = curl_h2(
+        &a,
+        "/open/x",
+        false,
+        &["X-Client-Cert-Sha256: forged", "X_Client_Cert_Sha256: forged"],
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    assert!(!body.contains("forged"), "h2 forwarded a forged header: {body}");
+}
+
+#[test]
+fn a_credential_sent_twice_is_refused() {
+    let a = Adversary::start(Mode::Normalise, "");
+    let good = format!("Bearer {TOKEN}");
+    let r = a.tls().get(a.gateway.https, "/token/x", &[("Authorization", &good)]);
+    assert_eq!(r.status, 200, "one token: {}", r.text());
+    for (name, headers) in [
+        (
+            "good then bad",
+            vec![("Authorization", good.as_str()), ("Authorization", "Bearer other")],
+        ),
+        (
+            "bad then good",
+            vec![("Authorization", "Bearer other"), ("Authorization", good.as_str())],
+        ),
+        (
+            "the same twice",
+            vec![("Authorization", good.as_str()), ("authorization", good.as_str())],
+        ),
+    ] {
+        let r = a.tls().get(a.gateway.https, "/token/x", &headers);
+        assert_eq!(
+            (r.status, code(&r)),
+            (400, "bad_request".into()),
+            "{name}: {}",
+            r.text()
+        );
+    }
+    let h1 = format!("Authorization: {good}");
+    let (status, body) = curl_h2(&a, "/token/x", false, &[&h1, "Authorization: Bearer other"]).unwrap();
+    assert_eq!(status, 400, "h2 duplicate Authorization: {body}");
+    let (status, _) = curl_h2(&a, "/token/x", false, &[&h1]).unwrap();
+    assert_eq!(status, 200);
+}
