@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::records::*;
-use super::state::{kind, parse_record, ControlState, StoredCert};
+use super::state::{kind, parse_record, public_pem, ControlState, StoredCert};
 use super::{ControlPlane, Write};
 use crate::certs::{parse_pem, CertErrorKind, CertId};
 use crate::config::{AuthType, LoadedConfig};
@@ -321,12 +321,7 @@ impl ControlPlane {
                 Some(v.seal(&pem).map_err(ApiError::bad)?)
             }
         };
-        let pem: String = loaded
-            .chain
-            .iter()
-            .filter_map(|c| c.to_pem().ok())
-            .map(|p| String::from_utf8_lossy(&p).into_owned())
-            .collect();
+        let pem = public_pem(&loaded);
         let id = loaded.id.to_hex();
         let record = CertRecord {
             name: name.unwrap_or_else(|| loaded.meta.subject.clone()),

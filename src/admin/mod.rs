@@ -128,6 +128,8 @@ impl ControlPlane {
         let mut next = guard.clone();
         let (out, writes) = change(&mut next)?;
         if writes.is_empty() {
+            // Nothing to persist or publish; in-memory refreshes (parsed files) still count.
+            *guard = next;
             return Ok(out);
         }
         self.store.apply(&writes).map_err(api::ApiError::storage)?;

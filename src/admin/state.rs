@@ -36,6 +36,9 @@ pub struct ControlState {
     pub grants: BTreeMap<String, Grant>,
     /// Directly issued keys.
     pub keys: BTreeMap<String, Key>,
+    /// Store-directory records written before records kept their PEM, whose file is gone:
+    /// kept (with their name and organisations) until the file comes back.
+    pub dormant: BTreeMap<String, CertRecord>,
 }
 
 /// Record kinds in the store.
@@ -70,6 +73,25 @@ impl ControlState {
             match k.as_str() {
                 kind::CERTIFICATE => {
                     let record: CertRecord = serde_json::from_slice(&body).map_err(bad)?;
+                    if record.source == Source::Dir && record.pem.is_empty() {
+                        // Written before directory records kept their PEM: read the file.
+                        match record.path.as_deref().map(|p| (p, std::fs::read(p))) {
+                            Some((p, Ok(pem))) => {
+                                let loaded = parse_pem(&pem, Path::new(p)).map_err(|e| e.to_string())?;
+                                s.certificates.insert(
+                                    id.clone(),
+                                    StoredCert {
+                                        record,
+                                        loaded: Arc::new(loaded),
+                                    },
+                                );
+                            }
+                            _ => {
+                                s.dormant.insert(id.clone(), record);
+                            }
+                        }
+                        continue;
+                    }
                     let loaded = parse_record(&record, vault)?;
                     s.certificates.insert(id.clone(), StoredCert { record, loaded });
                 }
@@ -197,4 +219,21 @@ pub fn parse_record(record: &CertRecord, vault: Option<&KeyVault>) -> Result<Arc
     parse_pem(&pem, Path::new(&source))
         .map(Arc::new)
         .map_err(|e| e.to_string())
+}
+
+/// The public part of a loaded certificate as PEM, as records keep it: the certificate and
+/// its chain, or the bare public key. Never the private key.
+pub fn public_pem(loaded: &LoadedCert) -> String {
+    if loaded.chain.is_empty() {
+        return openssl::pkey::PKey::public_key_from_der(&loaded.der)
+            .and_then(|k| k.public_key_to_pem())
+            .map(|p| String::from_utf8_lossy(&p).into_owned())
+            .unwrap_or_default();
+    }
+    loaded
+        .chain
+        .iter()
+        .filter_map(|c| c.to_pem().ok())
+        .map(|p| String::from_utf8_lossy(&p).into_owned())
+        .collect()
 }

@@ -12,7 +12,7 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 
 use super::records::{CertRecord, Source};
-use super::state::{kind, StoredCert};
+use super::state::{kind, public_pem, StoredCert};
 use super::{ControlPlane, Write};
 use crate::certs::CertStore;
 use crate::snapshot::now_unix;
@@ -68,20 +68,34 @@ impl ControlPlane {
             for (id, loaded) in &on_disk {
                 match s.certificates.get_mut(id) {
                     None => {
-                        let record = CertRecord {
-                            id: id.clone(),
-                            name: loaded
-                                .source
-                                .file_stem()
-                                .map(|n| n.to_string_lossy().into_owned())
-                                .unwrap_or_else(|| id.clone()),
-                            pem: String::new(),
-                            key_sealed: None,
-                            source: Source::Dir,
-                            path: Some(loaded.source.display().to_string()),
-                            deleted: false,
-                            organisations: Vec::new(),
-                            created_at: now_unix(),
+                        let path = Some(loaded.source.display().to_string());
+                        let record = match s.dormant.remove(id) {
+                            // A record from before records kept their PEM: its file is back.
+                            Some(mut r) => {
+                                back += 1;
+                                r.deleted = false;
+                                r.path = path;
+                                r.pem = public_pem(loaded);
+                                r
+                            }
+                            None => {
+                                added += 1;
+                                CertRecord {
+                                    id: id.clone(),
+                                    name: loaded
+                                        .source
+                                        .file_stem()
+                                        .map(|n| n.to_string_lossy().into_owned())
+                                        .unwrap_or_else(|| id.clone()),
+                                    pem: public_pem(loaded),
+                                    key_sealed: None,
+                                    source: Source::Dir,
+                                    path,
+                                    deleted: false,
+                                    organisations: Vec::new(),
+                                    created_at: now_unix(),
+                                }
+                            }
                         };
                         writes.push(put_record(&record));
                         s.certificates.insert(
@@ -91,15 +105,16 @@ impl ControlPlane {
                                 loaded: loaded.clone(),
                             },
                         );
-                        added += 1;
                     }
                     Some(c) if c.record.source == Source::Dir => {
                         let path = Some(loaded.source.display().to_string());
-                        if c.record.deleted || c.record.path != path {
+                        // The file is what the record describes now (its key included).
+                        c.loaded = loaded.clone();
+                        if c.record.deleted || c.record.path != path || c.record.pem.is_empty() {
                             back += c.record.deleted as usize;
                             c.record.deleted = false;
                             c.record.path = path;
-                            c.loaded = loaded.clone();
+                            c.record.pem = public_pem(loaded);
                             writes.push(put_record(&c.record));
                         }
                     }

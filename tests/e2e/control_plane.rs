@@ -796,3 +796,94 @@ fn certificate_filters_and_delete() {
     );
     assert_eq!(ids("").len(), 2);
 }
+
+/// Issue 11: with a store directory, every restart after the first used to exit 2 (records
+/// of directory files were stored with an empty PEM). Restarts keep working, and records an
+/// older version wrote that way still load, or wait for their file.
+#[test]
+fn restarts_with_a_store_directory_keep_every_record() {
+    let mut cp = start("");
+    let org = cp.org("dir");
+    let with_key = cp.client();
+    let bare_key = cp.client();
+    std::fs::write(cp.dir.path().join("certs/with-key.pem"), {
+        let mut p = with_key.cert_pem();
+        p.extend(with_key.key_pem());
+        p
+    })
+    .unwrap();
+    std::fs::write(
+        cp.dir.path().join("certs/bare.pem"),
+        bare_key.key.public_key_to_pem().unwrap(),
+    )
+    .unwrap();
+    cp.gateway.restart(ENV);
+    let id = with_key.id().to_hex();
+    cp.ok(
+        "PATCH",
+        &format!("/certificates/{id}"),
+        Some(json!({"name": "kept name", "organisations": [org]})),
+        200,
+    );
+    for round in 0..2 {
+        cp.gateway.restart(ENV);
+        let got = cp.ok("GET", &format!("/certificates/{id}"), None, 200);
+        assert_eq!(
+            (
+                got["name"].clone(),
+                got["organisations"].clone(),
+                got["has_private_key"].clone()
+            ),
+            (json!("kept name"), json!([org]), json!(true)),
+            "restart {round}"
+        );
+        let list = cp.ok("GET", "/certificates", None, 200);
+        assert_eq!(
+            list["certificates"].as_array().unwrap().len(),
+            2,
+            "restart {round}: {list}"
+        );
+    }
+    // What an older version stored: directory records without their PEM.
+    let _ = cp.gateway.child.kill();
+    let _ = cp.gateway.child.wait();
+    {
+        let db = rusqlite::Connection::open(cp.dir.path().join("data/certgate.db")).unwrap();
+        let rows: Vec<(String, Vec<u8>)> = db
+            .prepare("SELECT id, body FROM records WHERE kind = 'certificate'")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for (rid, body) in rows {
+            let mut v: Value = serde_json::from_slice(&body).unwrap();
+            v["pem"] = json!("");
+            db.execute(
+                "UPDATE records SET body = ?1 WHERE kind = 'certificate' AND id = ?2",
+                rusqlite::params![serde_json::to_vec(&v).unwrap(), rid],
+            )
+            .unwrap();
+        }
+    }
+    std::fs::remove_file(cp.dir.path().join("certs/with-key.pem")).unwrap();
+    cp.gateway.restart(ENV);
+    assert_eq!(
+        cp.call("GET", &format!("/certificates/{id}"), None).status,
+        404,
+        "file gone"
+    );
+    cp.gateway.restart(ENV);
+    std::fs::write(cp.dir.path().join("certs/with-key.pem"), with_key.cert_pem()).unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let r = cp.call("GET", &format!("/certificates/{id}"), None);
+        if r.status == 200 {
+            assert_eq!(r.json()["name"], "kept name", "the record returns with its file");
+            assert_eq!(r.json()["organisations"], json!([org]));
+            break;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "{}", r.text());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
