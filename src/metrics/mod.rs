@@ -21,6 +21,7 @@ pub struct Metrics {
     duration: HistogramVec,
     rejections: IntCounterVec,
     upstream_errors: IntCounterVec,
+    aborted: IntCounterVec,
     reloads: IntCounterVec,
     last_reload_success: Gauge,
     cert_not_after: GaugeVec,
@@ -52,6 +53,11 @@ impl Metrics {
         let upstream_errors = counter(
             "certgate_upstream_errors_total",
             "Requests that failed on the upstream side, by API and reason code.",
+            &["api", "reason"],
+        );
+        let aborted = counter(
+            "certgate_responses_aborted_total",
+            "Responses cut off after their header was sent because the upstream failed mid-body (the client sees a reset or a truncated body, never a complete answer), by API and reason code.",
             &["api", "reason"],
         );
         let reloads = counter(
@@ -106,6 +112,7 @@ impl Metrics {
             duration,
             rejections,
             upstream_errors,
+            aborted,
             reloads,
             last_reload_success,
             cert_not_after,
@@ -139,6 +146,11 @@ impl Metrics {
     /// Counts an upstream failure.
     pub fn upstream_error(&self, api: &str, reason: &str) {
         self.upstream_errors.with_label_values(&[api, reason]).inc();
+    }
+
+    /// Counts a response aborted mid-body.
+    pub fn aborted(&self, api: &str, reason: &str) {
+        self.aborted.with_label_values(&[api, reason]).inc();
     }
 
     /// Counts a reload (or the initial load) and, on success, stamps the time.

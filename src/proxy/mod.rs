@@ -202,25 +202,23 @@ impl ProxyHttp for Gateway {
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
-        let code = match classify_upstream(e, ctx.fresh_tls && !ctx.upstream_answered) {
-            Some(answer) => {
-                ctx.upstream_failure = Some(answer.reason);
-                let api = ctx.api_label();
-                let target = match (ctx.api, ctx.target) {
-                    (Some(a), Some(t)) => ctx.snap.api(a).upstream.targets[t].url.as_str(),
-                    _ => "-",
-                };
-                self.metrics.upstream_error(api, answer.reason);
-                warn!(
-                    "event=upstream_failed api={api} reason={} target={target} error=\"{e}\"",
-                    answer.reason
-                );
-                match respond::upstream_failure(session, answer).await {
-                    Ok(()) => answer.status,
-                    Err(_) => 0,
-                }
+        let answer = classify_upstream(e, ctx.fresh_tls && !ctx.upstream_answered);
+        if let Some(a) = answer {
+            self.log_upstream_failure(ctx, a, e);
+        }
+        let code = match (answer, session.response_written().is_some()) {
+            // The header already went out: anything written now would read as the rest of the
+            // body. Abort instead (the connection closes without the final chunk, an HTTP/2
+            // stream is reset), so the client can never take it for a complete answer.
+            (Some(a), true) => {
+                self.metrics.aborted(ctx.api_label(), a.reason);
+                0
             }
-            None => pingora_default_status(session, e).await,
+            (Some(a), false) => match respond::upstream_failure(session, a).await {
+                Ok(()) => a.status,
+                Err(_) => 0,
+            },
+            (None, _) => pingora_default_status(session, e).await,
         };
         FailToProxy {
             error_code: code,
@@ -235,11 +233,20 @@ impl ProxyHttp for Gateway {
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
-        _upstream_response: &mut pingora::http::ResponseHeader,
+        session: &mut Session,
+        upstream_response: &mut pingora::http::ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         ctx.upstream_answered = true;
+        // A 101 the client did not ask for would turn the connection into a tunnel that no
+        // request decision covers.
+        if upstream_response.status == 101 && !session.is_upgrade_req() {
+            return Error::e_explain(
+                pingora::ErrorType::InvalidHTTPHeader,
+                "the upstream switched protocols on a request that asked for no upgrade",
+            )
+            .map_err(|e| e.into_up());
+        }
         Ok(())
     }
 
@@ -247,6 +254,23 @@ impl ProxyHttp for Gateway {
         let status = session.response_written().map(|r| r.status.as_u16()).unwrap_or(0);
         self.metrics
             .request(ctx.api_label(), status, ctx.start.elapsed().as_secs_f64());
+    }
+}
+
+impl Gateway {
+    /// Counts and logs an upstream failure.
+    fn log_upstream_failure(&self, ctx: &mut RequestCtx, answer: UpstreamAnswer, e: &Error) {
+        ctx.upstream_failure = Some(answer.reason);
+        let api = ctx.api_label();
+        let target = match (ctx.api, ctx.target) {
+            (Some(a), Some(t)) => ctx.snap.api(a).upstream.targets[t].url.as_str(),
+            _ => "-",
+        };
+        self.metrics.upstream_error(api, answer.reason);
+        warn!(
+            "event=upstream_failed api={api} reason={} target={target} error=\"{e}\"",
+            answer.reason
+        );
     }
 }
 

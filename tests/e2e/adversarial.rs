@@ -423,3 +423,104 @@ fn a_credential_sent_twice_is_refused() {
     let (status, _) = curl_h2(&a, "/token/x", false, &[&h1]).unwrap();
     assert_eq!(status, 200);
 }
+
+/// `curl` over HTTP/1.1 or HTTP/2; its exit code and status.
+fn curl_exit(a: &Adversary, target: &str, http2: bool) -> (i32, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(if http2 { "--http2" } else { "--http1.1" })
+        .arg("--cacert")
+        .arg(a.path("server-ca.crt"))
+        .arg(format!("https://localhost:{}{target}", a.gateway.https))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
+#[test]
+fn an_upstream_dying_mid_body_aborts_the_response() {
+    for (mode, reason) in [
+        (Mode::CloseMidBody, "upstream_unavailable"),
+        (Mode::CloseMidChunked, "upstream_unavailable"),
+        (Mode::StallMidBody, "upstream_unavailable"),
+    ] {
+        let a = Adversary::start(mode, "");
+        let r = a
+            .tls()
+            .connect(a.gateway.https, None)
+            .try_full_request("GET", "/open/x", &[]);
+        assert!(
+            r.is_err(),
+            "{mode:?}: the client read a complete response: {:?}",
+            r.map(|r| r.text())
+        );
+        for http2 in [false, true] {
+            let (exit, status) = curl_exit(&a, "/open/x", http2);
+            assert!(exit != 0, "{mode:?} http2={http2}: curl exit 0 (status {status})");
+        }
+        let aborted = a.gateway.metric(&format!(
+            r#"certgate_responses_aborted_total{{api="open",reason="{reason}"}}"#
+        ));
+        assert_eq!(aborted, 3.0, "{mode:?}: aborted responses are counted");
+        let log = a.gateway.log();
+        assert!(log.contains("event=upstream_failed api=open"), "{mode:?}: {log}");
+    }
+}
+
+#[test]
+fn upstream_faults_before_the_header_are_answered() {
+    let a = Adversary::start(Mode::Silent, "");
+    let start = std::time::Instant::now();
+    let r = a.tls().get(a.gateway.https, "/open/x", &[]);
+    assert_eq!(
+        (r.status, code(&r)),
+        (504, "upstream_unavailable".into()),
+        "{}",
+        r.text()
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(10),
+        "read_timeout_ms applies"
+    );
+
+    let a = Adversary::start(Mode::HugeHeaders, "");
+    let r = a.tls().get(a.gateway.https, "/open/x", &[]);
+    assert_eq!(
+        (r.status, code(&r)),
+        (502, "upstream_unavailable".into()),
+        "huge upstream headers: {}",
+        r.text().chars().take(200).collect::<String>()
+    );
+}
+
+#[test]
+fn an_unsolicited_101_never_opens_a_tunnel() {
+    let a = Adversary::start(Mode::Switch101, "");
+    let mut conn = a.tls().connect(a.gateway.https, None);
+    let r = conn.raw(b"GET /open/x HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    match r {
+        Ok(r) => assert_eq!(
+            (r.status, code(&r)),
+            (502, "upstream_unavailable".into()),
+            "{}",
+            r.text()
+        ),
+        Err(e) => panic!("no answer: {e}"),
+    }
+    // Nothing written after the answer reaches the upstream as tunnel bytes.
+    let _ = conn.write_raw(b"TUNNEL BYTES\r\n\r\n");
+    let echoed = conn.read_response();
+    assert!(
+        echoed.is_err() || echoed.as_ref().is_ok_and(|r| r.status != 101),
+        "{echoed:?}"
+    );
+    // A request that asks for the upgrade still gets it.
+    let mut conn = a.tls().connect(a.gateway.https, None);
+    let r = conn
+        .raw(b"GET /open/ws HTTP/1.1\r\nHost: localhost\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n")
+        .unwrap();
+    assert_eq!(r.status, 101, "{}", r.text());
+}
