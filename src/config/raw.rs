@@ -53,6 +53,18 @@ pub struct Listen {
     /// SIGTERM drain time in seconds (default 10).
     #[serde(default = "default_grace")]
     pub shutdown_grace_seconds: u64,
+    /// The whole request head must arrive within this many milliseconds (default 10000).
+    #[serde(default)]
+    pub header_timeout_ms: Option<u64>,
+    /// Longest wait for the next read of a request body or write of a response (default 30000).
+    #[serde(default)]
+    pub body_timeout_ms: Option<u64>,
+    /// Idle keep-alive connections close after this many milliseconds (default 60000).
+    #[serde(default)]
+    pub keepalive_timeout_ms: Option<u64>,
+    /// Largest request head in bytes, request line and headers (default 65536).
+    #[serde(default)]
+    pub max_request_header_bytes: Option<usize>,
 }
 
 /// `tls:`

@@ -12,6 +12,7 @@
 //! | `fail_to_proxy`           | answers upstream failures with the SPEC's JSON                    |
 //! | `logging`                 | request metrics                                                   |
 
+mod conn_guard;
 mod ctx;
 mod request;
 mod resolve;
@@ -29,6 +30,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::{HttpPeer, Peer};
 use pingora::Error;
 
+pub use conn_guard::{ConnLimits, GuardedApp, GuardedStream};
 pub use ctx::{Inflight, RequestCtx};
 pub use request::{peer_cert, request_host, upstream_path, CLIENT_CERT_HEADER};
 pub use resolve::Resolver;
@@ -49,18 +51,20 @@ pub struct Gateway {
     metrics: Arc<Metrics>,
     resolver: Resolver,
     inflight: Inflight,
+    limits: ConnLimits,
 }
 
 // === impl Gateway ===
 
 impl Gateway {
-    /// A gateway reading `store`.
-    pub fn new(store: Arc<SnapshotStore>, metrics: Arc<Metrics>, inflight: Inflight) -> Gateway {
+    /// A gateway reading `store`, applying `limits` to client connections.
+    pub fn new(store: Arc<SnapshotStore>, metrics: Arc<Metrics>, inflight: Inflight, limits: ConnLimits) -> Gateway {
         Gateway {
             store,
             metrics,
             resolver: Resolver::new(Duration::from_secs(30)),
             inflight,
+            limits,
         }
     }
 
@@ -105,6 +109,11 @@ impl ProxyHttp for Gateway {
 
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx::new(self.store.load_full(), &self.inflight)
+    }
+
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut RequestCtx) -> pingora::Result<()> {
+        conn_guard::request_started(session, &self.limits);
+        Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
@@ -251,6 +260,7 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        conn_guard::response_finished(session);
         let status = session.response_written().map(|r| r.status.as_u16()).unwrap_or(0);
         self.metrics
             .request(ctx.api_label(), status, ctx.start.elapsed().as_secs_f64());
@@ -298,7 +308,12 @@ async fn pingora_default_status(session: &mut Session, e: &Error) -> u16 {
         HTTPStatus(c) => *c,
         _ => match e.esource() {
             ErrorSource::Downstream => match e.etype() {
-                WriteError | ReadError | ConnectionClosed => 0,
+                WriteError | ReadError | ConnectionClosed | WriteTimedout => 0,
+                // The client stopped sending its body (`listen.body_timeout_ms`).
+                ReadTimedout => {
+                    let _ = respond::client_error(session, 408, "Request body timeout").await;
+                    return 408;
+                }
                 _ => 400,
             },
             _ => 500,

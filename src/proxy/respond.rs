@@ -34,6 +34,11 @@ pub async fn upstream_failure(session: &mut Session, a: UpstreamAnswer) -> pingo
     write_json(session, a.status, json_error(a.message, a.reason), None).await
 }
 
+/// Writes a `bad_request`-coded answer for a client-side fault (`status` 4xx).
+pub async fn client_error(session: &mut Session, status: u16, message: &str) -> pingora::Result<()> {
+    write_json(session, status, json_error(message, "bad_request"), None).await
+}
+
 /// Classifies a proxy error that came from the upstream side; `None` for others.
 ///
 /// `fresh_tls_unanswered`: the error happened on a TLS connection made for this request
@@ -63,7 +68,7 @@ pub fn classify_upstream(e: &Error, fresh_tls_unanswered: bool) -> Option<Upstre
         {
             Some(tls)
         }
-        ReadTimedout | WriteTimedout => Some(UpstreamAnswer {
+        ReadTimedout | WriteTimedout if *e.esource() != pingora::ErrorSource::Downstream => Some(UpstreamAnswer {
             status: 504,
             message: "Upstream timed out",
             reason: "upstream_unavailable",

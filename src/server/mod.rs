@@ -13,9 +13,9 @@ use std::time::Duration;
 use anyhow::Context;
 use log::{info, warn};
 use pingora::apps::http_app::HttpServer;
+use pingora::apps::HttpServerOptions;
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
-use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::Server;
 use pingora::services::background::background_service;
@@ -28,7 +28,7 @@ use crate::admin::{AdminApp, ControlPlane, StoreSync};
 use crate::certs::PemCache;
 use crate::config::{self, ConfigErrors};
 use crate::metrics::{Metrics, MetricsApp};
-use crate::proxy::{Gateway, Inflight};
+use crate::proxy::{Gateway, GuardedApp, Inflight};
 use crate::snapshot::{compile_with, Overlay, Snapshot};
 use crate::tls::{tls_settings, DownstreamTls};
 
@@ -69,6 +69,23 @@ pub fn https_listener(addr: &str, settings: TlsSettings) -> ListenerConfig {
         read: Some(DOWNSTREAM_READ_BUFFER),
         write: None,
     })
+}
+
+/// The proxy with the client-connection limits: HTTP/1 connections guarded (head time and
+/// size, idle time), HTTP/2 connections bounded by their settings.
+pub fn guarded_proxy(
+    conf: &Arc<ServerConf>,
+    gateway: Gateway,
+    limits: &crate::proxy::ConnLimits,
+) -> GuardedApp<pingora::proxy::HttpProxy<Gateway>> {
+    let mut proxy = pingora::proxy::http_proxy(conf, gateway);
+    let mut options = HttpServerOptions::default();
+    options.h2_idle_timeout = Some(limits.keepalive_timeout);
+    proxy.server_options = Some(options);
+    let mut h2 = pingora::protocols::http::v2::server::default_h2_options();
+    h2.max_header_list_size(limits.max_header_bytes as u32);
+    proxy.h2_options = Some(h2);
+    GuardedApp::new(proxy, *limits)
 }
 
 /// Runs the gateway until it is told to stop. `hup` is the SIGHUP flag installed at the very
@@ -127,8 +144,11 @@ pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
     let inflight = Inflight::default();
     let grace = Duration::from_secs(listen.shutdown_grace_seconds);
     shutdown::exit_when_drained(server.watch_execution_phase(), inflight.clone(), grace).context("drain watcher")?;
-    let gateway = Gateway::new(store.clone(), metrics.clone(), inflight);
-    let mut proxy = http_proxy_service_with_name(&server.configuration, gateway, "certgate");
+    let gateway = Gateway::new(store.clone(), metrics.clone(), inflight, listen.limits);
+    let mut proxy = Service::new(
+        "certgate".to_string(),
+        guarded_proxy(&server.configuration, gateway, &listen.limits),
+    );
     if let Some(addr) = listen.https {
         let settings = tls_settings(DownstreamTls::new(store.clone(), metrics.clone()), &listen.handshake)
             .context("TLS listener settings")?;

@@ -303,6 +303,7 @@ impl<'a> Compiler<'a> {
             threads: l.threads,
             shutdown_grace_seconds: l.shutdown_grace_seconds,
             handshake: self.handshake_prefs(),
+            limits: self.conn_limits(l),
         };
         self.errors.extend(errors);
         if l.https.is_none() && l.http.is_none() {
@@ -828,6 +829,41 @@ fn read_private_key(path: &Path) -> Result<PKey<Private>, String> {
             path.display()
         )
     })
+}
+
+impl Compiler<'_> {
+    /// `listen.*_timeout_ms` and `listen.max_request_header_bytes`, checked for range.
+    fn conn_limits(&mut self, l: &crate::config::Listen) -> crate::proxy::ConnLimits {
+        let d = crate::proxy::ConnLimits::default();
+        let mut ms = |key: &str, v: Option<u64>, default: Duration| match v {
+            None => default,
+            Some(0) => {
+                self.error(&format!("listen.{key}"), "must be at least 1");
+                default
+            }
+            Some(v) => Duration::from_millis(v),
+        };
+        let header_timeout = ms("header_timeout_ms", l.header_timeout_ms, d.header_timeout);
+        let body_timeout = ms("body_timeout_ms", l.body_timeout_ms, d.body_timeout);
+        let keepalive_timeout = ms("keepalive_timeout_ms", l.keepalive_timeout_ms, d.keepalive_timeout);
+        let max_header_bytes = match l.max_request_header_bytes {
+            None => d.max_header_bytes,
+            Some(n) if (1024..=1024 * 1024).contains(&n) => n,
+            Some(_) => {
+                self.error(
+                    "listen.max_request_header_bytes",
+                    "must be between 1024 and 1048576 (Pingora's own limit)",
+                );
+                d.max_header_bytes
+            }
+        };
+        crate::proxy::ConnLimits {
+            header_timeout,
+            body_timeout,
+            keepalive_timeout,
+            max_header_bytes,
+        }
+    }
 }
 
 /// A listen path must start with `/` and already be in the form requests are normalised to

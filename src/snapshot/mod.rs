@@ -82,6 +82,8 @@ pub struct ListenSettings {
     /// `tls.groups` and `tls.ciphersuites`. Like the addresses, fixed when the listener is
     /// built.
     pub handshake: HandshakePrefs,
+    /// Timeouts and head size per client connection; fixed when the listener is built.
+    pub limits: crate::proxy::ConnLimits,
 }
 
 /// The listener's handshake preferences, each joined with `:` for OpenSSL.

@@ -251,7 +251,10 @@ pub fn curl_h2(a: &Adversary, target: &str, cert: bool, headers: &[&str]) -> Res
         .next()
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("curl: {tail}"))?;
-    if it.next() != Some("2") && status != 0 {
+    if status == 0 {
+        return Err(format!("no answer: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    if it.next() != Some("2") {
         return Err(format!("not HTTP/2: {tail}"));
     }
     Ok((status, body.to_string()))
@@ -523,4 +526,160 @@ fn an_unsolicited_101_never_opens_a_tunnel() {
         .raw(b"GET /open/ws HTTP/1.1\r\nHost: localhost\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n")
         .unwrap();
     assert_eq!(r.status, 101, "{}", r.text());
+}
+
+const TIGHT: &str = "  header_timeout_ms: 1500\n  body_timeout_ms: 1500\n  keepalive_timeout_ms: 1500\n";
+
+/// Reads until the peer closes (or 10 s pass); what arrived and how long it took.
+fn read_until_closed(conn: &mut crate::support::Conn) -> (Vec<u8>, std::time::Duration) {
+    let start = std::time::Instant::now();
+    let mut out = Vec::new();
+    let _ = conn.read_to_end(&mut out);
+    (out, start.elapsed())
+}
+
+#[test]
+fn slow_and_idle_clients_are_cut_off_and_others_keep_being_served() {
+    let a = Adversary::start(Mode::Normalise, TIGHT);
+    let port = a.gateway.https;
+    let served = |label: &str| {
+        let r = a.tls().get(port, "/open/x", &[]);
+        assert_eq!(r.status, 200, "{label}: another client is served");
+    };
+    // Slowloris on the head: one byte every 400 ms never finishes within 1.5 s.
+    let mut slow = a.tls().connect(port, None);
+    slow.write_raw(b"GET /open/x HTTP/1.1\r\nHost: localhost\r\n").unwrap();
+    let trickle = std::thread::spawn(move || {
+        for _ in 0..20 {
+            if slow.write_raw(b"X").is_err() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(400));
+        }
+        read_until_closed(&mut slow)
+    });
+    served("during slowloris");
+    let (answer, _) = trickle.join().unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "slowloris head: {text}");
+    assert!(text.contains(r#""code":"bad_request""#), "{text}");
+
+    // Connected over TLS but never sends a request: closed without an answer.
+    let mut idle = a.tls().connect(port, None);
+    let (answer, took) = read_until_closed(&mut idle);
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "idle TLS connection kept {took:?}"
+    );
+
+    // Idle keep-alive after a request: closed.
+    let mut kept = a.tls().connect(port, None);
+    assert_eq!(kept.request("GET", "/open/x", &[]).status, 200);
+    let (answer, took) = read_until_closed(&mut kept);
+    assert!(answer.is_empty());
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "idle keep-alive kept {took:?}"
+    );
+
+    // Slowloris on the body: 10 of 100 bytes, then nothing.
+    let mut body = a.tls().connect(port, None);
+    body.write_raw(b"POST /open/x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n0123456789")
+        .unwrap();
+    let (answer, took) = read_until_closed(&mut body);
+    assert!(took < std::time::Duration::from_secs(6), "stalled body kept {took:?}");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.starts_with("HTTP/1.1 408") && text.contains("bad_request"),
+        "stalled body: {text}"
+    );
+    served("after the slow clients");
+
+    // The plain listener: a head that never ends.
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", a.gateway.http)).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    use std::io::{Read, Write};
+    tcp.write_all(b"GET /open/x HTTP/1.1\r\nHost: x").unwrap();
+    let mut out = Vec::new();
+    let start = std::time::Instant::now();
+    let _ = tcp.read_to_end(&mut out);
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    assert!(
+        String::from_utf8_lossy(&out).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+}
+
+#[test]
+fn garbage_on_the_tls_port_is_dropped_and_others_keep_being_served() {
+    let a = Adversary::start(Mode::Normalise, "");
+    use std::io::{Read, Write};
+    for garbage in [
+        &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+        b"\x16\x03\x01\xff\xff garbage",
+        &[0u8; 4096][..],
+    ] {
+        let mut tcp = std::net::TcpStream::connect(("127.0.0.1", a.gateway.https)).unwrap();
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let _ = tcp.write_all(garbage);
+        let start = std::time::Instant::now();
+        let mut out = Vec::new();
+        let _ = tcp.read_to_end(&mut out);
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "garbage kept the connection open"
+        );
+    }
+    assert_eq!(a.tls().get(a.gateway.https, "/open/x", &[]).status, 200);
+}
+
+#[test]
+fn header_limits_answer_431_on_http1_and_http2() {
+    let a = Adversary::start(Mode::Normalise, "");
+    let big = "a".repeat(70 * 1024);
+    let r = a
+        .tls()
+        .connect(a.gateway.https, None)
+        .try_full_request("GET", "/open/x", &[("X-Big", &big)]);
+    let r = r.expect("an answer");
+    assert_eq!((r.status, code(&r)), (431, "bad_request".into()), "{}", r.text());
+    let r = a
+        .tls()
+        .get(a.gateway.https, "/open/x", &[("X-Big", &"a".repeat(60 * 1024))]);
+    assert_eq!(r.status, 200, "under the limit");
+    let h = format!("X-Big: {big}");
+    // HTTP/2 advertises the limit (SETTINGS_MAX_HEADER_LIST_SIZE); a client that sends more
+    // loses the connection in the HTTP/2 layer, and nothing is forwarded.
+    let got = curl_h2(&a, "/open/x", false, &[&h]);
+    assert!(
+        matches!(got, Err(_) | Ok((431, _))),
+        "h2 header over the limit: {got:?}"
+    );
+    // Pingora refuses more than 256 header fields itself.
+    let many: Vec<(String, String)> = (0..300).map(|i| (format!("X-H{i}"), "v".to_string())).collect();
+    let refs: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let r = a
+        .tls()
+        .connect(a.gateway.https, None)
+        .try_full_request("GET", "/open/x", &refs);
+    assert!(r.map(|r| r.status == 400).unwrap_or(true), "too many header fields");
+    assert_eq!(a.upstream.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[test]
+fn pipelined_requests_are_all_answered_in_order() {
+    let a = Adversary::start(Mode::Normalise, "");
+    let mut conn = a.tls().connect(a.gateway.https, None);
+    conn.write_raw(
+        b"GET /open/1 HTTP/1.1\r\nHost: localhost\r\n\r\nGET /open/2 HTTP/1.1\r\nHost: localhost\r\n\r\nGET /colon/3 HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .unwrap();
+    let first = conn.read_response().unwrap();
+    let second = conn.read_response().unwrap();
+    let third = conn.read_response().unwrap();
+    assert_eq!((first.status, first.json()["raw"].as_str()), (200, Some("/open/1")));
+    assert_eq!((second.status, second.json()["raw"].as_str()), (200, Some("/open/2")));
+    assert_eq!((third.status, code(&third)), (403, "client_cert_required".into()));
 }

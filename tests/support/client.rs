@@ -255,6 +255,15 @@ impl Conn {
         self.stream.get_mut().flush().map_err(|e| e.to_string())
     }
 
+    /// Reads whatever comes until the peer closes or the read times out.
+    pub fn read_to_end(&mut self, out: &mut Vec<u8>) -> std::io::Result<usize> {
+        self.stream
+            .get_mut()
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_secs(10)))?;
+        self.stream.read_to_end(out)
+    }
+
     /// Reads one response.
     pub fn read_response(&mut self) -> Result<Response, String> {
         try_read_response(&mut self.stream)

@@ -1,0 +1,375 @@
+//! Limits on what one HTTP/1 client connection may cost: how long its request head may take
+//! to arrive, how long it may sit idle between requests, and how large the head may grow.
+//! Pingora times out single reads only, so a client trickling a byte every few seconds
+//! could hold a connection (and its buffers) forever; this module bounds the whole head.
+//!
+//! [`GuardedApp`] wraps the proxy and puts every HTTP/1 connection in a [`GuardedStream`]
+//! (HTTP/2 connections are bounded by the h2 settings instead). The stream tracks one phase:
+//!
+//! | phase  | starts                                   | ends, or                                   |
+//! |--------|------------------------------------------|--------------------------------------------|
+//! | `Head` | at accept, or at the first byte after idle | the head is parsed ([`request_started`]) |
+//! | `Busy` | the head is parsed                        | the response is done ([`response_finished`]) |
+//! | `Idle` | the response is done                      | the next byte arrives                      |
+//!
+//! A head that takes longer than `header_timeout` gets a 408, one that grows past
+//! `max_header_bytes` a 431 (both JSON, then the connection closes); an idle connection is
+//! closed quietly after `keepalive_timeout`. While busy, Pingora's per-read and per-write
+//! timeouts apply, set to `body_timeout`.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::apps::ServerApp;
+use pingora::protocols::raw_connect::ProxyDigest;
+use pingora::protocols::{
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream, TimingDigest,
+    UniqueID, UniqueIDType, ALPN,
+};
+use pingora::proxy::Session;
+use pingora::server::ShutdownWatch;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+use crate::policy::deny::json_error;
+
+/// Per-connection limits (`listen.*`), fixed when the listener starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// The whole request head must arrive within this (from accept, or from its first byte).
+    pub header_timeout: Duration,
+    /// Pingora's read and write timeouts while a request is in progress.
+    pub body_timeout: Duration,
+    /// An idle keep-alive connection (HTTP/1 and HTTP/2) is closed after this.
+    pub keepalive_timeout: Duration,
+    /// Largest request head (request line and headers), HTTP/1 and HTTP/2.
+    pub max_header_bytes: usize,
+}
+
+impl Default for ConnLimits {
+    fn default() -> ConnLimits {
+        ConnLimits {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(60),
+            max_header_bytes: 64 * 1024,
+        }
+    }
+}
+
+const HEAD: u8 = 0;
+const BUSY: u8 = 1;
+const IDLE: u8 = 2;
+
+/// A downstream HTTP/1 stream that enforces [`ConnLimits`] on request heads and idle time.
+pub struct GuardedStream {
+    inner: Stream,
+    limits: ConnLimits,
+    phase: AtomicU8,
+    /// When the current phase started, as milliseconds after `epoch`.
+    phase_start_ms: AtomicU64,
+    head_bytes: AtomicUsize,
+    epoch: Instant,
+    timer: Pin<Box<Sleep>>,
+    /// An answer being written before the connection closes, and how much of it is out.
+    refusal: Option<(Vec<u8>, usize)>,
+}
+
+impl std::fmt::Debug for GuardedStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardedStream").field("inner", &self.inner).finish()
+    }
+}
+
+// === impl GuardedStream ===
+
+impl GuardedStream {
+    /// Wraps a newly accepted stream: its first request head is due within the header timeout.
+    pub fn new(inner: Stream, limits: ConnLimits) -> GuardedStream {
+        let epoch = Instant::now();
+        GuardedStream {
+            inner,
+            limits,
+            phase: AtomicU8::new(HEAD),
+            phase_start_ms: AtomicU64::new(0),
+            head_bytes: AtomicUsize::new(0),
+            epoch,
+            timer: Box::pin(tokio::time::sleep_until(epoch + limits.header_timeout)),
+            refusal: None,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn enter(&self, phase: u8) {
+        self.phase_start_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.head_bytes.store(0, Ordering::Relaxed);
+        self.phase.store(phase, Ordering::Release);
+    }
+
+    /// The request head was parsed.
+    pub fn mark_busy(&self) {
+        self.enter(BUSY);
+    }
+
+    /// The response was written; the connection waits for the next request.
+    pub fn mark_idle(&self) {
+        self.enter(IDLE);
+    }
+
+    fn deadline(&self, phase: u8) -> Instant {
+        let start = self.epoch + Duration::from_millis(self.phase_start_ms.load(Ordering::Relaxed));
+        start
+            + match phase {
+                IDLE => self.limits.keepalive_timeout,
+                _ => self.limits.header_timeout,
+            }
+    }
+
+    fn refuse(&mut self, status: u16, reason: &str, message: &str) {
+        let body = json_error(message, "bad_request");
+        let mut out = format!(
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        out.extend(body);
+        self.refusal = Some((out, 0));
+    }
+
+    /// Writes the pending refusal, then ends the read side with an error.
+    fn poll_refusal(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some((bytes, sent)) = self.refusal.as_mut() {
+            if *sent == bytes.len() {
+                return match Pin::new(&mut self.inner).poll_flush(cx) {
+                    Poll::Pending => Poll::Pending,
+                    _ => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "request head refused by the connection limits",
+                    ))),
+                };
+            }
+            match Pin::new(&mut self.inner).poll_write(cx, &bytes[*sent..]) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => *sent = bytes.len(),
+                Poll::Ready(Ok(n)) => *sent += n,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncRead for GuardedStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.refusal.is_some() {
+            return this.poll_refusal(cx);
+        }
+        let phase = this.phase.load(Ordering::Acquire);
+        if phase == BUSY {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len() - before;
+                if n == 0 {
+                    return Poll::Ready(Ok(()));
+                }
+                if phase == IDLE {
+                    this.enter(HEAD);
+                }
+                let total = this.head_bytes.fetch_add(n, Ordering::Relaxed) + n;
+                if total > this.limits.max_header_bytes {
+                    buf.set_filled(before);
+                    this.refuse(431, "Request Header Fields Too Large", "Request header too large");
+                    return this.poll_refusal(cx);
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => {
+                let deadline = this.deadline(phase);
+                if this.timer.deadline() != deadline {
+                    this.timer.as_mut().reset(deadline);
+                }
+                if this.timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                match phase {
+                    // Idle too long: end quietly, as a client closing would.
+                    IDLE => Poll::Ready(Ok(())),
+                    // A head begun but not finished in time.
+                    _ if this.head_bytes.load(Ordering::Relaxed) > 0 => {
+                        this.refuse(408, "Request Timeout", "Request header timeout");
+                        this.poll_refusal(cx)
+                    }
+                    // Connected but never sent anything.
+                    _ => Poll::Ready(Ok(())),
+                }
+            }
+        }
+    }
+}
+
+impl AsyncWrite for GuardedStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[async_trait]
+impl Shutdown for GuardedStream {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await
+    }
+}
+
+impl UniqueID for GuardedStream {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for GuardedStream {
+    fn get_ssl(&self) -> Option<&pingora::protocols::tls::TlsRef> {
+        self.inner.get_ssl()
+    }
+
+    fn get_ssl_digest(&self) -> Option<Arc<pingora::protocols::tls::SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+
+    fn selected_alpn_proto(&self) -> Option<ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for GuardedStream {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+
+    fn get_read_pending_time(&self) -> Duration {
+        self.inner.get_read_pending_time()
+    }
+
+    fn get_write_pending_time(&self) -> Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for GuardedStream {
+    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+
+    fn set_proxy_digest(&mut self, digest: ProxyDigest) {
+        self.inner.set_proxy_digest(digest)
+    }
+}
+
+impl GetSocketDigest for GuardedStream {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+
+    fn set_socket_digest(&mut self, digest: SocketDigest) {
+        self.inner.set_socket_digest(digest)
+    }
+}
+
+#[async_trait]
+impl Peek for GuardedStream {
+    async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
+        self.inner.try_peek(buf).await
+    }
+}
+
+/// The guard of the session's connection, when it has one (HTTP/1).
+fn guard_of(session: &Session) -> Option<&GuardedStream> {
+    session
+        .downstream_session
+        .stream()?
+        .as_any()
+        .downcast_ref::<GuardedStream>()
+}
+
+/// The request head was read: stop its clock, apply the per-read body and write timeouts,
+/// and keep pipelined requests (answered in order) rather than dropping them.
+pub fn request_started(session: &mut Session, limits: &ConnLimits) {
+    if let Some(g) = guard_of(session) {
+        g.mark_busy();
+    }
+    let s = &mut session.downstream_session;
+    s.set_read_timeout(Some(limits.body_timeout));
+    s.set_write_timeout(Some(limits.body_timeout));
+    s.set_pipelining_enabled(true);
+}
+
+/// The response is done: the connection's idle clock starts.
+pub fn response_finished(session: &Session) {
+    if let Some(g) = guard_of(session) {
+        g.mark_idle();
+    }
+}
+
+/// The proxy application with [`ConnLimits`] on every HTTP/1 connection.
+pub struct GuardedApp<A> {
+    inner: Arc<A>,
+    limits: ConnLimits,
+}
+
+impl<A> GuardedApp<A> {
+    /// Guards `inner`'s connections with `limits`.
+    pub fn new(inner: A, limits: ConnLimits) -> GuardedApp<A> {
+        GuardedApp {
+            inner: Arc::new(inner),
+            limits,
+        }
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for GuardedApp<A> {
+    async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        let stream: Stream = if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+            stream
+        } else {
+            Box::new(GuardedStream::new(stream, self.limits))
+        };
+        self.inner.process_new(stream, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await
+    }
+}
