@@ -71,7 +71,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => run(cli.run, hup),
         Some(Command::Run(args)) => run(args, hup),
-        Some(Command::Check { config }) => match certgate::server::load_snapshot(&config, 1, &Default::default()) {
+        Some(Command::Check { config }) => match certgate::server::check(&config, &|name| std::env::var(name).ok()) {
             Ok(snap) => {
                 for w in &snap.warnings {
                     eprintln!("warning: {w}");

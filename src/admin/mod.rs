@@ -28,7 +28,7 @@ pub use store::{ControlStore, SqliteStore, Write};
 pub use sync::StoreSync;
 
 use crate::certs::PemCache;
-use crate::config::LoadedConfig;
+use crate::config::{ConfigError, ConfigErrors, LoadedConfig};
 use crate::server::Publisher;
 use crate::snapshot::Overlay;
 
@@ -55,19 +55,10 @@ impl ControlPlane {
     /// variables (a closure, so tests never touch the process environment).
     pub fn open(cfg: &LoadedConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<ControlPlane, String> {
         let admin = cfg.raw.admin.as_ref().ok_or("no `admin` section")?;
-        let key_env = admin.key_env.as_deref().unwrap_or(DEFAULT_KEY_ENV);
-        let admin_key = env(key_env).filter(|k| !k.is_empty()).ok_or_else(|| {
-            format!("admin.key_env: the environment variable {key_env} holding the admin key is not set")
-        })?;
-        if admin_key.len() < 16 {
-            return Err(format!(
-                "admin.key_env: the admin key in {key_env} must be at least 16 characters"
-            ));
-        }
+        let admin_key = admin_key(cfg, env).map_err(|e| e.to_string())?;
         let data_dir = cfg.resolve_path(admin.data_dir.as_deref().unwrap_or("data"));
         let store = SqliteStore::open(&data_dir)?;
-        let secret_env = admin.secret_env.as_deref().unwrap_or(DEFAULT_SECRET_ENV);
-        let vault = match env(secret_env).filter(|s| !s.is_empty()) {
+        let vault = match secret(cfg, env) {
             Some(secret) => {
                 let salt = match store.meta_get("kdf_salt")? {
                     Some(s) => s,
@@ -77,10 +68,7 @@ impl ControlPlane {
                         s
                     }
                 };
-                Some(
-                    KeyVault::derive(secret.as_bytes(), &salt)
-                        .map_err(|e| format!("admin.secret_env ({secret_env}): {e}"))?,
-                )
+                Some(KeyVault::derive(secret.as_bytes(), &salt).map_err(|e| format!("admin.secret_env: {e}"))?)
             }
             None => None,
         };
@@ -105,6 +93,33 @@ impl ControlPlane {
         };
         cp.sync_store_dir();
         Ok(cp)
+    }
+
+    /// What `run` checks of the control plane before it serves, without writing anything:
+    /// the admin key, and that the stored state (if any) loads, its sealed keys included.
+    /// `certgate check` runs it, so it accepts exactly what `run` accepts. Returns what the
+    /// stored state adds to the data plane, for the caller to compile with the YAML.
+    pub fn preflight(cfg: &LoadedConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Overlay, ConfigErrors> {
+        let Some(admin) = cfg.raw.admin.as_ref() else {
+            return Ok(Overlay::default());
+        };
+        admin_key(cfg, env).map_err(|e| ConfigErrors(vec![e]))?;
+        let data_dir = cfg.resolve_path(admin.data_dir.as_deref().unwrap_or("data"));
+        let at = |message: String| ConfigErrors(vec![cfg.error("admin.data_dir", message)]);
+        if data_dir.exists() && !data_dir.is_dir() {
+            return Err(at(format!("{} is not a directory", data_dir.display())));
+        }
+        let Some(store) = SqliteStore::open_existing_read_only(&data_dir).map_err(at)? else {
+            return Ok(Overlay::default()); // a fresh data directory: nothing stored yet
+        };
+        let vault = match (secret(cfg, env), store.meta_get("kdf_salt").map_err(at)?) {
+            (Some(secret), Some(salt)) => Some(KeyVault::derive(secret.as_bytes(), &salt).map_err(at)?),
+            _ => None,
+        };
+        let records = store.load_all().map_err(at)?;
+        Ok(ControlState::from_records(records, vault.as_ref())
+            .map_err(at)?
+            .overlay())
     }
 
     /// What the control plane adds to the data plane now.
@@ -149,4 +164,34 @@ impl ControlPlane {
     fn config(&self) -> Option<Arc<LoadedConfig>> {
         self.publisher.get().map(|p| p.config())
     }
+}
+
+/// The admin key from `admin.key_env`: set, and at least 16 characters.
+fn admin_key(cfg: &LoadedConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let admin = cfg.raw.admin.as_ref();
+    let key_env = admin.and_then(|a| a.key_env.as_deref()).unwrap_or(DEFAULT_KEY_ENV);
+    let Some(key) = env(key_env).filter(|k| !k.is_empty()) else {
+        return Err(cfg.error(
+            "admin.key_env",
+            format!("the environment variable {key_env} holding the admin key is not set"),
+        ));
+    };
+    if key.len() < 16 {
+        return Err(cfg.error(
+            "admin.key_env",
+            format!("the admin key in {key_env} must be at least 16 characters"),
+        ));
+    }
+    Ok(key)
+}
+
+/// The key-encryption secret from `admin.secret_env`, when set.
+fn secret(cfg: &LoadedConfig, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let name = cfg
+        .raw
+        .admin
+        .as_ref()
+        .and_then(|a| a.secret_env.as_deref())
+        .unwrap_or(DEFAULT_SECRET_ENV);
+    env(name).filter(|s| !s.is_empty())
 }

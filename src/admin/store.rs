@@ -66,6 +66,19 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Opens `dir/certgate.db` read-only, or `None` when there is none yet. Creates nothing.
+    pub fn open_existing_read_only(dir: &Path) -> Result<Option<SqliteStore>, String> {
+        let path = dir.join("certgate.db");
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Some(SqliteStore { conn: Mutex::new(conn) }))
+    }
+}
+
 impl ControlStore for SqliteStore {
     fn load_all(&self) -> Result<Vec<(String, String, Vec<u8>)>, String> {
         let conn = self.conn.lock();

@@ -64,6 +64,20 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigErrors> {
 
 /// Parses config text as if it had been read from `file`.
 pub fn parse_str(text: &str, file: &Path) -> Result<LoadedConfig, ConfigErrors> {
+    let structural = super::source_map::structure_errors(text);
+    if !structural.is_empty() {
+        return Err(ConfigErrors(
+            structural
+                .into_iter()
+                .map(|e| ConfigError {
+                    file: file.to_path_buf(),
+                    path: e.path,
+                    line: Some(e.line),
+                    message: e.message,
+                })
+                .collect(),
+        ));
+    }
     let de = serde_yaml::Deserializer::from_str(text);
     let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

@@ -50,6 +50,24 @@ pub fn load_snapshot(path: &Path, generation: u64, cache: &PemCache) -> Result<S
     compile_with(&loaded, generation, cache, &Overlay::default())
 }
 
+/// `certgate check`: everything `run` validates before it serves, short of binding its
+/// sockets: the YAML and every file it names, the listeners, the admin key and the stored
+/// control-plane state compiled together with the YAML. Reads `env` for the environment.
+pub fn check(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Snapshot, ConfigErrors> {
+    let loaded = config::load(path)?;
+    let yaml_only = compile_with(&loaded, 1, &PemCache::default(), &Overlay::default());
+    let overlay = ControlPlane::preflight(&loaded, env);
+    match (yaml_only, overlay) {
+        (Err(mut a), Err(b)) => {
+            a.0.extend(b.0);
+            Err(a)
+        }
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+        (Ok(snap), Ok(overlay)) if overlay.is_empty() => Ok(snap),
+        (Ok(_), Ok(overlay)) => compile_with(&loaded, 1, &PemCache::default(), &overlay),
+    }
+}
+
 /// Logs a snapshot's warnings.
 pub fn log_warnings(snap: &Snapshot) {
     for w in &snap.warnings {

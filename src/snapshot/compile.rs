@@ -318,6 +318,28 @@ impl<'a> Compiler<'a> {
         if self.cfg.raw.admin.is_some() && l.admin.is_none() {
             self.error("admin", "the `admin` section needs `listen.admin`");
         }
+        if l.admin.is_some() && self.cfg.raw.admin.is_none() {
+            self.error(
+                "listen.admin",
+                "the admin listener needs an `admin` section (key_env, secret_env, data_dir)",
+            );
+        }
+        let mut bound: Vec<(&str, SocketAddr)> = Vec::new();
+        for (field, a) in [
+            ("https", settings.https),
+            ("http", settings.http),
+            ("metrics", settings.metrics),
+            ("admin", settings.admin),
+        ] {
+            let Some(a) = a else { continue };
+            if let Some((other, _)) = bound.iter().find(|(_, b)| overlaps(*b, a)) {
+                self.error(
+                    &format!("listen.{field}"),
+                    format!("`{a}` is also listen.{other}: each listener needs its own port"),
+                );
+            }
+            bound.push((field, a));
+        }
         Some(settings)
     }
 
@@ -397,6 +419,7 @@ impl<'a> Compiler<'a> {
         let tls = self.cfg.raw.tls.as_ref()?;
         let default = self.server_identity("tls", &tls.certificate, &tls.key, tls.alternate.as_ref());
         let mut sni = Vec::new();
+        let mut seen: HashMap<String, String> = HashMap::new();
         for (i, s) in tls.sni.iter().enumerate() {
             let base = format!("tls.sni[{i}]");
             let id = self.server_identity(&base, &s.certificate, &s.key, s.alternate.as_ref());
@@ -406,6 +429,14 @@ impl<'a> Compiler<'a> {
             for (j, h) in s.hosts.iter().enumerate() {
                 match HostPattern::parse(h) {
                     Ok(p) => {
+                        let here = format!("{base}.hosts[{j}]");
+                        if let Some(first) = seen.insert(p.to_string(), here.clone()) {
+                            self.error(
+                                &here,
+                                format!("`{p}` is also {first}: which certificate it gets would be a guess"),
+                            );
+                            continue;
+                        }
                         if let Some(id) = &id {
                             sni.push((p, id.clone()));
                         }
@@ -425,6 +456,15 @@ impl<'a> Compiler<'a> {
             let Some(c) = self.resolve(r, &format!("{base}[{i}]")) else {
                 continue;
             };
+            if c.is_public_key_only() {
+                self.error(
+                    &format!("{base}[{i}]"),
+                    format!(
+                        "`{r}` is a bare public key: allow lists match a client's leaf certificate or its issuing CA, never a key alone"
+                    ),
+                );
+                continue;
+            }
             self.gauge(&c, "client_allow");
             leaves.insert(c.id);
             if c.meta.is_ca {
@@ -880,4 +920,10 @@ fn check_listen_path(lp: &str) -> Result<(), String> {
         Ok(n) if n != lp => Err(format!("requests are normalised before routing: write `{n}`")),
         Ok(_) => Ok(()),
     }
+}
+
+/// Whether two listener addresses would take the same port (an unspecified address takes it
+/// on every interface).
+fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }

@@ -38,8 +38,24 @@ impl HostPattern {
         if text == "*" {
             return Err("a bare `*` is not a host pattern".into());
         }
+        if text.parse::<std::net::Ipv6Addr>().is_ok() {
+            return Ok(HostPattern {
+                labels: vec![Label::Literal(text.as_str().into())].into(),
+            });
+        }
+        if text.contains(':') {
+            return Err(format!(
+                "`{text}` has a port: host patterns match the Host header without its port"
+            ));
+        }
         let mut labels = Vec::new();
         for label in text.split('.') {
+            if label
+                .bytes()
+                .any(|b| !(b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'*'))
+            {
+                return Err(format!("`{text}` is not a host name"));
+            }
             if label == "*" {
                 labels.push(Label::Any);
             } else if label.is_empty() {
@@ -179,6 +195,12 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_hosts_are_one_label() {
+        let p = HostPattern::parse("::1").unwrap();
+        assert!(p.matches("::1") && p.is_exact());
+    }
+
+    #[test]
     fn specificity_orders_as_the_spec_says() {
         let s = |p: &str| HostPattern::parse(p).unwrap().specificity();
         assert!(s("api.example.com") > s("*.example.com"));
@@ -188,7 +210,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_patterns() {
-        for bad in ["*", "", "a*.example.com", "a..b"] {
+        for bad in [
+            "*",
+            "",
+            "a*.example.com",
+            "a..b",
+            "api.example.com:8443",
+            "a b.com",
+            "a,b.com",
+            "a/b",
+        ] {
             assert!(HostPattern::parse(bad).is_err(), "{bad}");
         }
     }

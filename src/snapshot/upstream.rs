@@ -94,6 +94,15 @@ impl Target {
         if host.is_empty() {
             return Err(format!("`{url}`: missing host"));
         }
+        // `http` reports a port it cannot read as u16 as no port at all.
+        let written_port = authority
+            .as_str()
+            .rsplit_once(']')
+            .map_or(authority.as_str(), |(_, p)| p)
+            .contains(':');
+        if written_port && authority.port_u16().is_none_or(|p| p == 0) {
+            return Err(format!("`{url}`: the port must be between 1 and 65535"));
+        }
         let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
         if uri.query().is_some() {
             return Err(format!("`{url}`: a query string is not allowed in an upstream URL"));

@@ -470,9 +470,19 @@ fn state_survives_a_restart_and_keys_are_encrypted() {
         );
         assert!(!text.contains(&token), "a token is stored in the clear");
     }
-    // A wrong secret cannot open the stored key: certgate refuses to start rather than lose it.
+    // A wrong secret cannot open the stored key: certgate refuses to start rather than lose it,
+    // and `check` says so first.
     let _ = cp.gateway.child.kill();
     let _ = cp.gateway.child.wait();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+        .args(["check", "-c"])
+        .arg(&cp.gateway.config)
+        .env("CERTGATE_ADMIN_KEY", ADMIN_KEY)
+        .env("CERTGATE_SECRET", "a-different-secret-0123456789")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "check accepts what run refuses");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong secret"));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
         .args(["run", "-c"])
         .arg(&cp.gateway.config)

@@ -79,3 +79,54 @@ fn cert_id_prints_the_id_and_metadata() {
     assert_ne!(code, 0);
     assert!(err.contains("garbage.pem"), "{err}");
 }
+
+/// Issue 11: `check` accepts exactly what `run` accepts (short of binding sockets).
+#[test]
+fn check_runs_the_same_validation_as_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        "listen:\n  http: \"127.0.0.1:1\"\n  admin: \"127.0.0.1:2\"\nadmin:\n  key_env: CG_TEST_ADMIN_KEY\n  data_dir: data\n",
+    )
+    .unwrap();
+    let check = |key: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_certgate"));
+        cmd.args(["check", "-c"]).arg(&cfg).env_remove("CG_TEST_ADMIN_KEY");
+        if let Some(k) = key {
+            cmd.env("CG_TEST_ADMIN_KEY", k);
+        }
+        let out = cmd.output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (code, err) = check(None);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("admin.key_env: the environment variable CG_TEST_ADMIN_KEY"),
+        "{err}"
+    );
+    let (code, err) = check(Some("short"));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("at least 16 characters"), "{err}");
+    let (code, err) = check(Some("a-long-enough-admin-key"));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!dir.path().join("data").exists(), "check writes nothing");
+}
+
+#[test]
+fn check_refuses_an_alias_bomb_fast() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bomb.yaml");
+    let mut text =
+        String::from("listen:\n  http: \"127.0.0.1:1\"\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..10 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        text.push_str(&format!("x{i}: &a{i} [{refs}]\n"));
+    }
+    std::fs::write(&cfg, text).unwrap();
+    let start = std::time::Instant::now();
+    let (code, _, err) = certgate(&["check", "-c", cfg.to_str().unwrap()]);
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(code, 2);
+    assert!(err.contains("alias bomb") && err.contains("bomb.yaml line"), "{err}");
+}

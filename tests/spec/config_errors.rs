@@ -141,6 +141,97 @@ const CASES: &[Case] = &[
         fragment: "as tls.sni[0].certificate",
     },
     Case {
+        name: "duplicate domain in a pin map",
+        body: "security:\n  pinned_public_keys:\n    a.example.com: client.crt\n    b.example.com: client.crt\n    a.example.com: client.crt\n",
+        path: "security.pinned_public_keys.a.example.com",
+        line: 10,
+        fragment: "duplicate key `a.example.com` (first at line 8)",
+    },
+    Case {
+        name: "duplicate domain in a certificate map",
+        body: "security:\n  upstream_certificates:\n    \"*\": server.crt\n    \"*\": server.crt\n",
+        path: "security.upstream_certificates.*",
+        line: 9,
+        fragment: "duplicate key `*` (first at line 8)",
+    },
+    Case {
+        name: "duplicate top-level key",
+        body: "listen:\n  http: \"127.0.0.1:8080\"\n",
+        path: "listen",
+        line: 6,
+        fragment: "duplicate key `listen` (first at line 1)",
+    },
+    Case {
+        name: "admin listener without an admin section",
+        body: "@listen  admin: \"127.0.0.1:9000\"\n",
+        path: "listen.admin",
+        line: 3,
+        fragment: "needs an `admin` section",
+    },
+    Case {
+        name: "two listeners on one port",
+        body: "@listen  metrics: \"0.0.0.0:8443\"\n",
+        path: "listen.metrics",
+        line: 3,
+        fragment: "is also listen.https",
+    },
+    Case {
+        name: "a host pattern with a port",
+        body: "apis:\n  - name: a\n    hosts: [api.example.com:8443]\n    listen_path: /\n    upstream: {url: http://x}\n",
+        path: "apis[0].hosts[0]",
+        line: 8,
+        fragment: "has a port",
+    },
+    Case {
+        name: "a bare public key in an allow list",
+        body: "apis:\n  - name: a\n    listen_path: /\n    auth: {mutual_tls: true, client_certificates: [client.pub]}\n    upstream: {url: http://x}\n",
+        path: "apis[0].auth.client_certificates[0]",
+        line: 9,
+        fragment: "is a bare public key",
+    },
+    Case {
+        name: "an upstream port out of range",
+        body: "apis:\n  - name: a\n    listen_path: /\n    upstream: {url: \"http://x:99999\"}\n",
+        path: "apis[0].upstream.url",
+        line: 9,
+        fragment: "between 1 and 65535",
+    },
+    Case {
+        name: "a listen path that is not normalised",
+        body: "apis:\n  - name: a\n    listen_path: /a/../b/\n    upstream: {url: http://x}\n",
+        path: "apis[0].listen_path",
+        line: 8,
+        fragment: "write `/b/`",
+    },
+    Case {
+        name: "a listen path with parameters",
+        body: "apis:\n  - name: a\n    listen_path: /a;v=1/\n    upstream: {url: http://x}\n",
+        path: "apis[0].listen_path",
+        line: 8,
+        fragment: "must not contain",
+    },
+    Case {
+        name: "an upstream base path that climbs",
+        body: "apis:\n  - name: a\n    listen_path: /\n    upstream: {url: \"http://x/base/../other\"}\n",
+        path: "apis[0].upstream.url",
+        line: 9,
+        fragment: "normalised path",
+    },
+    Case {
+        name: "two SNI entries for one host",
+        body: "  sni:\n    - hosts: [a.example]\n      certificate: server.crt\n      key: server.key\n    - hosts: [b.example, A.example]\n      certificate: server.crt\n      key: server.key\n",
+        path: "tls.sni[1].hosts[1]",
+        line: 10,
+        fragment: "is also tls.sni[0].hosts[0]",
+    },
+    Case {
+        name: "a zero timeout",
+        body: "@listen  header_timeout_ms: 0\n",
+        path: "listen.header_timeout_ms",
+        line: 3,
+        fragment: "must be at least 1",
+    },
+    Case {
         name: "bad expiry",
         body: "apis:\n  - name: a\n    listen_path: /\n    auth: {type: token}\n    upstream: {url: http://x}\ntokens:\n  - token: t\n    apis: [a]\n    expires_at: tomorrow\n",
         path: "tokens[0].expires_at",
@@ -161,6 +252,8 @@ fn setup(dir: &Path) {
     )
     .unwrap();
     std::fs::write(dir.join("other.key"), Spec::client("o").issue(None).key_pem()).unwrap();
+    let bare = Spec::client("bare").issue(None);
+    std::fs::write(dir.join("client.pub"), bare.key.public_key_to_pem().unwrap()).unwrap();
 }
 
 fn errors_of(dir: &Path, text: &str) -> Vec<certgate::config::ConfigError> {
@@ -183,6 +276,9 @@ fn every_error_names_file_path_and_line() {
         // A case whose body replaces `tls:` drops the default one.
         let text = if c.body.starts_with("tls:") {
             format!("listen:\n  https: \"127.0.0.1:8443\"\n{}", c.body)
+        } else if let Some(listen) = c.body.strip_prefix("@listen") {
+            // Lines added to `listen:` (they become line 3).
+            HEAD.replacen("\ntls:", &format!("\n{listen}tls:"), 1)
         } else {
             format!("{HEAD}{}", c.body)
         };
