@@ -282,6 +282,9 @@ impl ControlPlane {
 
     /// Parses an uploaded PEM into a record (the key sealed), refusing what SPEC §8 refuses.
     fn certificate_from_pem(&self, body: &[u8], name: Option<String>) -> Result<StoredCert, ApiError> {
+        if let Some(n) = &name {
+            non_empty("name", n)?;
+        }
         if body.iter().all(|b| b.is_ascii_whitespace()) {
             return Err(ApiError::new(
                 400,
@@ -397,6 +400,9 @@ impl ControlPlane {
 
     fn patch_certificate(&self, id: &str, body: &[u8]) -> Result<AdminResponse, ApiError> {
         let patch: PatchCert = parse_json(body)?;
+        if let Some(name) = &patch.name {
+            non_empty("name", name)?;
+        }
         self.change(|s| {
             let key = live_cert(s, id)?.record.id.clone();
             if let Some(orgs) = &patch.organisations {
@@ -542,6 +548,13 @@ impl ControlPlane {
 
     fn add_request(&self, body: &[u8]) -> Result<AdminResponse, ApiError> {
         let b: NewRequest = parse_json(body)?;
+        if b.certificate.as_deref().is_some_and(|pem| pem.contains("PRIVATE KEY")) {
+            return Err(ApiError::new(
+                400,
+                "invalid_certificate",
+                "send the certificate only: a consumer's private key never leaves the consumer",
+            ));
+        }
         let submitted = match &b.certificate {
             Some(pem) => Some(self.certificate_from_pem(pem.as_bytes(), None)?),
             None => None,
@@ -671,6 +684,9 @@ impl ControlPlane {
             ),
             None => None,
         };
+        if expires_at.is_some_and(|t| t <= now_unix()) {
+            return Err(ApiError::bad("expires_at is in the past: the key would never work"));
+        }
         self.change(|s| {
             let mut bound = Vec::new();
             let mut unknown = Vec::new();
@@ -716,12 +732,31 @@ fn check_orgs(s: &ControlState, orgs: &[String]) -> Result<(), ApiError> {
     }
 }
 
+/// Longest display name, in characters.
+const MAX_NAME_CHARS: usize = 200;
+
+/// A display name: not empty, at most [`MAX_NAME_CHARS`], and nothing that would make it
+/// print as something else (control characters, bidirectional overrides, invisible marks).
 fn non_empty(field: &str, v: &str) -> Result<(), ApiError> {
     if v.trim().is_empty() {
-        Err(ApiError::bad(format!("{field} must not be empty")))
-    } else {
-        Ok(())
+        return Err(ApiError::bad(format!("{field} must not be empty")));
     }
+    if v.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::bad(format!(
+            "{field} is longer than {MAX_NAME_CHARS} characters"
+        )));
+    }
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+    };
+    if let Some(c) = v.chars().find(|c| hidden(*c)) {
+        return Err(ApiError::bad(format!(
+            "{field} contains U+{:04X}: control, bidirectional and invisible characters are not allowed in names",
+            c as u32
+        )));
+    }
+    Ok(())
 }
 
 /// A parsed query string.

@@ -52,6 +52,7 @@ impl SqliteStore {
     pub fn open(dir: &Path) -> Result<SqliteStore, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
         let path = dir.join("certgate.db");
+        private_files(dir, &path)?;
         let conn = Connection::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| e.to_string())?;
@@ -64,6 +65,31 @@ impl SqliteStore {
         .map_err(|e| e.to_string())?;
         Ok(SqliteStore { conn: Mutex::new(conn) })
     }
+}
+
+/// The data directory is the owner's alone (0700) and so is the database (0600). The file is
+/// created before SQLite opens it, so its journal and WAL files, which SQLite creates with
+/// the database's mode, are 0600 too; files from older versions are tightened.
+fn private_files(dir: &Path, db: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let tighten = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("{}: cannot restrict permissions: {e}", p.display()))
+    };
+    tighten(dir, 0o700)?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(db)
+        .map_err(|e| format!("{}: {e}", db.display()))?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let p = Path::new(&format!("{}{suffix}", db.display())).to_path_buf();
+        if p.exists() {
+            tighten(&p, 0o600)?;
+        }
+    }
+    Ok(())
 }
 
 impl SqliteStore {
@@ -171,5 +197,22 @@ mod tests {
         );
         assert_eq!(s.meta_get("salt").unwrap(), Some(b"s".to_vec()));
         assert_eq!(s.meta_get("other").unwrap(), None);
+    }
+
+    #[test]
+    fn the_data_is_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let s = SqliteStore::open(&data).unwrap();
+        s.meta_set("x", b"y").unwrap();
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        for entry in std::fs::read_dir(&data).unwrap() {
+            let p = entry.unwrap().path();
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+        }
     }
 }

@@ -897,3 +897,187 @@ fn restarts_with_a_store_directory_keep_every_record() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// Issue 11 §2/§3: what an attacker or a careless operator sends the admin API.
+#[test]
+fn admin_abuse_is_refused_and_changes_nothing() {
+    let cp = start("");
+    let auth = format!("Bearer {ADMIN_KEY}");
+    let org = cp.org("abuse");
+    let product = cp.ok(
+        "POST",
+        "/products",
+        Some(json!({"name": "self", "apis": ["orders"], "auth": "token_mtls", "certificate_mode": "self_serve"})),
+        201,
+    );
+    let app = cp.ok("POST", "/apps", Some(json!({"name": "a", "organisation": org})), 201);
+    let consumer = cp.client();
+    let mut with_key = String::from_utf8(consumer.cert_pem()).unwrap();
+    with_key.push_str(&String::from_utf8(consumer.key_pem()).unwrap());
+    let before = (
+        cp.ok("GET", "/certificates", None, 200),
+        cp.ok("GET", "/organisations", None, 200),
+        cp.ok("GET", "/products", None, 200),
+    );
+    // A chunked body over 1 MiB (no Content-Length to refuse it by).
+    let chunked = {
+        use std::io::{Read, Write};
+        let mut tcp = std::net::TcpStream::connect(("127.0.0.1", cp.gateway.admin)).unwrap();
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        let head = format!("POST /certificates HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+        tcp.write_all(head.as_bytes()).unwrap();
+        let chunk = vec![b'a'; 64 * 1024];
+        for _ in 0..20 {
+            if tcp.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).is_err()
+                || tcp.write_all(&chunk).is_err()
+                || tcp.write_all(b"\r\n").is_err()
+            {
+                break;
+            }
+        }
+        let _ = tcp.write_all(b"0\r\n\r\n");
+        let mut out = Vec::new();
+        let _ = tcp.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).to_string()
+    };
+    assert!(chunked.starts_with("HTTP/1.1 413"), "chunked over 1 MiB: {chunked}");
+    let cases: Vec<(&str, Response, u16, &str)> = vec![
+        (
+            "Authorization twice",
+            http_request(
+                cp.gateway.admin,
+                "GET",
+                "/certificates",
+                &[("Authorization", &auth), ("Authorization", "Bearer other")],
+                b"",
+            ),
+            400,
+            "invalid_request",
+        ),
+        (
+            "a name with NUL",
+            cp.call("POST", "/organisations", Some(json!({"name": "evil\u{0}org"}))),
+            400,
+            "invalid_request",
+        ),
+        (
+            "a name with a bidi override",
+            cp.call("POST", "/organisations", Some(json!({"name": "acme\u{202E}gpj.exe"}))),
+            400,
+            "invalid_request",
+        ),
+        (
+            "an app name with a zero-width space",
+            cp.call(
+                "POST",
+                "/apps",
+                Some(json!({"name": "a\u{200B}b", "organisation": org})),
+            ),
+            400,
+            "invalid_request",
+        ),
+        (
+            "a name of 10,000 characters",
+            cp.call("POST", "/organisations", Some(json!({"name": "x".repeat(10_000)}))),
+            400,
+            "invalid_request",
+        ),
+        (
+            "a self-serve request carrying the consumer's private key",
+            cp.call(
+                "POST",
+                "/access-requests",
+                Some(json!({"app": app["id"], "product": product["id"], "certificate": with_key})),
+            ),
+            400,
+            "invalid_certificate",
+        ),
+        (
+            "a key that expired already",
+            cp.call(
+                "POST",
+                "/keys",
+                Some(json!({"apis": ["orders"], "expires_at": "2020-01-01T00:00:00Z"})),
+            ),
+            400,
+            "invalid_request",
+        ),
+        (
+            "malformed JSON: wrong type",
+            cp.call("POST", "/organisations", Some(json!({"name": 7}))),
+            400,
+            "invalid_request",
+        ),
+        (
+            "malformed JSON: not UTF-8",
+            http_request(
+                cp.gateway.admin,
+                "POST",
+                "/organisations",
+                &[("Authorization", &auth)],
+                b"{\"name\": \"\xff\"}",
+            ),
+            400,
+            "invalid_request",
+        ),
+        (
+            "unknown app in a request",
+            cp.call(
+                "POST",
+                "/access-requests",
+                Some(json!({"app": "app_x", "product": product["id"]})),
+            ),
+            400,
+            "invalid_request",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, r, status, code) in &cases {
+        let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        if r.status != *status || body["code"] != *code {
+            failures.push(format!("{name}: {} {}", r.status, r.text()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let after = (
+        cp.ok("GET", "/certificates", None, 200),
+        cp.ok("GET", "/organisations", None, 200),
+        cp.ok("GET", "/products", None, 200),
+    );
+    assert_eq!(after, before, "no refused call changed anything");
+    assert!(!cp
+        .call("GET", "/certificates", None)
+        .text()
+        .contains(&consumer.id().to_hex()));
+
+    // Approving, rejecting or revoking twice.
+    let req = cp.ok(
+        "POST",
+        "/access-requests",
+        Some(json!({"app": app["id"], "product": product["id"], "certificate": String::from_utf8(consumer.cert_pem()).unwrap()})),
+        201,
+    );
+    let grant = cp.approve(&req);
+    let id = req["id"].as_str().unwrap();
+    assert_eq!(
+        cp.call("POST", &format!("/access-requests/{id}/approve"), None).status,
+        409,
+        "approve twice"
+    );
+    assert_eq!(
+        cp.call("POST", &format!("/access-requests/{id}/reject"), None).status,
+        409,
+        "reject after approve"
+    );
+    let g = grant["id"].as_str().unwrap();
+    for _ in 0..2 {
+        let r = cp.ok("POST", &format!("/grants/{g}/revoke"), None, 200);
+        assert_eq!(r["status"], "revoked");
+    }
+    let token = grant["token"].as_str().unwrap();
+    assert_eq!(
+        cp.gw("orders", Some(&consumer), Some(token)).0,
+        403,
+        "a revoked grant stays revoked"
+    );
+}
