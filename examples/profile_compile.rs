@@ -51,7 +51,8 @@ fn main() {
         let snap = certgate::snapshot::compile_with(&loaded, 1, &cache, &Default::default()).unwrap();
         let t_compile = t.elapsed();
         let t = Instant::now();
-        let (st, _, _) = certgate::certs::CertStore::load_dir(&dir.join("certs"), &cache);
+        let (st, _, _) =
+            certgate::certs::CertStore::load_dir(&dir.join("certs"), &certgate::certs::Files::disk(&cache));
         println!("  store load_dir warm {:?} ({} certs)", t.elapsed(), st.len());
         println!("round {round}: read {t_read:?} sourcemap {t_sm} serde {t_serde} load(total) {t_load:?} compile {t_compile:?} apis {}", snap.stats.apis);
     }

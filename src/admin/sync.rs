@@ -53,7 +53,7 @@ impl ControlPlane {
     /// Compares the store directory with the records once; publishes when anything changed.
     pub fn sync_store_dir(&self) -> usize {
         let Some(dir) = &self.store_dir else { return 0 };
-        let (store, errors, _) = CertStore::load_dir(dir, &self.pem_cache);
+        let (store, errors, _) = CertStore::load_dir(dir, &crate::certs::Files::disk(&self.pem_cache));
         for e in &errors {
             warn!("event=store_sync_skipped {e}");
         }

@@ -1,5 +1,8 @@
-//! Parsed PEM files kept between loads: a reload re-parses only files whose size or
-//! modification time changed. Used only by the loader, never on the request path.
+//! Parsed PEM files kept between loads: a reload re-parses only files that changed. A file
+//! counts as unchanged only if its device, inode, size, modification time and change time
+//! (ctime) are: `cp -p` and `rsync -t` can keep the modification time of a replaced file,
+//! but not its ctime, which no tool can set. Used only by the loader, never on the request
+//! path.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
@@ -20,9 +23,18 @@ pub struct PemCache {
 }
 
 struct Entry {
+    stamp: Stamp,
+    cert: Arc<LoadedCert>,
+}
+
+/// What identifies one version of a file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
     len: u64,
     modified: Option<SystemTime>,
-    cert: Arc<LoadedCert>,
+    ctime: (i64, i64),
 }
 
 // === impl PemCache ===
@@ -35,9 +47,16 @@ impl PemCache {
             message: format!("cannot read: {e}"),
             kind: CertErrorKind::Unreadable,
         })?;
-        let (len, modified) = (meta.len(), meta.modified().ok());
+        use std::os::unix::fs::MetadataExt;
+        let stamp = Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        };
         if let Some(e) = self.files.lock().get(path.as_os_str()) {
-            if e.len == len && e.modified == modified && modified.is_some() {
+            if e.stamp == stamp && stamp.modified.is_some() {
                 return Ok(e.cert.clone());
             }
         }
@@ -45,8 +64,7 @@ impl PemCache {
         self.files.lock().insert(
             path.as_os_str().to_owned(),
             Entry {
-                len,
-                modified,
+                stamp,
                 cert: cert.clone(),
             },
         );
@@ -58,6 +76,12 @@ impl PemCache {
         self.files.lock().retain(|p, _| keep.contains(p));
     }
 
+    /// Forgets files that are not PEM files `set` read.
+    pub fn retain_read(&self, set: &super::FileSet) {
+        let keep: HashSet<OsString> = set.pem_paths().map(|p| p.as_os_str().to_owned()).collect();
+        self.retain(&keep);
+    }
+
     /// Number of cached files.
     pub fn len(&self) -> usize {
         self.files.lock().len()
@@ -66,5 +90,40 @@ impl PemCache {
     /// Whether nothing is cached.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::Spec;
+
+    /// Issue 11: a same-size file replaced with its modification time kept (`cp -p`) is
+    /// read again.
+    #[test]
+    fn a_replacement_keeping_size_and_mtime_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.pem");
+        let (a, b) = (Spec::client("aaaa").issue(None), Spec::client("bbbb").issue(None));
+        let (pa, pb) = (a.cert_pem(), b.cert_pem());
+        assert_eq!(pa.len(), pb.len(), "same size");
+        std::fs::write(&path, &pa).unwrap();
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        let cache = PemCache::default();
+        assert_eq!(cache.read(&path).unwrap().id, a.id());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&path, &pb).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+        assert_eq!(
+            cache.read(&path).unwrap().id,
+            b.id(),
+            "the new certificate, not the cached one"
+        );
     }
 }

@@ -25,7 +25,7 @@ pub struct LoadedCert {
 }
 
 /// Why a PEM could not be turned into a [`LoadedCert`]. The message names the source.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("{source_name}: {message}")]
 pub struct CertError {
     /// The file (or other source) that was being read.

@@ -4,12 +4,14 @@
 //! whether a certificate is allowed anywhere; that is the policy modules' job.
 
 mod cache;
+mod files;
 mod id;
 mod loaded;
 mod meta;
 mod store;
 
 pub use cache::PemCache;
+pub use files::{FileSet, Files};
 pub use id::{CertId, DigestHasher, DigestMap, DigestSet};
 pub use loaded::{parse_pem, read_pem_file, CertError, CertErrorKind, LoadedCert};
 pub use meta::CertMeta;

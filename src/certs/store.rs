@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{CertError, CertErrorKind, CertId, LoadedCert, PemCache};
+use super::{CertError, CertErrorKind, CertId, Files, LoadedCert};
 
 /// Certificates by ID, loaded from `certificate_store.dir` (and, later, the control plane).
 #[derive(Default, Debug)]
@@ -15,34 +15,52 @@ pub struct CertStore {
 // === impl CertStore ===
 
 impl CertStore {
-    /// Loads every `*.pem` and `*.crt` file under `dir` (recursively, in name order),
-    /// reusing what `cache` already parsed. Returns the store, one error per file that could
-    /// not be loaded, and every path read.
-    pub fn load_dir(dir: &Path, cache: &PemCache) -> (CertStore, Vec<CertError>, Vec<std::path::PathBuf>) {
+    /// Loads every `*.pem` and `*.crt` file under `dir` (recursively, in name order) through
+    /// `files`. Returns the store, one error per file that could not be loaded, and every
+    /// path read.
+    pub fn load_dir(dir: &Path, files: &Files<'_>) -> (CertStore, Vec<CertError>, Vec<std::path::PathBuf>) {
         let mut store = CertStore::default();
         let mut errors = Vec::new();
-        let mut files = Vec::new();
-        if let Err(e) = collect_files(dir, &mut files) {
-            errors.push(CertError {
-                source_name: dir.display().to_string(),
-                message: format!("cannot read directory: {e}"),
-                kind: CertErrorKind::Unreadable,
-            });
-            return (store, errors, files);
-        }
-        files.sort_by(|a, b| a.as_os_str().cmp(b.as_os_str()));
+        let paths = match files.list_store(dir) {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push(CertError {
+                    source_name: dir.display().to_string(),
+                    message: format!("cannot read directory: {e}"),
+                    kind: CertErrorKind::Unreadable,
+                });
+                return (store, errors, Vec::new());
+            }
+        };
         // Parse on every core: a cold load of a large store is dominated by X.509 parsing.
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
             .min(8);
-        let chunk = files.len().div_ceil(threads).max(1);
+        let chunk = paths.len().div_ceil(threads).max(1);
         let results: Vec<Vec<Result<Arc<LoadedCert>, CertError>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = files
+            let handles: Vec<_> = paths
                 .chunks(chunk)
-                .map(|part| s.spawn(move || part.iter().map(|f| cache.read(f)).collect()))
+                .map(|part| (part, s.spawn(move || part.iter().map(|f| files.read_pem(f)).collect())))
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+            handles
+                .into_iter()
+                .map(|(part, h)| {
+                    // A loader that panicked must not make its files vanish silently.
+                    h.join().unwrap_or_else(|_| {
+                        part.iter()
+                            .map(|f| {
+                                Err(CertError {
+                                    source_name: f.display().to_string(),
+                                    message: "the loader failed while reading this file (a bug: please report it)"
+                                        .into(),
+                                    kind: CertErrorKind::Invalid,
+                                })
+                            })
+                            .collect()
+                    })
+                })
+                .collect()
         });
         for r in results.into_iter().flatten() {
             match r {
@@ -50,7 +68,7 @@ impl CertStore {
                 Err(e) => errors.push(e),
             }
         }
-        (store, errors, files)
+        (store, errors, paths)
     }
 
     /// Adds a certificate; a second copy of the same ID keeps the one that has a key.
@@ -82,18 +100,4 @@ impl CertStore {
     pub fn iter(&self) -> impl Iterator<Item = &Arc<LoadedCert>> {
         self.by_id.values()
     }
-}
-
-fn collect_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let ty = entry.file_type()?;
-        if ty.is_dir() {
-            collect_files(&path, out)?;
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("pem" | "crt")) {
-            out.push(path);
-        }
-    }
-    Ok(())
 }

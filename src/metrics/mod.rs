@@ -10,6 +10,8 @@ use prometheus::{
 };
 
 use crate::snapshot::CertGauge;
+#[cfg(test)]
+use std::sync::Arc;
 
 /// The API label used when no API matched (`no_route`).
 pub const NO_API: &str = "";
@@ -25,6 +27,8 @@ pub struct Metrics {
     reloads: IntCounterVec,
     last_reload_success: Gauge,
     cert_not_after: GaugeVec,
+    /// Label sets of the expiry gauges now exported.
+    cert_labels: parking_lot::Mutex<std::collections::HashSet<[String; 3]>>,
     handshakes_present: IntCounter,
     handshakes_absent: IntCounter,
 }
@@ -116,6 +120,7 @@ impl Metrics {
             reloads,
             last_reload_success,
             cert_not_after,
+            cert_labels: Default::default(),
         }
     }
 
@@ -167,14 +172,23 @@ impl Metrics {
         }
     }
 
-    /// Replaces the certificate expiry gauges with those of a new snapshot.
+    /// Replaces the certificate expiry gauges with those of a new snapshot. New values are
+    /// set before stale series are removed, so a scrape in between never sees a gauge
+    /// missing (at worst, for a moment, one that is about to go).
     pub fn set_certificates(&self, certs: &[CertGauge]) {
-        self.cert_not_after.reset();
+        let mut current = self.cert_labels.lock();
+        let mut next = std::collections::HashSet::with_capacity(certs.len());
         for c in certs {
+            let labels = [c.id.to_hex(), c.subject.clone(), c.role.to_string()];
             self.cert_not_after
-                .with_label_values(&[&c.id.to_hex(), &c.subject, c.role])
+                .with_label_values(&[&labels[0], &labels[1], &labels[2]])
                 .set(c.not_after as f64);
+            next.insert(labels);
         }
+        for gone in current.difference(&next) {
+            let _ = self.cert_not_after.remove_label_values(&[&gone[0], &gone[1], &gone[2]]);
+        }
+        *current = next;
     }
 
     /// The Prometheus text exposition of every metric.
@@ -198,4 +212,51 @@ fn status_str(status: u16, buf: &mut [u8; 3]) -> &str {
     buf[1] = b'0' + (s / 10 % 10) as u8;
     buf[2] = b'0' + (s % 10) as u8;
     std::str::from_utf8(buf).unwrap_or("000")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gauge(n: u8, not_after: i64) -> CertGauge {
+        CertGauge {
+            id: crate::certs::CertId([n; 32]),
+            subject: format!("CN={n}"),
+            role: "server",
+            not_after,
+        }
+    }
+
+    /// Issue 11: a publish never leaves the expiry gauges empty, even for a moment.
+    #[test]
+    fn expiry_gauges_are_replaced_without_a_gap() {
+        let m = Arc::new(Metrics::new());
+        m.set_certificates(&[gauge(1, 100), gauge(2, 200)]);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let scraper = {
+            let (m, stop) = (m.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut empty = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let text = String::from_utf8(m.encode()).unwrap();
+                    if !text.contains("certgate_certificate_not_after_timestamp_seconds{") {
+                        empty += 1;
+                    }
+                }
+                empty
+            })
+        };
+        for i in 0..2000 {
+            m.set_certificates(&[gauge(1, 100 + i), gauge(3, 300)]);
+            m.set_certificates(&[gauge(1, 100 + i), gauge(2, 200)]);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(scraper.join().unwrap(), 0, "a scrape saw no expiry gauge");
+        let text = String::from_utf8(m.encode()).unwrap();
+        assert!(text.contains(&crate::certs::CertId([2; 32]).to_hex()));
+        assert!(
+            !text.contains(&crate::certs::CertId([3; 32]).to_hex()),
+            "stale series are removed"
+        );
+    }
 }

@@ -11,10 +11,10 @@ use log::{error, info, warn};
 use parking_lot::Mutex;
 
 use super::log_warnings;
-use crate::certs::PemCache;
+use crate::certs::{FileSet, Files, PemCache};
 use crate::config::{self, ConfigErrors, LoadedConfig};
 use crate::metrics::Metrics;
-use crate::snapshot::{compile_with, Overlay, Snapshot, SnapshotStore};
+use crate::snapshot::{compile_from, Overlay, Snapshot, SnapshotStore};
 
 /// Builds and publishes snapshots.
 pub struct Publisher {
@@ -27,6 +27,9 @@ pub struct Publisher {
 
 struct State {
     config: Arc<LoadedConfig>,
+    /// Every file the last good YAML load read, as it read them: control-plane changes
+    /// recompile against these, never against the disk.
+    files: Arc<FileSet>,
     overlay: Arc<Overlay>,
 }
 
@@ -48,7 +51,8 @@ impl Publisher {
         let cache = PemCache::default();
         let path = config.file.clone();
         let config = Arc::new(config);
-        let snap = compile_with(&config, 1, &cache, &overlay)?;
+        let (snap, files) = compile_disk(&config, 1, &cache, &overlay);
+        let snap = snap?;
         log_warnings(&snap);
         metrics.reload(true);
         metrics.set_certificates(&snap.certificates);
@@ -63,6 +67,7 @@ impl Publisher {
             cache,
             state: Mutex::new(State {
                 config,
+                files: Arc::new(files),
                 overlay: Arc::new(overlay),
             }),
         })
@@ -86,16 +91,17 @@ impl Publisher {
         let generation = old.generation + 1;
         let started = Instant::now();
         let result = config::load(&self.config_path).and_then(|c| {
-            let snap = compile_with(&c, generation, &self.cache, &state.overlay)?;
-            Ok((c, snap))
+            let (snap, files) = compile_disk(&c, generation, &self.cache, &state.overlay);
+            Ok((c, snap?, files))
         });
         match result {
-            Ok((config, snap)) => {
+            Ok((config, snap, files)) => {
                 if snap.listen != old.listen {
                     warn!("event=reload_listen_changed message=\"listen.*, tls.groups and tls.ciphersuites change only on restart or graceful upgrade (SIGQUIT)\"");
                 }
                 log_reload(&snap, &old, started);
                 state.config = Arc::new(config);
+                state.files = Arc::new(files);
                 self.publish(snap);
                 self.metrics.reload(true);
                 ReloadOutcome::Applied(generation)
@@ -120,7 +126,7 @@ impl Publisher {
         let mut state = self.state.lock();
         let generation = self.store.load().generation + 1;
         let overlay = Arc::new(overlay);
-        let compiled = compile_with(&state.config, generation, &self.cache, &overlay);
+        let compiled = compile_from(&state.config, generation, &Files::replay(&state.files), &overlay);
         // Keep the overlay either way: it is what the control plane holds, and the next
         // successful YAML reload applies it.
         state.overlay = overlay;
@@ -142,11 +148,28 @@ impl Publisher {
         }
     }
 
-    fn publish(&self, snap: Snapshot) {
+    fn publish(&self, mut snap: Snapshot) {
+        snap.inherit_target_health(&self.store.load());
         log_warnings(&snap);
         self.metrics.set_certificates(&snap.certificates);
         self.store.publish(snap);
     }
+}
+
+/// Compiles against the disk; the snapshot and what was read for it.
+fn compile_disk(
+    config: &LoadedConfig,
+    generation: u64,
+    cache: &PemCache,
+    overlay: &Overlay,
+) -> (Result<Snapshot, ConfigErrors>, FileSet) {
+    let files = Files::disk(cache);
+    let snap = compile_from(config, generation, &files, overlay);
+    let read = files.into_recorded();
+    if snap.is_ok() {
+        cache.retain_read(&read);
+    }
+    (snap, read)
 }
 
 fn log_reload(snap: &Snapshot, old: &Snapshot, started: Instant) {

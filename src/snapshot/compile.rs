@@ -1,7 +1,7 @@
 //! `RawConfig` → [`Snapshot`]. The only validator beyond serde: collects every error (with
 //! its YAML path and line) instead of stopping at the first.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,13 +14,13 @@ use openssl::x509::X509;
 use super::client_allow::{CaSet, ClientAllowList};
 use super::compile_upstream::{CaLists, GatewayUpstream};
 use super::host::HostPattern;
-use super::jwt::{read_file, JwtVerifier};
+use super::jwt::JwtVerifier;
 use super::routes::RouteTableBuilder;
 use super::server_tls::{ServerCredential, ServerIdentities, ServerIdentity};
 use super::tokens::{TokenHash, TokenRecord, TokenTable};
 use super::upstream::{parse_host_port, ApiUpstream, Target};
 use super::{Api, ApiAuth, CertGauge, HandshakePrefs, ListenSettings, Overlay, Snapshot, SnapshotStats};
-use crate::certs::{CertId, CertStore, DigestSet, LoadedCert, PemCache};
+use crate::certs::{CertId, CertStore, DigestSet, Files, LoadedCert, PemCache};
 use crate::config::{AlternateIdentity, AuthType, ConfigError, ConfigErrors, LoadedConfig};
 
 /// Compiles a loaded config, reading the certificate store directory and every file it names.
@@ -37,7 +37,21 @@ pub fn compile_with(
     cache: &PemCache,
     overlay: &Overlay,
 ) -> Result<Snapshot, ConfigErrors> {
-    let mut c = Compiler::new(cfg, now_unix(), cache, overlay);
+    let files = Files::disk(cache);
+    let snap = compile_from(cfg, generation, &files, overlay);
+    cache.retain_read(&files.into_recorded());
+    snap
+}
+
+/// Like [`compile_with`], reading every file through `files`: the disk (recording what it
+/// read), or what an earlier load recorded (see [`Files`]).
+pub fn compile_from(
+    cfg: &LoadedConfig,
+    generation: u64,
+    files: &Files<'_>,
+    overlay: &Overlay,
+) -> Result<Snapshot, ConfigErrors> {
+    let mut c = Compiler::new(cfg, now_unix(), files, overlay);
     c.load_store(overlay.certificates.clone());
     let listen = c.listen();
     let server = c.server_identities();
@@ -48,7 +62,6 @@ pub fn compile_with(
     let tokens = c.tokens(&apis);
     let admin_allow = c.admin_allow();
     let allow_entries = gateway_leaves.len() + apis.iter().map(|a| a.auth.allow.leaves.len()).sum::<usize>();
-    cache.retain(&c.read_paths);
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
     }
@@ -92,26 +105,24 @@ pub(super) struct Compiler<'a> {
     errors: Vec<ConfigError>,
     pub(super) warnings: Vec<String>,
     pub(super) store: CertStore,
-    files: HashMap<PathBuf, Result<Arc<LoadedCert>, String>>,
-    cache: &'a PemCache,
+    cert_files: HashMap<PathBuf, Result<Arc<LoadedCert>, String>>,
+    pub(super) io: &'a Files<'a>,
     overlay: &'a Overlay,
-    read_paths: HashSet<std::ffi::OsString>,
     pub(super) gauges: BTreeSet<CertGauge>,
     warned_expired: BTreeSet<CertId>,
 }
 
 impl<'a> Compiler<'a> {
-    fn new(cfg: &'a LoadedConfig, now: i64, cache: &'a PemCache, overlay: &'a Overlay) -> Self {
+    fn new(cfg: &'a LoadedConfig, now: i64, io: &'a Files<'a>, overlay: &'a Overlay) -> Self {
         Compiler {
             cfg,
             now,
             errors: Vec::new(),
             warnings: Vec::new(),
             store: CertStore::default(),
-            files: HashMap::new(),
-            cache,
+            cert_files: HashMap::new(),
+            io,
             overlay,
-            read_paths: HashSet::new(),
             gauges: BTreeSet::new(),
             warned_expired: BTreeSet::new(),
         }
@@ -178,8 +189,7 @@ impl<'a> Compiler<'a> {
     fn load_store(&mut self, extra: Vec<Arc<LoadedCert>>) {
         if let Some(cs) = &self.cfg.raw.certificate_store {
             let dir = self.cfg.resolve_path(&cs.dir);
-            let (store, errors, paths) = CertStore::load_dir(&dir, self.cache);
-            self.read_paths.extend(paths.into_iter().map(|p| p.into_os_string()));
+            let (store, errors, _) = CertStore::load_dir(&dir, self.io);
             for e in errors {
                 self.error("certificate_store.dir", e.to_string());
             }
@@ -228,19 +238,18 @@ impl<'a> Compiler<'a> {
 
     fn read_cert_file(&mut self, reference: &str) -> Result<Arc<LoadedCert>, String> {
         let file = self.cfg.resolve_path(reference);
-        if let Some(r) = self.files.get(&file) {
+        if let Some(r) = self.cert_files.get(&file) {
             return r.clone();
         }
-        let r = if file.exists() {
-            self.read_paths.insert(file.clone().into_os_string());
-            self.cache.read(&file).map_err(|e| e.to_string())
+        let r = if self.io.exists(&file) {
+            self.io.read_pem(&file).map_err(|e| e.to_string())
         } else {
             Err(format!(
                 "{}: file not found (not a certificate ID either)",
                 file.display()
             ))
         };
-        self.files.insert(file, r.clone());
+        self.cert_files.insert(file, r.clone());
         r
     }
 
@@ -391,7 +400,7 @@ impl<'a> Compiler<'a> {
                 None
             }
         };
-        let key = match read_private_key(&self.cfg.resolve_path(key)) {
+        let key = match read_private_key(self.io, &self.cfg.resolve_path(key)) {
             Ok(k) => Some(k),
             Err(e) => {
                 self.error(&format!("{base}.key"), e);
@@ -657,10 +666,12 @@ impl<'a> Compiler<'a> {
         };
         let jwt = match (&a.jwt, a.kind) {
             (Some(j), AuthType::Jwt) => {
-                let cfg = self.cfg;
+                let (cfg, io) = (self.cfg, self.io);
                 let read = |p: &str| -> Result<(Vec<u8>, PathBuf), String> {
                     let file = cfg.resolve_path(p);
-                    read_file(&file).map(|b| (b, file))
+                    io.read(&file)
+                        .map(|b| (b.to_vec(), file.clone()))
+                        .map_err(|e| format!("{}: cannot read: {e}", file.display()))
                 };
                 match JwtVerifier::compile(j, &read) {
                     Ok(v) => Some(v),
@@ -861,8 +872,10 @@ fn key_type_name(key: &PKey<Private>) -> &'static str {
 }
 
 /// Reads a PEM private key file.
-fn read_private_key(path: &Path) -> Result<PKey<Private>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+fn read_private_key(io: &Files<'_>, path: &Path) -> Result<PKey<Private>, String> {
+    let bytes = io
+        .read(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     PKey::private_key_from_pem(&bytes).map_err(|_| {
         format!(
             "{}: no usable PEM private key (encrypted keys are not supported)",

@@ -236,7 +236,7 @@ impl Compiler<'_> {
 
     fn ca_bundle(&mut self, reference: &str, path: &str) -> Vec<(CertId, X509)> {
         let file = self.cfg.resolve_path(reference);
-        let bytes = match std::fs::read(&file) {
+        let bytes = match self.io.read(&file) {
             Ok(b) => b,
             Err(e) => {
                 self.error(path, format!("{}: cannot read: {e}", file.display()));
@@ -281,7 +281,7 @@ impl Compiler<'_> {
         }
         let mut all: Vec<X509> = anchors.into_iter().map(|a| a.1).collect();
         if system {
-            match cas.system.get_or_insert_with(load_system_roots) {
+            match cas.system.get_or_insert_with(|| load_system_roots(self.io)) {
                 Ok(roots) => all.extend(roots.iter().map(|r| r.1.clone())),
                 Err(e) => {
                     self.error(base, e.clone());
@@ -304,13 +304,14 @@ impl Compiler<'_> {
 }
 
 /// The operating system's trust store, as a list (needed when it is combined with a bundle).
-fn load_system_roots() -> Result<Vec<(CertId, X509)>, String> {
+fn load_system_roots(io: &crate::certs::Files<'_>) -> Result<Vec<(CertId, X509)>, String> {
     let probe = openssl_probe::probe();
     let file = probe
         .cert_file
         .ok_or("no system CA bundle found; list a PEM bundle in upstream_ca instead of `system`")?;
-    let bytes =
-        std::fs::read(&file).map_err(|e| format!("{}: cannot read the system CA bundle: {e}", file.display()))?;
+    let bytes = io
+        .read(&file)
+        .map_err(|e| format!("{}: cannot read the system CA bundle: {e}", file.display()))?;
     let certs = X509::stack_from_pem(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
     Ok(certs
         .into_iter()

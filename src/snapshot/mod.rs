@@ -24,7 +24,7 @@ use std::sync::Arc;
 use http::HeaderName;
 
 pub use client_allow::{CaSet, ClientAllowList};
-pub use compile::{compile, compile_with, now_unix, EXPIRY_WARNING_DAYS};
+pub use compile::{compile, compile_from, compile_with, now_unix, EXPIRY_WARNING_DAYS};
 pub use overlay::{Overlay, OverlayToken};
 pub use routes::{ApiIndex, RouteTable, RouteTableBuilder};
 pub use server_tls::{ServerCredential, ServerIdentities, ServerIdentity};
@@ -162,5 +162,21 @@ impl Snapshot {
     /// Looks an API up by name.
     pub fn api_by_name(&self, name: &str) -> Option<&Api> {
         self.apis.iter().find(|a| &*a.name == name)
+    }
+
+    /// Carries each target's health over from `old` (same API name and target URL), so
+    /// a reload or an admin change does not send traffic back to a target just found down.
+    pub fn inherit_target_health(&mut self, old: &Snapshot) {
+        let by_name: std::collections::HashMap<&str, &Api> = old.apis.iter().map(|a| (&*a.name, a)).collect();
+        for api in self.apis.iter_mut() {
+            let Some(before) = by_name.get(&*api.name) else {
+                continue;
+            };
+            for t in api.upstream.targets.iter_mut() {
+                if let Some(b) = before.upstream.targets.iter().find(|b| b.url == t.url) {
+                    t.inherit_health(b);
+                }
+            }
+        }
     }
 }

@@ -29,7 +29,7 @@ pub struct Target {
     /// How TLS to this target is set up (https targets).
     pub tls: Option<UpstreamTls>,
     /// Until when (ms since the epoch) the target is skipped after a failed connect.
-    down_until_ms: AtomicI64,
+    down_until_ms: Arc<AtomicI64>,
 }
 
 /// The TLS side of one target (SPEC §4), decided once at load time.
@@ -122,13 +122,18 @@ impl Target {
             port,
             base_path,
             tls: None,
-            down_until_ms: AtomicI64::new(0),
+            down_until_ms: Arc::default(),
         })
     }
 
     /// Whether the target is being skipped after a failed connect.
     pub fn is_down(&self, now_ms: i64) -> bool {
         self.down_until_ms.load(Ordering::Relaxed) > now_ms
+    }
+
+    /// Shares `earlier`'s health (a target skipped stays skipped across a reload).
+    pub fn inherit_health(&mut self, earlier: &Target) {
+        self.down_until_ms = earlier.down_until_ms.clone();
     }
 
     /// Skips the target until `until_ms`.

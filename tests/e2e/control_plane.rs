@@ -348,16 +348,24 @@ fn keys_api_issues_bound_and_expiring_tokens() {
     );
     let token = key["token"].as_str().unwrap();
     assert_eq!(cp.gw("orders", Some(&a), Some(token)).0, 200);
-    let expired = cp.ok(
+    // An expiry in the past is refused; a key that expires soon works until then.
+    let past = cp.call(
         "POST",
         "/keys",
         Some(json!({"apis": ["orders"], "expires_at": "2020-01-01T00:00:00Z"})),
+    );
+    assert_eq!(past.status, 400, "{}", past.text());
+    let soon = certgate::rfc3339::format(certgate::snapshot::now_unix() + 2);
+    let expiring = cp.ok(
+        "POST",
+        "/keys",
+        Some(json!({"apis": ["orders"], "expires_at": soon})),
         201,
     );
-    assert_eq!(
-        cp.gw("orders", Some(&a), Some(expired["token"].as_str().unwrap())).1,
-        "token_invalid"
-    );
+    let expiring = expiring["token"].as_str().unwrap();
+    assert_eq!(cp.gw("orders", Some(&a), Some(expiring)).0, 200);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(cp.gw("orders", Some(&a), Some(expiring)).1, "token_invalid");
     let r = cp.call(
         "POST",
         "/keys",
@@ -1080,4 +1088,76 @@ fn admin_abuse_is_refused_and_changes_nothing() {
         403,
         "a revoked grant stays revoked"
     );
+}
+
+/// Issue 11 §4: an admin change recompiles the YAML against the files of the last good
+/// load, never the disk: an edited PEM waits for SIGHUP, and a broken one blocks nothing.
+#[test]
+fn admin_changes_never_pick_up_unreloaded_file_edits() {
+    let cp = start("");
+    let listed_file = cp.dir.path().join("yaml-listed.crt");
+    let replacement = cp.client();
+    let org = cp.org("edits");
+    let c1 = cp.client();
+    cp.upload(&c1, &format!("?organisation={org}"));
+    let grant = cp.managed_grant(
+        &org,
+        json!({"name": "p", "apis": ["orders"], "auth": "token_mtls", "certificate_mode": "managed"}),
+    );
+    let token = grant["token"].as_str().unwrap().to_string();
+    assert_eq!(cp.gw("orders", Some(&cp.yaml_listed), Some("yaml-token")).0, 200);
+
+    // Edited on disk, no SIGHUP: an admin change must not publish the edit.
+    std::fs::write(&listed_file, replacement.cert_pem()).unwrap();
+    let c2 = cp.client();
+    cp.upload(&c2, &format!("?organisation={org}"));
+    assert_eq!(
+        cp.gw("orders", Some(&c2), Some(&token)).0,
+        200,
+        "the admin change applied"
+    );
+    assert_eq!(
+        cp.gw("orders", Some(&cp.yaml_listed), Some("yaml-token")).0,
+        200,
+        "the YAML's file as of the last load still counts"
+    );
+    assert_eq!(
+        cp.gw("orders", Some(&replacement), Some("yaml-token")).0,
+        403,
+        "the unreloaded edit is not live"
+    );
+
+    // A broken edit: admin changes keep applying.
+    std::fs::write(
+        &listed_file,
+        b"-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let c3 = cp.client();
+    cp.upload(&c3, &format!("?organisation={org}"));
+    assert_eq!(
+        cp.gw("orders", Some(&c3), Some(&token)).0,
+        200,
+        "applied despite the broken file"
+    );
+    assert!(
+        !cp.gateway.log().contains("control_plane_not_applied"),
+        "{}",
+        cp.gateway.log()
+    );
+
+    // SIGHUP with the broken file is refused; with the replacement it applies.
+    cp.gateway.signal("HUP");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(cp.gw("orders", Some(&cp.yaml_listed), Some("yaml-token")).0, 200);
+    std::fs::write(&listed_file, replacement.cert_pem()).unwrap();
+    cp.gateway.signal("HUP");
+    let start = std::time::Instant::now();
+    while cp.gw("orders", Some(&replacement), Some("yaml-token")).0 != 200 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "the reload applies the edit"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

@@ -13,5 +13,6 @@ mod cli;
 mod config_errors;
 mod dashboard;
 mod example_configs;
+mod reload_state;
 mod request_target;
 mod upstream_map;
