@@ -323,6 +323,12 @@ pub fn parse_jwks(bytes: &[u8]) -> Result<Vec<JwtKey>, String> {
     Ok(out)
 }
 
+/// Base64url without padding, as JWS compact serialisation and RFC 8705 thumbprints are
+/// written: one spelling per value, so a padded or standard-base64 variant is refused.
+pub fn b64url_nopad(s: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).ok()
+}
+
 /// Base64url decoding that accepts padding or none.
 pub fn b64url(s: &str) -> Option<Vec<u8>> {
     base64::engine::GeneralPurpose::new(

@@ -683,3 +683,306 @@ fn pipelined_requests_are_all_answered_in_order() {
     assert_eq!((second.status, second.json()["raw"].as_str()), (200, Some("/open/2")));
     assert_eq!((third.status, code(&third)), (403, "client_cert_required".into()));
 }
+
+/// Request smuggling: every framing trick either gets a 400 or is read one way only, and
+/// nothing hidden in a body ever reaches the upstream as a request of its own.
+#[test]
+fn smuggling_attempts_never_reach_the_upstream_as_requests() {
+    let a = Adversary::start(Mode::Normalise, "");
+    let smuggled = "GET /colon/smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let cases: Vec<(&str, String, &[u16])> = vec![
+        (
+            "CL.TE",
+            format!("POST /open/a HTTP/1.1\r\nHost: localhost\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}"),
+            &[200, 400],
+        ),
+        (
+            "TE.CL",
+            format!(
+                "POST /open/a HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n{:x}\r\n{smuggled}\r\n0\r\n\r\n",
+                smuggled.len()
+            ),
+            &[200, 400],
+        ),
+        (
+            "two different Content-Length",
+            format!("POST /open/a HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nContent-Length: {}\r\n\r\n{smuggled}", smuggled.len()),
+            &[400],
+        ),
+        (
+            "Content-Length list",
+            format!("POST /open/a HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0, {}\r\n\r\n{smuggled}", smuggled.len()),
+            &[400],
+        ),
+        (
+            "obs-fold hiding Transfer-Encoding",
+            format!("POST /open/a HTTP/1.1\r\nHost: localhost\r\nX-A: b\r\n Transfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n{smuggled}"),
+            &[400],
+        ),
+        (
+            "space before the colon",
+            format!("POST /open/a HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n{smuggled}"),
+            &[400],
+        ),
+        (
+            "Transfer-Encoding that is not chunked last",
+            format!("POST /open/a HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n{smuggled}"),
+            &[400],
+        ),
+        (
+            "xchunked",
+            format!("POST /open/a HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n{smuggled}"),
+            &[400],
+        ),
+        (
+            "Transfer-Encoding on HTTP/1.0",
+            format!("POST /open/a HTTP/1.0\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}"),
+            &[400],
+        ),
+        (
+            "bad chunk size",
+            format!("POST /open/a HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{smuggled}\r\n0\r\n\r\n"),
+            &[200, 400],
+        ),
+        (
+            "NUL in a header value",
+            format!("GET /open/a HTTP/1.1\r\nHost: localhost\r\nX-A: a\0b\r\n\r\n{smuggled}"),
+            &[400],
+        ),
+        (
+            "bare LF line endings",
+            format!("GET /open/a HTTP/1.1\nHost: localhost\n\n{}", smuggled.replace("\r\n", "\n")),
+            &[200],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, bytes, allowed) in &cases {
+        a.upstream.seen.lock().unwrap().clear();
+        let mut conn = a.tls().connect(a.gateway.https, None);
+        let first = conn.raw(bytes.as_bytes());
+        // Whatever follows on the connection must be an answer to a request we sent.
+        let second = conn.read_response();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let seen = a.upstream.seen.lock().unwrap().clone();
+        match &first {
+            Ok(r) if allowed.contains(&r.status) => {}
+            Ok(r) => failures.push(format!("{name}: status {} {}", r.status, r.text())),
+            Err(e) => failures.push(format!("{name}: no answer ({e})")),
+        }
+        if seen.iter().any(|l| l.contains("/colon/")) {
+            failures.push(format!("{name}: SMUGGLED to the upstream: {seen:?}"));
+        }
+        if let Ok(r) = &second {
+            // Only a pipelined request certgate itself decided may be answered: the mTLS
+            // API refuses a certificate-less client.
+            if r.status == 200 {
+                failures.push(format!("{name}: a second response {} {}", r.status, r.text()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn oversized_and_non_utf8_credentials_are_refused_cleanly() {
+    let a = Adversary::start(Mode::Normalise, "");
+    let huge = format!("Bearer {}", "t".repeat(100 * 1024));
+    let r = a
+        .tls()
+        .connect(a.gateway.https, None)
+        .try_full_request("GET", "/token/x", &[("Authorization", &huge)]);
+    assert_eq!(r.map(|r| r.status).ok(), Some(431), "100 KB token");
+    let mut conn = a.tls().connect(a.gateway.https, None);
+    let r = conn
+        .raw(b"GET /token/x HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \xff\xfe\x80token\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        (r.status, code(&r)),
+        (403, "token_invalid".into()),
+        "non-UTF-8 token: {}",
+        r.text()
+    );
+    let r = conn
+        .raw(b"GET /open/x HTTP/1.1\r\nHost: localhost\r\nX-Latin1: caf\xe9\r\n\r\n")
+        .unwrap();
+    assert_eq!(r.status, 200, "non-UTF-8 in another header is forwarded: {}", r.text());
+    assert!(!a.gateway.log().contains("tttttttt"), "tokens never reach the log");
+}
+
+fn b64u(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// A compact JWS with this header and payload, HMAC-SHA256 signed with `key`.
+fn hs256_with(key: &[u8], header: &str, payload: &str) -> String {
+    let signing_input = format!("{}.{}", b64u(header.as_bytes()), b64u(payload.as_bytes()));
+    let pkey = openssl::pkey::PKey::hmac(key).unwrap();
+    let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &pkey).unwrap();
+    signer.update(signing_input.as_bytes()).unwrap();
+    format!("{signing_input}.{}", b64u(&signer.sign_to_vec().unwrap()))
+}
+
+#[test]
+fn jwt_abuse_is_refused() {
+    use crate::fixture::{now, Fixture, JWT_SECRET};
+    let f = Fixture::start();
+    let secret = JWT_SECRET.as_bytes();
+    let good_claims = format!(r#"{{"iss":"certgate-tests","aud":"api","exp":{}}}"#, now() + 600);
+    let hs = r#"{"alg":"HS256","typ":"JWT"}"#;
+    let listed = f.certs["listed"].id();
+    let thumb = b64u(&listed.0);
+    let hex_thumb = listed.to_hex();
+    let std_b64 = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(listed.0)
+    };
+    let rsa_pub = f.rsa_jwt.key.public_key_to_pem().unwrap();
+    let cnf = |v: &str| format!(r#"{{"cnf":{{"x5t#S256":{v}}}}}"#);
+    let cases: Vec<(&str, &str, Option<&str>, String, u16)> = vec![
+        (
+            "control: a good HS256 JWT",
+            "/jwt/x",
+            None,
+            hs256_with(secret, hs, &good_claims),
+            200,
+        ),
+        (
+            "alg none, no signature",
+            "/jwt/x",
+            None,
+            format!("{}.{}.", b64u(br#"{"alg":"none"}"#), b64u(good_claims.as_bytes())),
+            401,
+        ),
+        (
+            "alg None",
+            "/jwt/x",
+            None,
+            hs256_with(secret, r#"{"alg":"None"}"#, &good_claims),
+            401,
+        ),
+        (
+            "alg hs256 in lower case",
+            "/jwt/x",
+            None,
+            hs256_with(secret, r#"{"alg":"hs256"}"#, &good_claims),
+            401,
+        ),
+        (
+            "RS/HS confusion: HS256 keyed with the RSA public key",
+            "/jwt-rs/x",
+            None,
+            hs256_with(&rsa_pub, hs, &format!(r#"{{"exp":{}}}"#, now() + 600)),
+            401,
+        ),
+        (
+            "RS256 header over an HMAC signature",
+            "/jwt/x",
+            None,
+            hs256_with(secret, r#"{"alg":"RS256"}"#, &good_claims),
+            401,
+        ),
+        (
+            "crit header",
+            "/jwt/x",
+            None,
+            hs256_with(secret, r#"{"alg":"HS256","crit":["exp"]}"#, &good_claims),
+            401,
+        ),
+        (
+            "a claim twice",
+            "/jwt/x",
+            None,
+            hs256_with(
+                secret,
+                hs,
+                &format!(
+                    r#"{{"iss":"certgate-tests","aud":"api","exp":1,"exp":{}}}"#,
+                    now() + 600
+                ),
+            ),
+            401,
+        ),
+        (
+            "padded signature",
+            "/jwt/x",
+            None,
+            format!("{}=", hs256_with(secret, hs, &good_claims)),
+            401,
+        ),
+        (
+            "four parts",
+            "/jwt/x",
+            None,
+            format!("{}.x", hs256_with(secret, hs, &good_claims)),
+            401,
+        ),
+        ("not base64", "/jwt/x", None, "a.b.c".into(), 401),
+        (
+            "a 40 KB payload",
+            "/jwt/x",
+            None,
+            hs256_with(secret, hs, &format!(r#"{{"pad":"{}"}}"#, "x".repeat(40_000))),
+            401,
+        ),
+        (
+            "cnf: the right thumbprint",
+            "/jwt-cnf/x",
+            Some("listed"),
+            hs256_with(secret, hs, &cnf(&format!("\"{thumb}\""))),
+            200,
+        ),
+        (
+            "cnf: hex instead of base64url",
+            "/jwt-cnf/x",
+            Some("listed"),
+            hs256_with(secret, hs, &cnf(&format!("\"{hex_thumb}\""))),
+            401,
+        ),
+        (
+            "cnf: standard base64 with padding",
+            "/jwt-cnf/x",
+            Some("listed"),
+            hs256_with(secret, hs, &cnf(&format!("\"{std_b64}\""))),
+            401,
+        ),
+        (
+            "cnf: base64url with padding",
+            "/jwt-cnf/x",
+            Some("listed"),
+            hs256_with(secret, hs, &cnf(&format!("\"{thumb}=\""))),
+            401,
+        ),
+        (
+            "cnf: a number",
+            "/jwt-cnf/x",
+            Some("listed"),
+            hs256_with(secret, hs, &cnf("7")),
+            401,
+        ),
+        (
+            "cnf: a list",
+            "/jwt-cnf/x",
+            Some("listed"),
+            hs256_with(secret, hs, &cnf(&format!("[\"{thumb}\"]"))),
+            401,
+        ),
+        (
+            "cnf: another certificate's",
+            "/jwt-cnf/x",
+            Some("listed2"),
+            hs256_with(secret, hs, &cnf(&format!("\"{thumb}\""))),
+            401,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, path, cert, jwt, want) in &cases {
+        let auth = format!("Bearer {jwt}");
+        let r = f.get(*cert, path, &[("Authorization", &auth)]);
+        let ok = r.status == *want && (*want == 200 || r.json()["error"] == "Invalid JWT");
+        if !ok {
+            failures.push(format!("{name}: {} {}", r.status, r.text()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -130,3 +130,30 @@ fn check_refuses_an_alias_bomb_fast() {
     assert_eq!(code, 2);
     assert!(err.contains("alias bomb") && err.contains("bomb.yaml line"), "{err}");
 }
+
+#[test]
+fn check_survives_store_directory_abuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("certs/nested/dir.pem")).unwrap();
+    std::os::unix::fs::symlink(d.join("certs"), d.join("certs/nested/loop")).unwrap();
+    std::os::unix::fs::symlink(d.join("missing.pem"), d.join("certs/dangling.pem")).unwrap();
+    let c = Spec::client("in the store").issue(None);
+    std::fs::write(d.join("certs/nested/c.pem"), c.cert_pem()).unwrap();
+    let cfg = d.join("c.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen:\n  http: \"127.0.0.1:1\"\ncertificate_store: {{dir: certs}}\napis:\n  - name: a\n    listen_path: /\n    auth: {{mutual_tls: true, client_certificates: [{}]}}\n    upstream: {{url: http://x}}\n",
+            c.id()
+        ),
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let (code, out, err) = certgate(&["check", "-c", cfg.to_str().unwrap()]);
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(10),
+        "a link loop must not hang the walk"
+    );
+    assert_eq!(code, 0, "{out}{err}");
+}

@@ -38,6 +38,8 @@ pub struct Hostile {
     pub addr: std::net::SocketAddr,
     /// Requests read so far.
     pub requests: Arc<AtomicUsize>,
+    /// Every request line read, in order.
+    pub seen: Arc<std::sync::Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -54,23 +56,30 @@ impl Hostile {
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicUsize::new(0));
-        let (s, n) = (stop.clone(), requests.clone());
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (s, n, log) = (stop.clone(), requests.clone(), seen.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
                     return;
                 }
                 let Ok(conn) = conn else { continue };
-                let n = n.clone();
-                std::thread::spawn(move || serve(conn, mode, &n));
+                let (n, log) = (n.clone(), log.clone());
+                std::thread::spawn(move || serve(conn, mode, &n, &log));
             }
         });
-        Hostile { addr, requests, stop }
+        Hostile {
+            addr,
+            requests,
+            seen,
+            stop,
+        }
     }
 }
 
 /// A request head as read off the wire.
 struct Head {
+    line: String,
     target: String,
     headers: Vec<(String, String)>,
     content_length: usize,
@@ -82,13 +91,15 @@ fn read_head(r: &mut BufReader<TcpStream>) -> Option<Head> {
         return None;
     }
     let target = line.split_whitespace().nth(1)?.to_string();
+    let line = line.trim_end().to_string();
     let mut headers = Vec::new();
     let mut content_length = 0;
     loop {
-        let mut h = String::new();
-        if r.read_line(&mut h).ok()? == 0 {
+        let mut raw = Vec::new();
+        if r.read_until(b'\n', &mut raw).ok()? == 0 {
             return None;
         }
+        let h = String::from_utf8_lossy(&raw).to_string();
         let h = h.trim_end();
         if h.is_empty() {
             break;
@@ -102,17 +113,19 @@ fn read_head(r: &mut BufReader<TcpStream>) -> Option<Head> {
         }
     }
     Some(Head {
+        line,
         target,
         headers,
         content_length,
     })
 }
 
-fn serve(conn: TcpStream, mode: Mode, requests: &AtomicUsize) {
+fn serve(conn: TcpStream, mode: Mode, requests: &AtomicUsize, log: &std::sync::Mutex<Vec<String>>) {
     let mut w = conn.try_clone().unwrap();
     let mut r = BufReader::new(conn);
     while let Some(head) = read_head(&mut r) {
         requests.fetch_add(1, Ordering::SeqCst);
+        log.lock().unwrap().push(head.line.clone());
         let mut body = vec![0; head.content_length];
         if r.read_exact(&mut body).is_err() {
             return;

@@ -4,7 +4,7 @@ use subtle::ConstantTimeEq;
 
 use super::super::{Deny, PeerCert};
 use super::jwt::Claims;
-use crate::snapshot::jwt::{b64url, JwtVerifier};
+use crate::snapshot::jwt::{b64url_nopad, JwtVerifier};
 use crate::snapshot::{Api, TokenRecord};
 
 /// A token with `bound_certificates`, on an API with `mutual_tls`, only works with one of
@@ -20,7 +20,7 @@ pub fn check_token(record: &TokenRecord, api: &Api, peer: Option<&PeerCert>) -> 
 }
 
 /// RFC 8705: a JWT's `cnf."x5t#S256"` must be the presented leaf's SHA-256 (base64url, no
-/// padding); `require_cnf` refuses a JWT without it.
+/// padding, and no other spelling); `require_cnf` refuses a JWT without it.
 pub fn check_jwt(claims: &Claims, verifier: &JwtVerifier, peer: Option<&PeerCert>) -> Result<(), Deny> {
     let Some(thumbprint) = claims.x5t_s256.as_deref() else {
         return if verifier.require_cnf {
@@ -29,7 +29,7 @@ pub fn check_jwt(claims: &Claims, verifier: &JwtVerifier, peer: Option<&PeerCert
             Ok(())
         };
     };
-    let (Some(peer), Some(want)) = (peer, b64url(thumbprint)) else {
+    let (Some(peer), Some(want)) = (peer, b64url_nopad(thumbprint)) else {
         return Err(Deny::JwtBindingMismatch);
     };
     if want.len() == 32 && bool::from(want.ct_eq(&peer.id.0[..])) {

@@ -9,7 +9,7 @@ use openssl::rsa::Padding;
 use openssl::sign::{RsaPssSaltlen, Signer, Verifier};
 use serde::Deserialize;
 
-use crate::snapshot::jwt::{b64url, Alg, JwtVerifier, KeyMaterial};
+use crate::snapshot::jwt::{b64url_nopad as b64url, Alg, JwtVerifier, KeyMaterial};
 
 /// The claims certgate uses after a JWT verified.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
