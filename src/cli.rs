@@ -1,8 +1,14 @@
 //! Small command-line tools.
 
 use std::path::Path;
+use std::sync::Arc;
 
-use crate::certs::read_pem_file;
+use openssl::x509::X509;
+
+use crate::certs::{read_pem_file, CertId, DigestSet};
+use crate::policy::downstream::client_cert;
+use crate::policy::PeerCert;
+use crate::snapshot::{CaSet, ClientAllowList};
 
 /// `certgate cert id FILE`: the ID and metadata of a PEM.
 pub fn print_cert_id(file: &Path) -> anyhow::Result<()> {
@@ -28,4 +34,79 @@ pub fn print_cert_id(file: &Path) -> anyhow::Result<()> {
     println!("has_private_key: {}", c.key.is_some());
     println!("chain_length: {}", c.chain.len());
     Ok(())
+}
+
+/// What `certgate cert verify` decided.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The leaf would be allowed.
+    Allowed,
+    /// The leaf would be refused with this reason code.
+    Refused(&'static str),
+}
+
+/// `certgate cert verify`: the SPEC §3 step 2 decision for one chain, with the data plane's
+/// own functions ([`PeerCert::new`], [`client_cert::check`]): every certificate in `ca` is an
+/// allow-list entry (CAs admit the chains that verify to them), `chain` and any certificate
+/// after the leaf in `leaf` are the intermediates the client sent, and `at` is the time
+/// (seconds since the epoch). Prints the decision and why.
+pub fn verify_cert(ca: &Path, chain: Option<&Path>, leaf: &Path, at: i64) -> anyhow::Result<Verdict> {
+    let read_all = |p: &Path| -> anyhow::Result<Vec<X509>> {
+        let bytes = std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", p.display()))?;
+        let certs =
+            X509::stack_from_pem(&bytes).map_err(|e| anyhow::anyhow!("{}: not PEM certificates: {e}", p.display()))?;
+        if certs.is_empty() {
+            anyhow::bail!("{}: no CERTIFICATE block found", p.display());
+        }
+        Ok(certs)
+    };
+    let mut leaf_file = read_all(leaf)?.into_iter();
+    let leaf_cert = leaf_file.next().expect("checked non-empty");
+    let mut intermediates: Vec<X509> = leaf_file.collect();
+    if let Some(c) = chain {
+        intermediates.extend(read_all(c)?);
+    }
+    let allow = allow_list_of(read_all(ca)?)?;
+    let peer = PeerCert::new(leaf_cert, intermediates)?;
+    println!("leaf: {}", peer.id);
+    println!("at: {}", crate::rfc3339::format(at).unwrap_or_else(|| at.to_string()));
+    match client_cert::check(&DigestSet::default(), &allow, Some(&peer), at) {
+        Ok(()) => {
+            println!("decision: allowed");
+            Ok(Verdict::Allowed)
+        }
+        Err(deny) => {
+            let a = deny.answer();
+            println!("decision: refused");
+            println!("reason: {}", a.reason);
+            println!("message: {}", a.message);
+            if let Some(set) = allow.cas.as_deref() {
+                if let Some(why) = peer.explain(set) {
+                    println!("detail: {why}");
+                }
+            }
+            Ok(Verdict::Refused(a.reason))
+        }
+    }
+}
+
+/// An allow list holding `certs` the way the config compiles one: every certificate's ID as
+/// a leaf entry, and the CAs among them as a verification set.
+pub fn allow_list_of(certs: Vec<X509>) -> anyhow::Result<ClientAllowList> {
+    let mut leaves = DigestSet::default();
+    let mut cas = Vec::new();
+    for c in certs {
+        let der = c.to_der()?;
+        let id = CertId::of_der(&der);
+        leaves.insert(id);
+        if crate::certs::CertMeta::from_der(&der).map(|m| m.is_ca).unwrap_or(false) {
+            cas.push((id, c));
+        }
+    }
+    let cas = if cas.is_empty() {
+        None
+    } else {
+        Some(Arc::new(CaSet::new(cas)?))
+    };
+    Ok(ClientAllowList { leaves, cas })
 }

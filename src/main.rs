@@ -56,6 +56,23 @@ enum CertCommand {
         /// PEM file (certificate, chain, certificate + key, or public key).
         file: PathBuf,
     },
+    /// Print the decision SPEC §3 step 2 takes for a client chain (exit 0 allowed, 1 refused).
+    Verify {
+        /// Allow-list entries: CA certificates (and leaves), PEM.
+        #[arg(long)]
+        ca: PathBuf,
+        /// Intermediates the client sends after its leaf, PEM.
+        #[arg(long)]
+        chain: Option<PathBuf>,
+        /// A CRL to check against (revocation arrives with SPEC §10).
+        #[arg(long)]
+        crl: Option<PathBuf>,
+        /// Decide as of this time (RFC 3339); default now.
+        #[arg(long)]
+        at: Option<String>,
+        /// The client's leaf certificate (PEM; certificates after it count as its chain).
+        leaf: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -94,6 +111,34 @@ fn main() -> ExitCode {
         Some(Command::Cert {
             command: CertCommand::Id { file },
         }) => certgate::cli::print_cert_id(&file),
+        Some(Command::Cert {
+            command:
+                CertCommand::Verify {
+                    ca,
+                    chain,
+                    crl,
+                    at,
+                    leaf,
+                },
+        }) => {
+            if crl.is_some() {
+                eprintln!("certgate: --crl: revocation checking (SPEC §10) is not in this version yet");
+                return ExitCode::from(2);
+            }
+            let at = match at.as_deref().map(certgate::rfc3339::parse) {
+                None => certgate::snapshot::now_unix(),
+                Some(Some(t)) => t,
+                Some(None) => {
+                    eprintln!("certgate: --at: not an RFC 3339 time");
+                    return ExitCode::from(2);
+                }
+            };
+            match certgate::cli::verify_cert(&ca, chain.as_deref(), &leaf, at) {
+                Ok(certgate::cli::Verdict::Allowed) => return ExitCode::SUCCESS,
+                Ok(certgate::cli::Verdict::Refused(_)) => return ExitCode::from(1),
+                Err(e) => Err(e),
+            }
+        }
         Some(Command::Demo(args)) => certgate::demo::run(args, hup),
     };
     match result {

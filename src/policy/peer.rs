@@ -90,6 +90,20 @@ impl PeerCert {
         verdict
     }
 
+    /// Why the chain does not verify against `set`, in OpenSSL's words (`None` when it
+    /// does). For tools: the request path only needs the verdict.
+    pub fn explain(&self, set: &CaSet) -> Option<String> {
+        let mut ctx = X509StoreContext::new().ok()?;
+        ctx.init(&set.store, &self.leaf, &self.intermediates, |c| {
+            Ok(match c.verify_cert()? {
+                true => None,
+                false => Some(format!("{} (at depth {})", c.error(), c.error_depth())),
+            })
+        })
+        .ok()
+        .flatten()
+    }
+
     fn verify(&self, set: &CaSet) -> Result<ChainVerdict, ErrorStack> {
         let mut ctx = X509StoreContext::new()?;
         ctx.init(&set.store, &self.leaf, &self.intermediates, |c| {

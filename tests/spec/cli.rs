@@ -157,3 +157,64 @@ fn check_survives_store_directory_abuse() {
     );
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// `certgate cert verify`: the data plane's allow-list decision for one chain.
+#[test]
+fn cert_verify_prints_the_data_planes_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = Spec::ca("verify root").issue(None);
+    let inter = Spec::ca("verify intermediate").issue(Some(&root));
+    let leaf = Spec::client("verify leaf").issue(Some(&inter));
+    let stranger = Spec::client("stranger").issue(None);
+    let write = |name: &str, pem: Vec<u8>| {
+        let p = d.join(name);
+        std::fs::write(&p, pem).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let root_f = write("root.pem", root.cert_pem());
+    let inter_f = write("inter.pem", inter.cert_pem());
+    let leaf_f = write("leaf.pem", leaf.cert_pem());
+    let stranger_f = write("stranger.pem", stranger.cert_pem());
+    let run = |args: &[&str]| certgate(&[&["cert", "verify"][..], args].concat());
+
+    let (code, out, err) = run(&["--ca", &root_f, "--chain", &inter_f, &leaf_f]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("decision: allowed") && out.contains(&leaf.id().to_hex()),
+        "{out}"
+    );
+
+    let (code, out, _) = run(&["--ca", &root_f, &leaf_f]);
+    assert_eq!(code, 1, "without the intermediate: {out}");
+    assert!(
+        out.contains("reason: cert_not_allowed") && out.contains("detail: unable to get local issuer"),
+        "{out}"
+    );
+
+    let (code, out, _) = run(&[
+        "--ca",
+        &root_f,
+        "--chain",
+        &inter_f,
+        "--at",
+        "2099-01-01T00:00:00Z",
+        &leaf_f,
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.contains("reason: cert_expired"), "{out}");
+
+    let (code, out, _) = run(&["--ca", &root_f, &stranger_f]);
+    assert_eq!(code, 1);
+    assert!(out.contains("reason: cert_not_allowed"), "{out}");
+
+    let (code, out, _) = run(&["--ca", &stranger_f, &stranger_f]);
+    assert_eq!(code, 0, "a listed leaf: {out}");
+
+    let (code, _, err) = run(&["--ca", &root_f, "--crl", &root_f, &leaf_f]);
+    assert_eq!(code, 2);
+    assert!(err.contains("SPEC §10"), "{err}");
+    let (code, _, err) = run(&["--ca", &d.join("nope.pem").to_string_lossy(), &leaf_f]);
+    assert_eq!(code, 2);
+    assert!(err.contains("nope.pem"), "{err}");
+}
