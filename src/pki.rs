@@ -39,6 +39,8 @@ pub enum KeyKind {
     Rsa2048,
     /// Ed25519.
     Ed25519,
+    /// RSA 1024: too weak for certgate, for the tests that prove it is refused.
+    Rsa1024,
 }
 
 /// What to issue.
@@ -58,6 +60,8 @@ pub struct Spec {
     pub not_after: i64,
     /// Key algorithm.
     pub key: KeyKind,
+    /// The keyUsage permits digital signatures (true for every preset).
+    pub sign_usage: bool,
 }
 
 /// A certificate with its key and the chain above it (issuer first, root excluded).
@@ -84,6 +88,7 @@ impl Spec {
             not_before: -3600,
             not_after: 10 * 365 * 86400,
             key: KeyKind::EcP256,
+            sign_usage: true,
         }
     }
 
@@ -97,6 +102,7 @@ impl Spec {
             not_before: -3600,
             not_after: 365 * 86400,
             key: KeyKind::EcP256,
+            sign_usage: true,
         }
     }
 
@@ -110,6 +116,7 @@ impl Spec {
             not_before: -3600,
             not_after: 365 * 86400,
             key: KeyKind::EcP256,
+            sign_usage: true,
         }
     }
 
@@ -123,6 +130,13 @@ impl Spec {
     /// Sets the EKU.
     pub fn eku(mut self, eku: Eku) -> Spec {
         self.eku = eku;
+        self
+    }
+
+    /// A keyUsage without digitalSignature (keyEncipherment for a leaf, certificate and
+    /// CRL signing for a CA).
+    pub fn without_signature_usage(mut self) -> Spec {
+        self.sign_usage = false;
         self
     }
 
@@ -191,6 +205,7 @@ fn new_key(kind: KeyKind) -> Result<PKey<Private>, openssl::error::ErrorStack> {
             PKey::from_ec_key(EcKey::generate(&group)?)
         }
         KeyKind::Rsa2048 => PKey::from_rsa(Rsa::generate(2048)?),
+        KeyKind::Rsa1024 => PKey::from_rsa(Rsa::generate(1024)?),
         KeyKind::Ed25519 => PKey::generate_ed25519(),
     }
 }
@@ -225,10 +240,15 @@ fn issue(spec: &Spec, issuer: Option<&Issued>) -> Result<Issued, openssl::error:
     let mut ku = KeyUsage::new();
     ku.critical();
     if spec.is_ca {
-        ku.key_cert_sign().crl_sign().digital_signature();
+        ku.key_cert_sign().crl_sign();
+        if spec.sign_usage {
+            ku.digital_signature();
+        }
     } else {
-        ku.digital_signature();
-        if spec.key == KeyKind::Rsa2048 {
+        if spec.sign_usage {
+            ku.digital_signature();
+        }
+        if matches!(spec.key, KeyKind::Rsa2048 | KeyKind::Rsa1024) || !spec.sign_usage {
             ku.key_encipherment();
         }
     }

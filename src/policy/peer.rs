@@ -22,6 +22,9 @@ pub struct PeerCert {
     pub not_before: i64,
     /// Leaf validity end, seconds since the epoch.
     pub not_after: i64,
+    /// The leaf's key gives at least 112 bits of security (RSA and DSA from 2048 bits, EC
+    /// from P-224), the level chains are verified at too.
+    pub strong_key: bool,
     leaf: X509,
     intermediates: Stack<X509>,
     verdicts: Mutex<SmallVec<[(u64, ChainVerdict); 2]>>,
@@ -55,11 +58,13 @@ impl PeerCert {
             stack.push(c)?;
         }
         let header_value = http::HeaderValue::from_str(&id.to_hex()).expect("hex is a valid header value");
+        let strong_key = leaf.public_key().map(|k| k.security_bits() >= 112).unwrap_or(false);
         Ok(PeerCert {
             id,
             header_value,
             not_before,
             not_after,
+            strong_key,
             leaf,
             intermediates: stack,
             verdicts: Mutex::new(SmallVec::new()),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use openssl::x509::store::{X509Store, X509StoreBuilder};
-use openssl::x509::verify::X509VerifyFlags;
+use openssl::x509::verify::{X509VerifyFlags, X509VerifyParam};
 use openssl::x509::{X509PurposeId, X509};
 use sha2::{Digest, Sha256};
 
@@ -18,6 +18,10 @@ pub struct ClientAllowList {
     /// CA entries (the API's and the gateway's): a chain that verifies up to one of them may call.
     pub cas: Option<Arc<CaSet>>,
 }
+
+/// OpenSSL authentication security level for client chains verified against a CA set
+/// (level 2 = 112-bit security).
+pub const MIN_SECURITY_LEVEL: i32 = 2;
 
 /// A set of allow-listed CA certificates, ready for chain verification.
 pub struct CaSet {
@@ -49,6 +53,11 @@ impl CaSet {
         let mut builder = X509StoreBuilder::new()?;
         builder.set_flags(X509VerifyFlags::PARTIAL_CHAIN | X509VerifyFlags::NO_CHECK_TIME)?;
         builder.set_purpose(X509PurposeId::SSL_CLIENT)?;
+        // At least 112 bits of security for every key and signature on the path: no RSA or
+        // DSA below 2048 bits, no curve below P-224, no SHA-1 signatures.
+        let mut param = X509VerifyParam::new()?;
+        param.set_auth_level(MIN_SECURITY_LEVEL);
+        builder.set_param(&param)?;
         let mut ids = Vec::with_capacity(certs.len());
         for (id, cert) in certs {
             builder.add_cert(cert)?;

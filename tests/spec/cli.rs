@@ -218,3 +218,80 @@ fn cert_verify_prints_the_data_planes_decision() {
     assert_eq!(code, 2);
     assert!(err.contains("nope.pem"), "{err}");
 }
+
+/// Issue 11 §5, decided and kept: what OpenSSL's `sslclient` purpose and certgate's key
+/// floor refuse on top of SPEC §3 step 2.
+#[test]
+fn client_chain_rules_certgate_keeps() {
+    use certgate::pki::{Eku, KeyKind};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let root = Spec::ca("rules root").issue(None);
+    let good_inter = Spec::ca("clientAuth intermediate").eku(Eku::Client).issue(Some(&root));
+    let server_inter = Spec::ca("serverAuth-only intermediate")
+        .eku(Eku::Server)
+        .issue(Some(&root));
+    let rows: Vec<(&str, certgate::pki::Issued, i32, &str)> = vec![
+        ("a plain leaf", Spec::client("ok").issue(Some(&root)), 0, ""),
+        (
+            "under an intermediate that allows clientAuth",
+            Spec::client("ok").issue(Some(&good_inter)),
+            0,
+            "",
+        ),
+        (
+            "under an intermediate whose EKU lacks clientAuth",
+            Spec::client("x").issue(Some(&server_inter)),
+            1,
+            "unsuitable certificate purpose",
+        ),
+        (
+            "a leaf whose keyUsage lacks digitalSignature",
+            Spec::client("x").without_signature_usage().issue(Some(&root)),
+            1,
+            "unsuitable certificate purpose",
+        ),
+        (
+            "a leaf without any EKU",
+            Spec::client("ok").eku(Eku::None).issue(Some(&root)),
+            0,
+            "",
+        ),
+        (
+            "an RSA-1024 leaf",
+            Spec::client("weak").key(KeyKind::Rsa1024).issue(Some(&root)),
+            1,
+            "cert_not_allowed",
+        ),
+    ];
+    std::fs::write(d.join("root.pem"), root.cert_pem()).unwrap();
+    let mut failures = Vec::new();
+    for (i, (name, leaf, want, fragment)) in rows.iter().enumerate() {
+        let f = d.join(format!("leaf{i}.pem"));
+        std::fs::write(&f, leaf.chain_pem()).unwrap();
+        let (code, out, err) = certgate(&[
+            "cert",
+            "verify",
+            "--ca",
+            d.join("root.pem").to_str().unwrap(),
+            f.to_str().unwrap(),
+        ]);
+        if code != *want || !out.contains(fragment) {
+            failures.push(format!("{name}: exit {code}\n{out}{err}"));
+        }
+    }
+    // A weak key is refused even when its leaf is listed by ID.
+    let weak = Spec::client("weak listed").key(KeyKind::Rsa1024).issue(None);
+    std::fs::write(d.join("weak.pem"), weak.cert_pem()).unwrap();
+    let (code, out, _) = certgate(&[
+        "cert",
+        "verify",
+        "--ca",
+        d.join("weak.pem").to_str().unwrap(),
+        d.join("weak.pem").to_str().unwrap(),
+    ]);
+    if code != 1 {
+        failures.push(format!("a listed RSA-1024 leaf: exit {code}\n{out}"));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

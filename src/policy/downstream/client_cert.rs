@@ -8,7 +8,7 @@ use crate::snapshot::ClientAllowList;
 
 /// Allowed when the leaf ID is listed (API or gateway list) and the leaf is valid now, or
 /// when the chain the client sent verifies up to a listed CA and every certificate on that
-/// path is valid now.
+/// path is valid now. A leaf key below 112-bit security is never allowed.
 pub fn check(
     gateway: &DigestSet<CertId>,
     allow: &ClientAllowList,
@@ -16,6 +16,10 @@ pub fn check(
     now: i64,
 ) -> Result<(), Deny> {
     let peer = peer.ok_or(Deny::ClientCertRequired)?;
+    if !peer.strong_key {
+        // Below 112-bit security a key is refused however it is listed.
+        return Err(Deny::CertNotAllowed(peer.id));
+    }
     if allow.leaves.contains(&peer.id) || gateway.contains(&peer.id) {
         return if peer.valid_at(now) {
             Ok(())

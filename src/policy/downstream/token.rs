@@ -20,6 +20,9 @@ pub fn check_certificate_credential(tokens: &TokenTable, api: &Api, req: &Reques
     if !peer.valid_at(req.now) {
         return Err(Deny::CertExpired);
     }
+    if !peer.strong_key {
+        return Err(Deny::CertCredentialNotGranted);
+    }
     if tokens
         .for_certificate(&peer.id)
         .any(|r| r.live_at(req.now) && r.grants(api.index))
