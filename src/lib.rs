@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod echo;
+pub mod fuzz_targets;
 pub mod logging;
 pub mod metrics;
 pub mod pki;

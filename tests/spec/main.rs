@@ -13,6 +13,7 @@ mod cli;
 mod config_errors;
 mod dashboard;
 mod example_configs;
+mod fuzz_seeds;
 mod reload_state;
 mod request_target;
 mod upstream_map;
