@@ -45,21 +45,7 @@ impl CertStore {
                 .collect();
             handles
                 .into_iter()
-                .map(|(part, h)| {
-                    // A loader that panicked must not make its files vanish silently.
-                    h.join().unwrap_or_else(|_| {
-                        part.iter()
-                            .map(|f| {
-                                Err(CertError {
-                                    source_name: f.display().to_string(),
-                                    message: "the loader failed while reading this file (a bug: please report it)"
-                                        .into(),
-                                    kind: CertErrorKind::Invalid,
-                                })
-                            })
-                            .collect()
-                    })
-                })
+                .map(|(part, h)| loader_results(part, h.join()))
                 .collect()
         });
         for r in results.into_iter().flatten() {
@@ -99,5 +85,42 @@ impl CertStore {
     /// Every certificate, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<LoadedCert>> {
         self.by_id.values()
+    }
+}
+
+/// What one loader thread read; a loader that panicked must not make its files vanish
+/// silently: each of them becomes an error naming it.
+fn loader_results(
+    part: &[std::path::PathBuf],
+    joined: std::thread::Result<Vec<Result<Arc<LoadedCert>, CertError>>>,
+) -> Vec<Result<Arc<LoadedCert>, CertError>> {
+    joined.unwrap_or_else(|_| {
+        part.iter()
+            .map(|f| {
+                Err(CertError {
+                    source_name: f.display().to_string(),
+                    message: "the loader failed while reading this file (a bug: please report it)".into(),
+                    kind: CertErrorKind::Invalid,
+                })
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 11: a panicking loader thread reports its files instead of dropping them.
+    #[test]
+    fn a_panicking_loader_names_its_files() {
+        let part = vec![
+            std::path::PathBuf::from("certs/a.pem"),
+            std::path::PathBuf::from("certs/b.pem"),
+        ];
+        let joined = std::thread::spawn(|| -> Vec<Result<Arc<LoadedCert>, CertError>> { panic!("boom") }).join();
+        let out = loader_results(&part, joined);
+        let names: Vec<String> = out.into_iter().map(|r| r.unwrap_err().source_name).collect();
+        assert_eq!(names, ["certs/a.pem", "certs/b.pem"]);
     }
 }
