@@ -986,3 +986,64 @@ fn jwt_abuse_is_refused() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// One HTTP/2 request with exactly these pseudo-headers and headers (curl turns a `Host`
+/// header into `:authority`, so it cannot send both); the status, or the stream error.
+fn raw_h2(a: &Adversary, authority: &str, path: &str, headers: &[(&str, &str)]) -> Result<u16, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut b = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
+        b.cert_store_mut().add_cert(a.server_ca.cert.clone()).unwrap();
+        b.set_alpn_protos(b"\x02h2").unwrap();
+        let ssl = b.build().configure().unwrap().into_ssl("localhost").unwrap();
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", a.gateway.https))
+            .await
+            .unwrap();
+        let mut tls = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
+        std::pin::Pin::new(&mut tls)
+            .connect()
+            .await
+            .map_err(|e| e.to_string())?;
+        let (client, conn) = h2::client::handshake(tls).await.map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut client = client.ready().await.map_err(|e| e.to_string())?;
+        let mut req = http::Request::builder().uri(format!("https://{authority}{path}"));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let (resp, _) = client
+            .send_request(req.body(()).unwrap(), true)
+            .map_err(|e| e.to_string())?;
+        let resp = resp.await.map_err(|e| e.to_string())?;
+        Ok(resp.status().as_u16())
+    })
+}
+
+#[test]
+fn http2_authority_and_host_must_agree() {
+    let a = Adversary::start(Mode::Normalise, "");
+    assert_eq!(raw_h2(&a, "localhost", "/open/x", &[]), Ok(200), "control");
+    assert_eq!(
+        raw_h2(&a, "localhost", "/open/x", &[("host", "localhost")]),
+        Ok(200),
+        "the same host twice"
+    );
+    let before = a.upstream.requests.load(std::sync::atomic::Ordering::SeqCst);
+    let r = raw_h2(&a, "localhost", "/open/x", &[("host", "evil.example.com")]);
+    assert!(!matches!(r, Ok(200)), ":authority and Host disagree: {r:?}");
+    let r = raw_h2(
+        &a,
+        "localhost",
+        "/open/x",
+        &[("host", "localhost"), ("host", "localhost")],
+    );
+    assert!(!matches!(r, Ok(200)), "two Host headers: {r:?}");
+    let r = raw_h2(&a, "localhost", "/open/../colon/x", &[]);
+    assert_eq!(r, Ok(403), "h2 :path dot segments are resolved before routing");
+    assert_eq!(a.upstream.requests.load(std::sync::atomic::Ordering::SeqCst), before);
+}
