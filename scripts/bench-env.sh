@@ -26,7 +26,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 command -v oha >/dev/null || timeout 1800 cargo install oha --locked --quiet
 "$ROOT/scripts/install-deps.sh"
 (cd "$ROOT" && cargo build --release --locked --quiet)
-BIN="$ROOT/target/release/certgate"
+BIN="${CERTGATE_BIN:-$ROOT/target/release/certgate}"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 W=$(mktemp -d -t certgate-bench.XXXXXX); PIDS=()
