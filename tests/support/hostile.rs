@@ -147,24 +147,16 @@ fn serve(conn: TcpStream, mode: Mode, requests: &AtomicUsize, log: &std::sync::M
                     return;
                 }
             }
-            Mode::CloseMidBody => {
-                let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
-                let _ = w.write_all(&[b'x'; 1000]);
+            // Part of a response, then the connection closes (after 100 ms) or stalls (60 s).
+            Mode::CloseMidBody | Mode::CloseMidChunked | Mode::StallMidBody => {
+                let partial: &[u8] = match mode {
+                    Mode::CloseMidChunked => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+                    _ => b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                };
+                let _ = w.write_all(partial);
                 let _ = w.flush();
-                std::thread::sleep(Duration::from_millis(100));
-                return;
-            }
-            Mode::CloseMidChunked => {
-                let _ = w.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
-                let _ = w.flush();
-                std::thread::sleep(Duration::from_millis(100));
-                return;
-            }
-            Mode::StallMidBody => {
-                let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
-                let _ = w.write_all(&[b'x'; 1000]);
-                let _ = w.flush();
-                std::thread::sleep(Duration::from_secs(60));
+                let hold = if mode == Mode::StallMidBody { 60_000 } else { 100 };
+                std::thread::sleep(Duration::from_millis(hold));
                 return;
             }
             Mode::Switch101 => {
