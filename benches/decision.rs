@@ -8,11 +8,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use certgate::certs::{parse_pem, LoadedCert};
+use certgate::clock::now_unix;
 use certgate::config::parse_str;
 use certgate::pki::{bulk_leaves, Spec};
 use certgate::policy::downstream::{authorize, RequestView};
 use certgate::policy::PeerCert;
-use certgate::snapshot::{compile_with, now_unix, Snapshot, TokenHash, TokenRecord, TokenTable};
+use certgate::snapshot::{compile_with, Snapshot, TokenHash, TokenRecord, TokenTable};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use http::HeaderMap;
 

@@ -3,12 +3,13 @@
 //!
 //! Run: `cargo bench --bench lookups`.
 
+use certgate::clock::now_unix;
 use certgate::config::parse_str;
 use certgate::pki::Spec;
 use certgate::policy::downstream::{binding, jwt};
-use certgate::policy::upstream::domain_map::{select, DomainMap};
 use certgate::policy::PeerCert;
-use certgate::snapshot::{compile, now_unix, TokenHash, TokenRecord, TokenTable};
+use certgate::snapshot::{compile, TokenHash, TokenRecord, TokenTable};
+use certgate::snapshot::{select, DomainMap};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 
 const TOKENS: usize = 1_000_000;

@@ -126,7 +126,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
             let at = match at.as_deref().map(certgate::rfc3339::parse) {
-                None => certgate::snapshot::now_unix(),
+                None => certgate::clock::now_unix(),
                 Some(Some(t)) => t,
                 Some(None) => {
                     eprintln!("certgate: --at: not an RFC 3339 time");

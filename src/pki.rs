@@ -224,7 +224,7 @@ fn issue(spec: &Spec, issuer: Option<&Issued>) -> Result<Issued, openssl::error:
     b.set_subject_name(&name)?;
     b.set_issuer_name(issuer.map(|i| i.cert.subject_name()).unwrap_or(&name))?;
     b.set_pubkey(&key)?;
-    let now = crate::snapshot::now_unix();
+    let now = crate::clock::now_unix();
     let (not_before, not_after) = (
         Asn1Time::from_unix(now + spec.not_before)?,
         Asn1Time::from_unix(now + spec.not_after)?,
@@ -305,7 +305,7 @@ fn issue(spec: &Spec, issuer: Option<&Issued>) -> Result<Issued, openssl::error:
 /// load tests that need many allow-list entries, never for anything real).
 pub fn bulk_leaves(issuer: &Issued, n: usize) -> Vec<X509> {
     let key = new_key(KeyKind::EcP256).expect("key");
-    let now = crate::snapshot::now_unix();
+    let now = crate::clock::now_unix();
     (0..n)
         .map(|i| {
             let mut b = X509::builder().expect("builder");

@@ -13,8 +13,8 @@ use super::records::*;
 use super::state::{kind, parse_record, public_pem, ControlState, StoredCert};
 use super::{ControlPlane, Write};
 use crate::certs::{parse_pem, CertErrorKind, CertId};
+use crate::clock::now_unix;
 use crate::config::{AuthType, LoadedConfig};
-use crate::snapshot::now_unix;
 
 /// Every (method, path) the admin API answers, as written in `docs/admin-openapi.yaml`
 /// (a spec test keeps the two and the router in step).

@@ -15,10 +15,11 @@ use subtle::ConstantTimeEq;
 
 use super::api::{AdminRequest, AdminResponse};
 use super::ControlPlane;
+use crate::clock::now_unix;
 use crate::policy::downstream::client_cert;
 use crate::policy::PeerCert;
 use crate::request::headers::bearer;
-use crate::snapshot::{now_unix, SnapshotStore};
+use crate::snapshot::SnapshotStore;
 
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 1024 * 1024;

@@ -15,7 +15,7 @@ use super::records::{CertRecord, Source};
 use super::state::{kind, public_pem, StoredCert};
 use super::{ControlPlane, Write};
 use crate::certs::CertStore;
-use crate::snapshot::now_unix;
+use crate::clock::now_unix;
 
 /// The background service that syncs the store directory every interval.
 pub struct StoreSync {

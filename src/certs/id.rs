@@ -123,6 +123,12 @@ impl Hasher for DigestHasher {
     }
 }
 
+/// SHA-256 of a SubjectPublicKeyInfo DER (what pins name).
+pub fn spki_sha256(spki_der: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(spki_der).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

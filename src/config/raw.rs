@@ -89,7 +89,7 @@ pub struct Tls {
     #[serde(default)]
     pub groups: Option<Vec<String>>,
     /// TLS 1.3 cipher suites in the server's preference order (OpenSSL names, e.g.
-    /// `TLS_AES_128_GCM_SHA256`); unset = [`crate::tls::DEFAULT_CIPHERSUITES`].
+    /// `TLS_AES_128_GCM_SHA256`); unset = [`crate::snapshot::handshake::DEFAULT_CIPHERSUITES`].
     #[serde(default)]
     pub ciphersuites: Option<Vec<String>>,
 }

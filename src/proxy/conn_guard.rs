@@ -38,30 +38,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use crate::policy::deny::json_error;
-
-/// Per-connection limits (`listen.*`), fixed when the listener starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConnLimits {
-    /// The whole request head must arrive within this (from accept, or from its first byte).
-    pub header_timeout: Duration,
-    /// Pingora's read and write timeouts while a request is in progress.
-    pub body_timeout: Duration,
-    /// An idle keep-alive connection (HTTP/1 and HTTP/2) is closed after this.
-    pub keepalive_timeout: Duration,
-    /// Largest request head (request line and headers), HTTP/1 and HTTP/2.
-    pub max_header_bytes: usize,
-}
-
-impl Default for ConnLimits {
-    fn default() -> ConnLimits {
-        ConnLimits {
-            header_timeout: Duration::from_secs(10),
-            body_timeout: Duration::from_secs(30),
-            keepalive_timeout: Duration::from_secs(60),
-            max_header_bytes: 64 * 1024,
-        }
-    }
-}
+use crate::snapshot::ConnLimits;
 
 const HEAD: u8 = 0;
 const BUSY: u8 = 1;

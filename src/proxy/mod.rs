@@ -30,17 +30,18 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::{HttpPeer, Peer};
 use pingora::Error;
 
-pub use conn_guard::{ConnLimits, GuardedApp, GuardedStream};
+pub use conn_guard::{GuardedApp, GuardedStream};
 pub use ctx::{Inflight, RequestCtx};
 pub use request::{peer_cert, request_host, upstream_path, CLIENT_CERT_HEADER};
 pub use resolve::Resolver;
 pub use respond::{classify_upstream, UpstreamAnswer, PIN_MISMATCH};
 
+use crate::clock::{now_ms, now_unix};
 use crate::metrics::Metrics;
 use crate::policy::downstream::{authorize, route, RequestView};
 use crate::policy::Deny;
 use crate::request::{canonicalize, BadRequest};
-use crate::snapshot::{now_unix, SnapshotStore};
+use crate::snapshot::{ConnLimits, SnapshotStore};
 
 /// How long a target whose every address refused a connection is skipped.
 const TARGET_DOWN_MS: i64 = 10_000;
@@ -282,14 +283,6 @@ impl Gateway {
             answer.reason
         );
     }
-}
-
-/// Milliseconds since the epoch.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Whether the error is a failure to reach the target at all (safe to try elsewhere).

@@ -84,7 +84,7 @@ pub fn check_connection(target: &Target, digest: Option<&Digest>) -> pingora::Re
         .map_err(|e| e.into_up());
     }
     if let Some(pins) = &tls.pins {
-        if pins.check(chain).is_err() {
+        if crate::policy::upstream::pin::check(pins, chain).is_err() {
             return Error::e_explain(PIN_MISMATCH, format!("no pinned key in the chain of {}", target.host))
                 .map_err(|e| e.into_up());
         }
@@ -96,7 +96,7 @@ pub fn check_connection(target: &Target, digest: Option<&Digest>) -> pingora::Re
 /// when verification is on, the leaf alone when it is off; and whether the leaf names `ip`.
 fn record_chain_hook(ip: Option<std::net::IpAddr>) -> pingora::protocols::tls::HandshakeCompleteHook {
     Arc::new(move |ssl| {
-        use crate::policy::upstream::pin::spki_sha256;
+        use crate::certs::spki_sha256;
         use openssl::ssl::SslVerifyMode;
         let spki = |c: &openssl::x509::X509Ref| {
             c.public_key()

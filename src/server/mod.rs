@@ -94,7 +94,7 @@ pub fn https_listener(addr: &str, settings: TlsSettings) -> ListenerConfig {
 pub fn guarded_proxy(
     conf: &Arc<ServerConf>,
     gateway: Gateway,
-    limits: &crate::proxy::ConnLimits,
+    limits: &crate::snapshot::ConnLimits,
 ) -> GuardedApp<pingora::proxy::HttpProxy<Gateway>> {
     let mut proxy = pingora::proxy::http_proxy(conf, gateway);
     let mut options = HttpServerOptions::default();

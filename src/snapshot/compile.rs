@@ -51,7 +51,7 @@ pub fn compile_from(
     files: &Files<'_>,
     overlay: &Overlay,
 ) -> Result<Snapshot, ConfigErrors> {
-    let mut c = Compiler::new(cfg, now_unix(), files, overlay);
+    let mut c = Compiler::new(cfg, crate::clock::now_unix(), files, overlay);
     c.load_store(overlay.certificates.clone());
     let listen = c.listen();
     let server = c.server_identities();
@@ -90,14 +90,6 @@ pub fn compile_from(
 
 /// Certificates expiring sooner than this are warned about at every load.
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
-
-/// Seconds since the epoch.
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
 
 pub(super) struct Compiler<'a> {
     pub(super) cfg: &'a LoadedConfig,
@@ -139,14 +131,14 @@ impl<'a> Compiler<'a> {
             groups: self.openssl_names(
                 "tls.groups",
                 tls.groups.as_deref(),
-                crate::tls::group_is_known,
+                super::handshake::group_is_known,
                 "key-exchange group",
                 "X25519MLKEM768, X25519, P-256, P-384",
             ),
             ciphersuites: self.openssl_names(
                 "tls.ciphersuites",
                 tls.ciphersuites.as_deref(),
-                crate::tls::ciphersuite_is_known,
+                super::handshake::ciphersuite_is_known,
                 "TLS 1.3 cipher suite",
                 "TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256",
             ),
@@ -886,8 +878,8 @@ fn read_private_key(io: &Files<'_>, path: &Path) -> Result<PKey<Private>, String
 
 impl Compiler<'_> {
     /// `listen.*_timeout_ms` and `listen.max_request_header_bytes`, checked for range.
-    fn conn_limits(&mut self, l: &crate::config::Listen) -> crate::proxy::ConnLimits {
-        let d = crate::proxy::ConnLimits::default();
+    fn conn_limits(&mut self, l: &crate::config::Listen) -> crate::snapshot::ConnLimits {
+        let d = crate::snapshot::ConnLimits::default();
         let mut ms = |key: &str, v: Option<u64>, default: Duration| match v {
             None => default,
             Some(0) => {
@@ -910,7 +902,7 @@ impl Compiler<'_> {
                 d.max_header_bytes
             }
         };
-        crate::proxy::ConnLimits {
+        crate::snapshot::ConnLimits {
             header_timeout,
             body_timeout,
             keepalive_timeout,

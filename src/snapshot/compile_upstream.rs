@@ -10,10 +10,10 @@ use sha2::{Digest, Sha256};
 
 use super::compile::Compiler;
 use super::upstream::{Target, UpstreamTls};
+use super::{select, DomainMap, PinSet};
+use crate::certs::spki_sha256;
 use crate::certs::CertId;
 use crate::config::{StringList, UpstreamConf};
-use crate::policy::upstream::pin::spki_sha256;
-use crate::policy::upstream::{select, DomainMap, PinSet};
 
 /// A client certificate for upstream domains.
 pub(super) type ClientCert = (CertId, Arc<CertKey>);

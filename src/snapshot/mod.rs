@@ -9,9 +9,12 @@
 mod client_allow;
 mod compile;
 mod compile_upstream;
+pub mod domain_map;
+pub mod handshake;
 pub mod host;
 pub mod jwt;
 mod overlay;
+mod pins;
 mod routes;
 mod server_tls;
 mod store;
@@ -20,12 +23,16 @@ pub mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::HeaderName;
 
 pub use client_allow::{CaSet, ClientAllowList};
-pub use compile::{compile, compile_from, compile_with, now_unix, EXPIRY_WARNING_DAYS};
+pub use compile::{compile, compile_from, compile_with, EXPIRY_WARNING_DAYS};
+pub use domain_map::{select, DomainMap};
+pub use handshake::HandshakePrefs;
 pub use overlay::{Overlay, OverlayToken};
+pub use pins::PinSet;
 pub use routes::{ApiIndex, RouteTable, RouteTableBuilder};
 pub use server_tls::{ServerCredential, ServerIdentities, ServerIdentity};
 pub use store::SnapshotStore;
@@ -81,18 +88,33 @@ pub struct ListenSettings {
     pub shutdown_grace_seconds: u64,
     /// `tls.groups` and `tls.ciphersuites`. Like the addresses, fixed when the listener is
     /// built.
-    pub handshake: HandshakePrefs,
+    pub handshake: handshake::HandshakePrefs,
     /// Timeouts and head size per client connection; fixed when the listener is built.
-    pub limits: crate::proxy::ConnLimits,
+    pub limits: ConnLimits,
 }
 
-/// The listener's handshake preferences, each joined with `:` for OpenSSL.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct HandshakePrefs {
-    /// Key-exchange groups; `None` = OpenSSL's default list (post-quantum hybrid first).
-    pub groups: Option<Box<str>>,
-    /// TLS 1.3 cipher suites, server preference; `None` = [`crate::tls::DEFAULT_CIPHERSUITES`].
-    pub ciphersuites: Option<Box<str>>,
+/// Per-connection limits (`listen.*`), fixed when the listener starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// The whole request head must arrive within this (from accept, or from its first byte).
+    pub header_timeout: Duration,
+    /// Pingora's read and write timeouts while a request is in progress.
+    pub body_timeout: Duration,
+    /// An idle keep-alive connection (HTTP/1 and HTTP/2) is closed after this.
+    pub keepalive_timeout: Duration,
+    /// Largest request head (request line and headers), HTTP/1 and HTTP/2.
+    pub max_header_bytes: usize,
+}
+
+impl Default for ConnLimits {
+    fn default() -> ConnLimits {
+        ConnLimits {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(60),
+            max_header_bytes: 64 * 1024,
+        }
+    }
 }
 
 /// One API, compiled.

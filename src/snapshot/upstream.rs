@@ -8,8 +8,8 @@ use std::time::Duration;
 use openssl::x509::X509;
 use pingora::utils::tls::CertKey;
 
+use super::PinSet;
 use crate::certs::CertId;
-use crate::policy::upstream::PinSet;
 
 /// One upstream target URL, parsed.
 #[derive(Debug)]

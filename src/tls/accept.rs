@@ -17,6 +17,7 @@ use super::{
 };
 use crate::config::ClientAuth;
 use crate::metrics::Metrics;
+use crate::snapshot::handshake::DEFAULT_CIPHERSUITES;
 use crate::snapshot::{HandshakePrefs, SnapshotStore};
 
 /// Sessions kept for TLS 1.3 resumption.
@@ -86,12 +87,6 @@ impl TlsAccept for DownstreamTls {
     }
 }
 
-/// TLS 1.3 cipher suites when `tls.ciphersuites` is unset, in the server's preference order:
-/// AES-128-GCM first, as BoringSSL and Go servers choose (SHA-256 is what the handshake's
-/// key schedule then hashes with; it has CPU instructions where SHA-384 has none), a client
-/// that lists ChaCha20 first still gets it (`PRIORITIZE_CHACHA`).
-pub const DEFAULT_CIPHERSUITES: &str = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
-
 /// TLS settings for the HTTPS listener: Mozilla intermediate profile, HTTP/2 and HTTP/1.1,
 /// certificates chosen per handshake, and a client certificate request whose outcome is
 /// only recorded (the per-API decision happens per request). `prefs` sets the key-exchange
@@ -153,25 +148,4 @@ pub fn tls_settings(callbacks: DownstreamTls, prefs: &HandshakePrefs) -> pingora
 /// Turns an OpenSSL error while building the listener's settings into Pingora's.
 fn setup_failed(what: &'static str) -> impl Fn(openssl::error::ErrorStack) -> Box<pingora::Error> {
     move |e| pingora::Error::because(pingora::ErrorType::InternalError, what, e)
-}
-
-/// Whether OpenSSL knows the TLS 1.3 cipher suite `name`.
-pub fn ciphersuite_is_known(name: &str) -> bool {
-    name.starts_with("TLS_")
-        && !name.contains([':', '!', '+', '-', '@'])
-        && fresh_context_accepts(|b| b.set_ciphersuites(name))
-}
-
-/// Whether OpenSSL knows the key-exchange group `name`.
-pub fn group_is_known(name: &str) -> bool {
-    !name.is_empty() && !name.contains([':', '?', '*', '/']) && fresh_context_accepts(|b| b.set_groups_list(name))
-}
-
-/// Whether `set` succeeds on a new TLS context: how OpenSSL says it knows a name.
-fn fresh_context_accepts(
-    set: impl FnOnce(&mut openssl::ssl::SslContextBuilder) -> Result<(), openssl::error::ErrorStack>,
-) -> bool {
-    openssl::ssl::SslContext::builder(openssl::ssl::SslMethod::tls())
-        .and_then(|mut b| set(&mut b))
-        .is_ok()
 }

@@ -15,7 +15,7 @@ mod accept;
 mod ffi;
 pub mod session_store;
 
-pub use accept::{ciphersuite_is_known, group_is_known, tls_settings, DownstreamTls, DEFAULT_CIPHERSUITES};
+pub use accept::{tls_settings, DownstreamTls};
 pub use ffi::{dup_session, sent_chain_len, set_session_timeout, suppress_tls13_tickets, tls12_sessions_not_resumable};
 
 use crate::policy::PeerCert;

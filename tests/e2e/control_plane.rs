@@ -355,7 +355,7 @@ fn keys_api_issues_bound_and_expiring_tokens() {
         Some(json!({"apis": ["orders"], "expires_at": "2020-01-01T00:00:00Z"})),
     );
     assert_eq!(past.status, 400, "{}", past.text());
-    let soon = certgate::rfc3339::format(certgate::snapshot::now_unix() + 2);
+    let soon = certgate::rfc3339::format(certgate::clock::now_unix() + 2);
     let expiring = cp.ok(
         "POST",
         "/keys",

@@ -238,7 +238,7 @@ pub fn sha256_hex(b: &[u8]) -> String {
 }
 
 pub fn now() -> i64 {
-    certgate::snapshot::now_unix()
+    certgate::clock::now_unix()
 }
 
 /// An HS256 JWT with these claims.

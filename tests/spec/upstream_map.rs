@@ -1,7 +1,7 @@
 //! The upstream domain map (SPEC §4), as the table in the SPEC's shared tables: every case
 //! of Tyk's own lookup table plus the any-position wildcard.
 
-use certgate::policy::upstream::{select, DomainMap};
+use certgate::snapshot::{select, DomainMap};
 
 struct Row {
     host: &'static str,

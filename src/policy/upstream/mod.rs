@@ -1,8 +1,7 @@
-//! Upstream decisions (SPEC §4): which entry of a domain map applies to a target
-//! ([`domain_map`]) and whether an upstream's chain satisfies a pin set ([`pin`]).
+//! Upstream decisions at request time (SPEC §4): whether an upstream connection's chain
+//! satisfies the domain's pin set ([`pin`]). Which certificate and pins a target gets is
+//! decided at compile time ([`crate::snapshot::domain_map`]).
 
-pub mod domain_map;
 pub mod pin;
 
-pub use domain_map::{select, DomainMap};
-pub use pin::{PinSet, UpstreamChain};
+pub use pin::{PinMismatch, UpstreamChain};

@@ -1,18 +1,10 @@
-//! Public-key pinning (SPEC §4): a pin set holds SPKI SHA-256 values; an upstream passes
-//! when the SPKI of a certificate in its *verified* chain (only its leaf, when verification
-//! is skipped) is in the set.
+//! Public-key pinning (SPEC §4), at request time: an upstream passes when the SPKI of a
+//! certificate in its *verified* chain (only its leaf, when verification is skipped) is in
+//! the domain's [`PinSet`] (compiled in [`crate::snapshot`]).
 
-use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
 
-/// Pinned SPKI SHA-256 values for one domain.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PinSet {
-    /// The pins, sorted and deduplicated.
-    pub spki: Vec<[u8; 32]>,
-    /// A hash of the set, for connection-pool keys.
-    pub fingerprint: u64,
-}
+use crate::snapshot::PinSet;
 
 /// SPKI SHA-256 of the certificates that count for pinning on one upstream connection,
 /// recorded at handshake time.
@@ -28,39 +20,14 @@ pub struct UpstreamChain {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PinMismatch;
 
-// === impl PinSet ===
-
-impl PinSet {
-    /// A set from SPKI hashes.
-    pub fn new(mut spki: Vec<[u8; 32]>) -> PinSet {
-        spki.sort();
-        spki.dedup();
-        let mut h = Sha256::new();
-        for p in &spki {
-            h.update(p);
-        }
-        let d = h.finalize();
-        let mut fp = [0u8; 8];
-        fp.copy_from_slice(&d[..8]);
-        PinSet {
-            spki,
-            fingerprint: u64::from_le_bytes(fp),
-        }
+/// Passes when any certificate that counts is pinned (checked on new and reused upstream
+/// connections, before any request byte is sent).
+pub fn check(pins: &PinSet, chain: &UpstreamChain) -> Result<(), PinMismatch> {
+    if chain.spki.iter().any(|s| pins.spki.binary_search(s).is_ok()) {
+        Ok(())
+    } else {
+        Err(PinMismatch)
     }
-
-    /// Passes when any certificate that counts is pinned.
-    pub fn check(&self, chain: &UpstreamChain) -> Result<(), PinMismatch> {
-        if chain.spki.iter().any(|s| self.spki.binary_search(s).is_ok()) {
-            Ok(())
-        } else {
-            Err(PinMismatch)
-        }
-    }
-}
-
-/// SHA-256 of a SubjectPublicKeyInfo DER.
-pub fn spki_sha256(spki_der: &[u8]) -> [u8; 32] {
-    Sha256::digest(spki_der).into()
 }
 
 #[cfg(test)]
@@ -74,10 +41,10 @@ mod tests {
             spki: v.iter().copied().collect(),
             ip_mismatch: false,
         };
-        assert!(set.check(&chain(&[[9; 32], [1; 32]])).is_ok());
-        assert!(set.check(&chain(&[[2; 32]])).is_ok());
-        assert_eq!(set.check(&chain(&[[9; 32]])), Err(PinMismatch));
-        assert_eq!(set.check(&chain(&[])), Err(PinMismatch));
+        assert!(check(&set, &chain(&[[9; 32], [1; 32]])).is_ok());
+        assert!(check(&set, &chain(&[[2; 32]])).is_ok());
+        assert_eq!(check(&set, &chain(&[[9; 32]])), Err(PinMismatch));
+        assert_eq!(check(&set, &chain(&[])), Err(PinMismatch));
         assert_eq!(PinSet::new(vec![[1; 32], [2; 32]]).fingerprint, set.fingerprint);
     }
 }
