@@ -1,34 +1,57 @@
 //! certgate: an mTLS edge gateway on Pingora.
 //!
 //! ```text
-//!  YAML ──► config (raw, serde, source map) ──► snapshot::compile ──► Snapshot ──► SnapshotStore (ArcSwap)
+//!  YAML ──► config (raw, serde, source map) ──► snapshot::compile ──► Snapshot ──► publish (ArcSwap store)
 //!                                                                                      │ load_full() per request
 //!  TLS handshake ──► tls::DownstreamTls ──► PeerCert (leaf ID, chain verdict cache) ───┤
 //!                                                                                      ▼
-//!  proxy::Gateway (ProxyHttp phases, thin) ──► policy::downstream::authorize ──► Deny / pass
-//!                                         └──► upstream peer (targets, TLS)   ──► metrics, logs
+//!  proxy::Gateway (ProxyHttp phases, thin) ──► request::canonicalize ──► policy::downstream ──► Deny / pass
+//!                                         └──► upstream peer (targets, TLS)        ──► metrics, logs
 //! ```
 //!
-//! Modules appear below in that order. A module either parses (config, certs, snapshot) or
-//! decides (policy); the proxy wires them to Pingora.
+//! Modules appear below in that order, and each uses only modules above it (the
+//! `module_graph` spec test holds the code to it). A module either parses (certs, config,
+//! request, snapshot) or decides (policy); tls and proxy wire them to Pingora; publish and
+//! admin feed the snapshot store; server starts everything; the tools come last.
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
-pub mod admin;
-pub mod certs;
-pub mod cli;
+// Leaf utilities.
 pub mod clock;
-pub mod config;
-pub mod demo;
-pub mod echo;
-pub mod fuzz_targets;
 pub mod logging;
-pub mod metrics;
-pub mod pki;
-pub mod policy;
-pub mod proxy;
-pub mod request;
 pub mod rfc3339;
-pub mod server;
+
+// Parse: what arrives from files and from clients, into plain data.
+pub mod certs;
+pub mod config;
+pub mod request;
+
+// Compile: config into one immutable snapshot.
 pub mod snapshot;
+
+// Decide: pure functions over the snapshot and one request.
+pub mod policy;
+
+// Observe.
+pub mod metrics;
+
+// Wire to Pingora: TLS callbacks and the ProxyHttp phases.
+pub mod proxy;
 pub mod tls;
+
+// Feed the snapshot store: SIGHUP reloads and every publish,
+pub mod publish;
+// and the control plane, which publishes through it.
+pub mod admin;
+
+// The process.
+pub mod server;
+
+// Tools: the throwaway PKI,
+pub mod pki;
+// the demo upstream,
+pub mod echo;
+// the demo, the CLI helpers and the fuzz entry points.
+pub mod cli;
+pub mod demo;
+pub mod fuzz_targets;

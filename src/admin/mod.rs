@@ -4,7 +4,7 @@
 //!
 //! Flow: an admin call changes [`ControlState`] and persists it through a [`ControlStore`]
 //! (atomically), then the state's [`ControlState::overlay`] goes through the same compile as
-//! the YAML and is published at once ([`crate::server::Publisher::set_overlay`]).
+//! the YAML and is published at once ([`crate::publish::Publisher::set_overlay`]).
 
 mod api;
 mod crypto;
@@ -29,7 +29,7 @@ pub use sync::StoreSync;
 
 use crate::certs::PemCache;
 use crate::config::{ConfigError, ConfigErrors, LoadedConfig};
-use crate::server::Publisher;
+use crate::publish::Publisher;
 use crate::snapshot::Overlay;
 
 /// Default environment variable of the admin key.

@@ -1,8 +1,6 @@
-//! Process wiring: the Pingora server and its services, the snapshot publisher, SIGHUP
-//! reloads, the control plane, and stopping.
+//! Process wiring: the Pingora server and its services (proxy, metrics, admin, store sync,
+//! SIGHUP), and stopping.
 
-mod publisher;
-mod reload;
 mod shutdown;
 
 use std::path::{Path, PathBuf};
@@ -11,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use log::{info, warn};
+use log::info;
 use pingora::apps::http_app::HttpServer;
 use pingora::apps::HttpServerOptions;
 use pingora::listeners::tls::TlsSettings;
@@ -21,14 +19,12 @@ use pingora::server::Server;
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 
-pub use publisher::{Publisher, ReloadOutcome};
-pub use reload::Reloader;
-
 use crate::admin::{AdminApp, ControlPlane, StoreSync};
 use crate::certs::PemCache;
 use crate::config::{self, ConfigErrors};
 use crate::metrics::{Metrics, MetricsApp};
 use crate::proxy::{Gateway, GuardedApp, Inflight};
+use crate::publish::{Publisher, Reloader};
 use crate::snapshot::{compile_with, Overlay, Snapshot};
 use crate::tls::{tls_settings, DownstreamTls};
 
@@ -65,13 +61,6 @@ pub fn check(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Snapsh
         (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
         (Ok(snap), Ok(overlay)) if overlay.is_empty() => Ok(snap),
         (Ok(_), Ok(overlay)) => compile_with(&loaded, 1, &PemCache::default(), &overlay),
-    }
-}
-
-/// Logs a snapshot's warnings.
-pub fn log_warnings(snap: &Snapshot) {
-    for w in &snap.warnings {
-        warn!("event=config_warning generation={} message=\"{w}\"", snap.generation);
     }
 }
 

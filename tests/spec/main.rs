@@ -14,6 +14,7 @@ mod config_errors;
 mod dashboard;
 mod example_configs;
 mod fuzz_seeds;
+mod module_graph;
 mod reload_state;
 mod request_target;
 mod upstream_map;

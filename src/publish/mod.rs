@@ -1,4 +1,4 @@
-//! The one writer of the snapshot store. Both inputs of a snapshot go through here: the YAML
+//! The one writer of the snapshot store, and SIGHUP ([`sighup`]). Both inputs of a snapshot go through here: the YAML
 //! (at start and on SIGHUP) and the control plane's overlay (on every admin change). Each
 //! publish compiles the latest good YAML with the latest overlay and swaps the result in.
 //! The lock below is held by writers only; the request path never touches it.
@@ -8,9 +8,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use log::{error, info, warn};
-use parking_lot::Mutex;
 
-use super::log_warnings;
+mod sighup;
+
+use parking_lot::Mutex;
+pub use sighup::Reloader;
+
 use crate::certs::{FileSet, Files, PemCache};
 use crate::config::{self, ConfigErrors, LoadedConfig};
 use crate::metrics::Metrics;
@@ -188,4 +191,11 @@ fn log_reload(snap: &Snapshot, old: &Snapshot, started: Instant) {
         s.allow_entries,
         delta(s.allow_entries, o.allow_entries),
     );
+}
+
+/// Logs a snapshot's warnings.
+pub fn log_warnings(snap: &Snapshot) {
+    for w in &snap.warnings {
+        warn!("event=config_warning generation={} message=\"{w}\"", snap.generation);
+    }
 }
