@@ -14,6 +14,7 @@
 
 mod conn_guard;
 mod ctx;
+mod health;
 mod request;
 mod resolve;
 mod respond;
@@ -32,6 +33,7 @@ use pingora::Error;
 
 pub use conn_guard::{GuardedApp, GuardedStream};
 pub use ctx::{Inflight, RequestCtx};
+pub use health::Health;
 pub use request::{peer_cert, request_host, upstream_path, CLIENT_CERT_HEADER};
 pub use resolve::Resolver;
 pub use respond::{classify_upstream, UpstreamAnswer, PIN_MISMATCH};
@@ -53,6 +55,7 @@ pub struct Gateway {
     resolver: Resolver,
     inflight: Inflight,
     limits: ConnLimits,
+    health: Health,
 }
 
 // === impl Gateway ===
@@ -66,6 +69,7 @@ impl Gateway {
             resolver: Resolver::new(Duration::from_secs(30)),
             inflight,
             limits,
+            health: Health::default(),
         }
     }
 
@@ -130,7 +134,10 @@ impl ProxyHttp for Gateway {
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
         let api = ctx.snap.api(ctx.api.ok_or_else(|| Error::new_str("no API routed"))?);
-        let index = *ctx.target.get_or_insert_with(|| api.upstream.next_target(now_ms()));
+        self.health.prune(&ctx.snap);
+        let index = *ctx
+            .target
+            .get_or_insert_with(|| self.health.next_target(&api.upstream, now_ms()));
         let (peer, resolved) = upstream::peer_for(api, index, ctx.attempts, &self.resolver).await?;
         ctx.resolved = Some(resolved);
         Ok(peer)
@@ -159,7 +166,7 @@ impl ProxyHttp for Gateway {
         }
         // Every address of this target failed: skip it for a while, try the next target.
         let targets = &ctx.snap.api(api).upstream.targets;
-        targets[index].mark_down(now_ms() + TARGET_DOWN_MS);
+        self.health.mark_down(&targets[index], now_ms() + TARGET_DOWN_MS);
         warn!(
             "event=upstream_target_down api={} target={} skip_seconds={} error=\"{e}\"",
             ctx.snap.api(api).name,

@@ -73,7 +73,7 @@ mod tests {
                 token_header: http::header::AUTHORIZATION,
                 jwt: None,
             },
-            upstream: ApiUpstream::new(vec![], None, None, Default::default(), Default::default()),
+            upstream: ApiUpstream::new("a", vec![], None, None, Default::default(), Default::default()),
         }
     }
 

@@ -151,8 +151,7 @@ impl Publisher {
         }
     }
 
-    fn publish(&self, mut snap: Snapshot) {
-        snap.inherit_target_health(&self.store.load());
+    fn publish(&self, snap: Snapshot) {
         log_warnings(&snap);
         self.metrics.set_certificates(&snap.certificates);
         self.store.publish(snap);

@@ -752,6 +752,7 @@ impl<'a> Compiler<'a> {
             return None;
         }
         Some(ApiUpstream::new(
+            name,
             targets,
             u.sni.clone(),
             connect_to,

@@ -185,20 +185,4 @@ impl Snapshot {
     pub fn api_by_name(&self, name: &str) -> Option<&Api> {
         self.apis.iter().find(|a| &*a.name == name)
     }
-
-    /// Carries each target's health over from `old` (same API name and target URL), so
-    /// a reload or an admin change does not send traffic back to a target just found down.
-    pub fn inherit_target_health(&mut self, old: &Snapshot) {
-        let by_name: std::collections::HashMap<&str, &Api> = old.apis.iter().map(|a| (&*a.name, a)).collect();
-        for api in self.apis.iter_mut() {
-            let Some(before) = by_name.get(&*api.name) else {
-                continue;
-            };
-            for t in api.upstream.targets.iter_mut() {
-                if let Some(b) = before.upstream.targets.iter().find(|b| b.url == t.url) {
-                    t.inherit_health(b);
-                }
-            }
-        }
-    }
 }

@@ -1,7 +1,6 @@
 //! Compiled upstream targets of one API (SPEC §2 `upstream`, §4).
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,8 +27,9 @@ pub struct Target {
     pub base_path: String,
     /// How TLS to this target is set up (https targets).
     pub tls: Option<UpstreamTls>,
-    /// Until when (ms since the epoch) the target is skipped after a failed connect.
-    down_until_ms: Arc<AtomicI64>,
+    /// Identifies the target (its API's name and its URL) for state that outlives this
+    /// snapshot (`proxy::health`); set by [`ApiUpstream::new`].
+    pub key: u64,
 }
 
 /// The TLS side of one target (SPEC §4), decided once at load time.
@@ -58,8 +58,8 @@ pub struct UpstreamTls {
 pub struct ApiUpstream {
     /// Round-robin targets (at least one).
     pub targets: Box<[Target]>,
-    /// Round-robin cursor.
-    next: AtomicUsize,
+    /// Identifies the API (its name) for state that outlives this snapshot.
+    pub key: u64,
     /// SNI / verification name override.
     pub sni: Option<String>,
     /// Dial this `host:port` instead of each target's own address.
@@ -122,23 +122,8 @@ impl Target {
             port,
             base_path,
             tls: None,
-            down_until_ms: Arc::default(),
+            key: 0,
         })
-    }
-
-    /// Whether the target is being skipped after a failed connect.
-    pub fn is_down(&self, now_ms: i64) -> bool {
-        self.down_until_ms.load(Ordering::Relaxed) > now_ms
-    }
-
-    /// Shares `earlier`'s health (a target skipped stays skipped across a reload).
-    pub fn inherit_health(&mut self, earlier: &Target) {
-        self.down_until_ms = earlier.down_until_ms.clone();
-    }
-
-    /// Skips the target until `until_ms`.
-    pub fn mark_down(&self, until_ms: i64) {
-        self.down_until_ms.store(until_ms, Ordering::Relaxed);
     }
 
     /// The domain key of SPEC §4: `host:port` as written in the URL.
@@ -150,37 +135,39 @@ impl Target {
 // === impl ApiUpstream ===
 
 impl ApiUpstream {
-    /// Builds the upstream of one API.
+    /// Builds the upstream of the API `api`.
     pub fn new(
-        targets: Vec<Target>,
+        api: &str,
+        mut targets: Vec<Target>,
         sni: Option<String>,
         connect_to: Option<(String, u16)>,
         connect_timeout: Duration,
         read_timeout: Duration,
     ) -> ApiUpstream {
+        for t in &mut targets {
+            t.key = state_key(&[api.as_bytes(), t.url.as_bytes()]);
+        }
         ApiUpstream {
             targets: targets.into(),
-            next: AtomicUsize::new(0),
+            key: state_key(&[api.as_bytes()]),
             sni,
             connect_to,
             connect_timeout,
             read_timeout,
         }
     }
+}
 
-    /// The index of the target for the next request: round robin over the targets that
-    /// are not being skipped (all of them, when every one is).
-    pub fn next_target(&self, now_ms: i64) -> usize {
-        let n = self.targets.len();
-        if n == 1 {
-            return 0;
-        }
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        (0..n)
-            .map(|i| (start + i) % n)
-            .find(|&i| !self.targets[i].is_down(now_ms))
-            .unwrap_or(start % n)
+/// A 64-bit key from the SHA-256 of `parts`, each length-prefixed.
+fn state_key(parts: &[&[u8]]) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
     }
+    let d = h.finalize();
+    u64::from_le_bytes(d[..8].try_into().expect("eight bytes"))
 }
 
 /// Parses `connect_to`: `host:port`, `[v6]:port`.
