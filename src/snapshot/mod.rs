@@ -8,7 +8,6 @@
 
 mod client_allow;
 mod compile;
-mod compile_upstream;
 pub mod domain_map;
 pub mod handshake;
 pub mod host;

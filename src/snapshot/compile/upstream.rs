@@ -1,19 +1,20 @@
-//! Compiling the upstream TLS side (SPEC §4): the domain maps, trust anchors and pins,
-//! resolved once per target at load time.
+//! `apis[].upstream` (SPEC §2, §4): targets, timeouts, and the TLS side (domain maps, trust
+//! anchors and pins) resolved once per target at load time.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 use openssl::x509::X509;
 use pingora::utils::tls::CertKey;
 use sha2::{Digest, Sha256};
 
-use super::compile::Compiler;
-use super::upstream::{Target, UpstreamTls};
-use super::{select, DomainMap, PinSet};
+use super::Compiler;
 use crate::certs::spki_sha256;
 use crate::certs::CertId;
 use crate::config::{StringList, UpstreamConf};
+use crate::snapshot::upstream::{parse_host_port, ApiUpstream, Target, UpstreamTls};
+use crate::snapshot::{select, DomainMap, PinSet};
 
 /// A client certificate for upstream domains.
 pub(super) type ClientCert = (CertId, Arc<CertKey>);
@@ -249,7 +250,7 @@ impl Compiler<'_> {
                 .filter_map(|c| {
                     let der = c.to_der().ok()?;
                     if let Ok(meta) = crate::certs::CertMeta::from_der(&der) {
-                        self.gauges.insert(super::CertGauge {
+                        self.gauges.insert(crate::snapshot::CertGauge {
                             id: CertId::of_der(&der),
                             subject: meta.subject,
                             role: "ca",
@@ -317,4 +318,62 @@ fn load_system_roots(io: &crate::certs::Files<'_>) -> Result<Vec<(CertId, X509)>
         .into_iter()
         .filter_map(|c| Some((CertId::of_der(&c.to_der().ok()?), c)))
         .collect())
+}
+
+impl Compiler<'_> {
+    pub(super) fn api_upstream(
+        &mut self,
+        name: &str,
+        u: &crate::config::UpstreamConf,
+        base: &str,
+        gateway: &GatewayUpstream,
+        ca_lists: &mut CaLists,
+    ) -> Option<ApiUpstream> {
+        let mut targets = Vec::new();
+        let mark = self.mark();
+        match (&u.url, u.targets.is_empty()) {
+            (Some(url), true) => match Target::parse(url) {
+                Ok(t) => targets.push(t),
+                Err(e) => self.error(&format!("{base}.url"), e),
+            },
+            (None, false) => {
+                for (i, url) in u.targets.iter().enumerate() {
+                    match Target::parse(url) {
+                        Ok(t) => targets.push(t),
+                        Err(e) => self.error(&format!("{base}.targets[{i}]"), e),
+                    }
+                }
+            }
+            (Some(_), false) => self.error(base, "set `url` or `targets`, not both"),
+            (None, true) => self.error(base, "set `url` or `targets`"),
+        }
+        let connect_to = match &u.connect_to {
+            Some(s) => match parse_host_port(s) {
+                Ok(hp) => Some(hp),
+                Err(e) => {
+                    self.error(&format!("{base}.connect_to"), e);
+                    None
+                }
+            },
+            None => None,
+        };
+        if u.connect_timeout_ms == 0 {
+            self.error(&format!("{base}.connect_timeout_ms"), "must be greater than 0");
+        }
+        if u.read_timeout_ms == 0 {
+            self.error(&format!("{base}.read_timeout_ms"), "must be greater than 0");
+        }
+        self.upstream_tls(name, u, base, &mut targets, gateway, ca_lists);
+        if self.failed_since(mark) {
+            return None;
+        }
+        Some(ApiUpstream::new(
+            name,
+            targets,
+            u.sni.clone(),
+            connect_to,
+            Duration::from_millis(u.connect_timeout_ms),
+            Duration::from_millis(u.read_timeout_ms),
+        ))
+    }
 }
