@@ -2,6 +2,7 @@
 //! Shared by API routing, per-SNI server certificates and the upstream domain maps.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 /// A host name pattern, stored as lower-case labels.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,6 +142,76 @@ impl std::fmt::Display for HostPattern {
             }
         }
         Ok(())
+    }
+}
+
+/// Values by host pattern: exact names in a hash map, wildcards sorted most specific first.
+/// Used for API routing (a value per host tier) and for server certificates by SNI.
+#[derive(Debug)]
+pub struct HostMap<T> {
+    exact: HashMap<Box<str>, T>,
+    wildcard: Vec<(HostPattern, T)>,
+    sorted: bool,
+}
+
+impl<T> Default for HostMap<T> {
+    fn default() -> Self {
+        HostMap {
+            exact: HashMap::new(),
+            wildcard: Vec::new(),
+            sorted: true,
+        }
+    }
+}
+
+// === impl HostMap ===
+
+impl<T> HostMap<T> {
+    /// The value of `pattern`, inserted with `make` when the pattern is new.
+    pub fn entry_or_insert_with(&mut self, pattern: &HostPattern, make: impl FnOnce() -> T) -> &mut T {
+        match pattern.exact_name() {
+            Some(name) => self.exact.entry(name.into()).or_insert_with(make),
+            None => {
+                let i = match self.wildcard.iter().position(|(p, _)| p == pattern) {
+                    Some(i) => i,
+                    None => {
+                        self.sorted = false;
+                        self.wildcard.push((pattern.clone(), make()));
+                        self.wildcard.len() - 1
+                    }
+                };
+                &mut self.wildcard[i].1
+            }
+        }
+    }
+
+    /// Sorts the wildcards most specific first; call once every pattern is in.
+    pub fn finish(mut self) -> Self {
+        sort_most_specific_first(&mut self.wildcard);
+        self.sorted = true;
+        self
+    }
+
+    /// The first `Some` that `f` gives for the values whose pattern matches `host` (lower
+    /// case, no port, no trailing dot), tried exact first, then the wildcards most specific
+    /// first.
+    pub fn find_map<R>(&self, host: &str, mut f: impl FnMut(&T) -> Option<R>) -> Option<R> {
+        debug_assert!(self.sorted, "HostMap::finish was not called");
+        if let Some(r) = self.exact.get(host).and_then(&mut f) {
+            return Some(r);
+        }
+        self.wildcard
+            .iter()
+            .filter(|(p, _)| p.matches(host))
+            .find_map(|(_, v)| f(v))
+    }
+
+    /// The value of the most specific pattern that matches `host`.
+    pub fn get(&self, host: &str) -> Option<&T> {
+        debug_assert!(self.sorted, "HostMap::finish was not called");
+        self.exact
+            .get(host)
+            .or_else(|| self.wildcard.iter().find(|(p, _)| p.matches(host)).map(|(_, v)| v))
     }
 }
 

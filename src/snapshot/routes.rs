@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use smallvec::SmallVec;
 
-use super::host::{normalize_host, sort_most_specific_first, HostPattern};
+use super::host::{normalize_host, HostMap, HostPattern};
 
 /// Index of an API in [`super::Snapshot::apis`].
 pub type ApiIndex = u32;
@@ -16,8 +16,7 @@ pub type ApiIndex = u32;
 /// Compiled routing table.
 #[derive(Debug, Default)]
 pub struct RouteTable {
-    exact: HashMap<Box<str>, PathTable>,
-    wildcard: Vec<(HostPattern, PathTable)>,
+    by_host: HostMap<PathTable>,
     any_host: PathTable,
 }
 
@@ -34,8 +33,8 @@ struct PathTable {
 /// Builds a [`RouteTable`], rejecting two APIs with the same host and path.
 #[derive(Default)]
 pub struct RouteTableBuilder {
-    table: RouteTable,
-    wildcard: Vec<(HostPattern, PathTable)>,
+    by_host: HostMap<PathTable>,
+    any_host: PathTable,
 }
 
 // === impl RouteTable ===
@@ -45,17 +44,8 @@ impl RouteTable {
     pub fn find(&self, host: Option<&str>, path: &str) -> Option<ApiIndex> {
         if let Some(host) = host {
             let host = normalize_host(host);
-            if let Some(t) = self.exact.get(&*host) {
-                if let Some(i) = t.find(path) {
-                    return Some(i);
-                }
-            }
-            for (pattern, t) in &self.wildcard {
-                if pattern.matches(&host) {
-                    if let Some(i) = t.find(path) {
-                        return Some(i);
-                    }
-                }
+            if let Some(i) = self.by_host.find_map(&host, |t| t.find(path)) {
+                return Some(i);
             }
         }
         self.any_host.find(path)
@@ -118,31 +108,22 @@ impl RouteTableBuilder {
     /// On a clash returns the index of the API that already holds that host and path.
     pub fn add(&mut self, hosts: &[HostPattern], listen_path: &str, api: ApiIndex) -> Result<(), ApiIndex> {
         if hosts.is_empty() {
-            return self.table.any_host.insert(listen_path, api);
+            return self.any_host.insert(listen_path, api);
         }
         for h in hosts {
-            if let Some(name) = h.exact_name() {
-                self.table
-                    .exact
-                    .entry(name.into())
-                    .or_default()
-                    .insert(listen_path, api)?;
-            } else if let Some((_, t)) = self.wildcard.iter_mut().find(|(p, _)| p == h) {
-                t.insert(listen_path, api)?;
-            } else {
-                let mut t = PathTable::default();
-                t.insert(listen_path, api)?;
-                self.wildcard.push((h.clone(), t));
-            }
+            self.by_host
+                .entry_or_insert_with(h, PathTable::default)
+                .insert(listen_path, api)?;
         }
         Ok(())
     }
 
     /// The finished table.
-    pub fn build(mut self) -> RouteTable {
-        sort_most_specific_first(&mut self.wildcard);
-        self.table.wildcard = self.wildcard;
-        self.table
+    pub fn build(self) -> RouteTable {
+        RouteTable {
+            by_host: self.by_host.finish(),
+            any_host: self.any_host,
+        }
     }
 }
 

@@ -1,12 +1,11 @@
 //! Downstream server identities: the default certificate and per-SNI ones.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 
-use super::host::{normalize_host, sort_most_specific_first, HostPattern};
+use super::host::{normalize_host, HostMap, HostPattern};
 
 /// What the listener presents for one name: one certificate chain and key per key type,
 /// the config's `certificate` first, then its `alternate`. OpenSSL picks per handshake the
@@ -28,8 +27,7 @@ pub struct ServerCredential {
 pub struct ServerIdentities {
     /// Used when the SNI is absent or matches nothing.
     pub default: Arc<ServerIdentity>,
-    exact: HashMap<String, Arc<ServerIdentity>>,
-    wildcard: Vec<(HostPattern, Arc<ServerIdentity>)>,
+    by_name: HostMap<Arc<ServerIdentity>>,
 }
 
 // === impl ServerIdentities ===
@@ -38,21 +36,13 @@ impl ServerIdentities {
     /// Builds the selector; `sni` lists (pattern, identity) in config order, and the first
     /// entry that names an exact host keeps it.
     pub fn new(default: Arc<ServerIdentity>, sni: Vec<(HostPattern, Arc<ServerIdentity>)>) -> ServerIdentities {
-        let mut exact = HashMap::new();
-        let mut wildcard = Vec::new();
+        let mut by_name = HostMap::default();
         for (p, id) in sni {
-            match p.exact_name() {
-                Some(name) => {
-                    exact.entry(name).or_insert(id);
-                }
-                None => wildcard.push((p, id)),
-            }
+            by_name.entry_or_insert_with(&p, || id);
         }
-        sort_most_specific_first(&mut wildcard);
         ServerIdentities {
             default,
-            exact,
-            wildcard,
+            by_name: by_name.finish(),
         }
     }
 
@@ -60,13 +50,6 @@ impl ServerIdentities {
     pub fn select(&self, sni: Option<&str>) -> &Arc<ServerIdentity> {
         let Some(sni) = sni else { return &self.default };
         let host = normalize_host(sni);
-        if let Some(id) = self.exact.get(&*host) {
-            return id;
-        }
-        self.wildcard
-            .iter()
-            .find(|(p, _)| p.matches(&host))
-            .map(|(_, id)| id)
-            .unwrap_or(&self.default)
+        self.by_name.get(&host).unwrap_or(&self.default)
     }
 }
