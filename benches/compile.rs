@@ -5,6 +5,8 @@
 //! every store file, compile) and a reload where the store files are unchanged since the
 //! last load (certgate reuses what it parsed).
 
+#![allow(missing_docs)]
+
 use std::fmt::Write;
 
 use certgate::certs::PemCache;

@@ -4,6 +4,8 @@
 //! Run: `cargo bench --bench decision`. Setup (certificate generation, compile) takes
 //! about a minute; the measured loop is only the decision.
 
+#![allow(missing_docs)]
+
 use std::path::Path;
 use std::sync::Arc;
 

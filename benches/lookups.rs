@@ -3,6 +3,8 @@
 //!
 //! Run: `cargo bench --bench lookups`.
 
+#![allow(missing_docs)]
+
 use certgate::clock::now_unix;
 use certgate::config::parse_str;
 use certgate::pki::Spec;

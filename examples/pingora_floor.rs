@@ -13,6 +13,8 @@
 //! It listens on the config's `listen.https` and sends every request to the first target of
 //! the config's first API. A benchmarking aid, not a server.
 
+#![allow(missing_docs)]
+
 use std::net::ToSocketAddrs;
 use std::sync::Arc;
 

@@ -1,3 +1,4 @@
+#![allow(missing_docs)]
 use certgate::pki::{bulk_leaves, Spec};
 use std::fmt::Write;
 use std::time::Instant;

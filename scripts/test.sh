@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# The test command: installs build dependencies if missing, then runs formatting and lint
-# checks and every test (unit, spec tables, end-to-end against real TLS on loopback).
+# The test command: installs build dependencies if missing, then runs the format, lint and
+# documentation checks and every test (unit, spec tables including the fuzz corpus replay,
+# end-to-end against real TLS on loopback).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
-if cargo fmt --version >/dev/null 2>&1; then cargo fmt --check; else echo "rustfmt not installed: skipping the format check" >&2; fi
-if cargo clippy --version >/dev/null 2>&1; then
-  cargo clippy --all-targets --locked -- -D warnings
-else
-  echo "clippy not installed: skipping lints" >&2
-fi
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    command -v rustup >/dev/null || { echo "cargo $component is missing and rustup is not there to install it" >&2; exit 2; }
+    rustup component add "$component"
+  fi
+done
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
 cargo test --locked "$@"

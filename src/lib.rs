@@ -15,6 +15,7 @@
 //! admin feed the snapshot store; server starts everything; the tools come last.
 
 #![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(rustdoc::broken_intra_doc_links)]
 
 // Leaf utilities.
 pub mod clock;

@@ -5,7 +5,6 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use base64::Engine;
-use sha2::{Digest, Sha256};
 
 /// A certificate ID: the SHA-256 of the DER of a leaf certificate (or, for a PEM that holds
 /// only a public key, of its SPKI DER). Displayed as 64 lower-case hex digits.
@@ -29,7 +28,7 @@ pub struct DigestHasher(u64);
 impl CertId {
     /// The ID of a DER blob: its SHA-256.
     pub fn of_der(der: &[u8]) -> Self {
-        CertId(Sha256::digest(der).into())
+        CertId(openssl::sha::sha256(der))
     }
 
     /// Parses an ID written as hex, upper or lower case, with or without `:` separators
@@ -125,8 +124,7 @@ impl Hasher for DigestHasher {
 
 /// SHA-256 of a SubjectPublicKeyInfo DER (what pins name).
 pub fn spki_sha256(spki_der: &[u8]) -> [u8; 32] {
-    use sha2::Digest;
-    sha2::Sha256::digest(spki_der).into()
+    openssl::sha::sha256(spki_der)
 }
 
 #[cfg(test)]

@@ -136,9 +136,10 @@ impl Metrics {
 
     /// Counts an answered request and observes its duration.
     pub fn request(&self, api: &str, status: u16, seconds: f64) {
-        let mut buf = [0u8; 3];
+        // 0 (no response written) and anything else out of range are counted as "0".
+        let code = http::StatusCode::from_u16(status).ok();
         self.requests
-            .with_label_values(&[api, status_str(status, &mut buf)])
+            .with_label_values(&[api, code.as_ref().map_or("0", |c| c.as_str())])
             .inc();
         self.duration.with_label_values(&[api]).observe(seconds);
     }
@@ -203,15 +204,6 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
     }
-}
-
-/// Formats a status code without allocating.
-fn status_str(status: u16, buf: &mut [u8; 3]) -> &str {
-    let s = status.min(999);
-    buf[0] = b'0' + (s / 100) as u8;
-    buf[1] = b'0' + (s / 10 % 10) as u8;
-    buf[2] = b'0' + (s % 10) as u8;
-    std::str::from_utf8(buf).unwrap_or("000")
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The one writer of the snapshot store, and SIGHUP ([`sighup`]). Both inputs of a snapshot go through here: the YAML
+//! The one writer of the snapshot store, and SIGHUP ([`Reloader`]). Both inputs of a snapshot go through here: the YAML
 //! (at start and on SIGHUP) and the control plane's overlay (on every admin change). Each
 //! publish compiles the latest good YAML with the latest overlay and swaps the result in.
 //! The lock below is held by writers only; the request path never touches it.

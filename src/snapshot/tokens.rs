@@ -2,7 +2,6 @@
 
 use std::hash::{Hash, Hasher};
 
-use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
 
 use super::routes::ApiIndex;
@@ -37,13 +36,13 @@ pub struct TokenTable {
 impl TokenHash {
     /// Hashes a presented token.
     pub fn of(token: &[u8]) -> TokenHash {
-        TokenHash(Sha256::digest(token).into())
+        TokenHash(openssl::sha::sha256(token))
     }
 }
 
 impl PartialEq for TokenHash {
     fn eq(&self, other: &Self) -> bool {
-        subtle::ConstantTimeEq::ct_eq(&self.0[..], &other.0[..]).into()
+        openssl::memcmp::eq(&self.0, &other.0)
     }
 }
 

@@ -160,13 +160,12 @@ impl ApiUpstream {
 
 /// A 64-bit key from the SHA-256 of `parts`, each length-prefixed.
 fn state_key(parts: &[&[u8]]) -> u64 {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
+    let mut h = openssl::sha::Sha256::new();
     for p in parts {
-        h.update((p.len() as u64).to_le_bytes());
+        h.update(&(p.len() as u64).to_le_bytes());
         h.update(p);
     }
-    let d = h.finalize();
+    let d = h.finish();
     u64::from_le_bytes(d[..8].try_into().expect("eight bytes"))
 }
 

@@ -13,7 +13,8 @@ use pingora::protocols::tls::TlsRef;
 
 use super::session_store::SessionStore;
 use super::{
-    dup_session, sent_chain_len, set_session_timeout, suppress_tls13_tickets, tls12_sessions_not_resumable, PeerCert,
+    dup_session, sent_chain_len, set_get_session_callback, set_session_timeout, suppress_tls13_tickets,
+    tls12_sessions_not_resumable, PeerCert,
 };
 use crate::config::ClientAuth;
 use crate::metrics::Metrics;
@@ -138,10 +139,7 @@ pub fn tls_settings(callbacks: DownstreamTls, prefs: &HandshakePrefs) -> pingora
             saved.insert(session.id(), copy);
         }
     });
-    // SAFETY: every session in the store was created by this context.
-    unsafe {
-        settings.set_get_session_callback(move |_ssl, id| store.take(id));
-    }
+    set_get_session_callback(&mut settings, move |id| store.take(id));
     Ok(settings)
 }
 

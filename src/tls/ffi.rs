@@ -1,4 +1,7 @@
-//! The few OpenSSL calls the `openssl` crate does not expose safely.
+//! The few OpenSSL calls the `openssl` crate does not expose safely: the only module where
+//! `unsafe` is allowed (`unsafe_code` is denied everywhere else, see `Cargo.toml`).
+
+#![allow(unsafe_code)]
 
 use std::os::raw::{c_int, c_long};
 
@@ -80,5 +83,18 @@ pub fn suppress_tls13_tickets(ssl: &SslRef) {
     // The handshake that owns it is suspended in a callback on this thread.
     unsafe {
         openssl_sys::SSL_set_num_tickets(ssl.as_ptr(), 0);
+    }
+}
+
+/// Serves resumption lookups from `lookup` (certgate's own session store). `lookup` must
+/// only return sessions created by this context, which holds for the store `tls_settings`
+/// fills from this context's new-session callback.
+pub fn set_get_session_callback<F>(ctx: &mut SslContextBuilder, lookup: F)
+where
+    F: Fn(&[u8]) -> Option<SslSession> + 'static + Sync + Send,
+{
+    // SAFETY: the sessions `lookup` returns come from this context (see above).
+    unsafe {
+        ctx.set_get_session_callback(move |_ssl, id| lookup(id));
     }
 }

@@ -16,6 +16,9 @@ mod ffi;
 pub mod session_store;
 
 pub use accept::{tls_settings, DownstreamTls};
-pub use ffi::{dup_session, sent_chain_len, set_session_timeout, suppress_tls13_tickets, tls12_sessions_not_resumable};
+pub use ffi::{
+    dup_session, sent_chain_len, set_get_session_callback, set_session_timeout, suppress_tls13_tickets,
+    tls12_sessions_not_resumable,
+};
 
 use crate::policy::PeerCert;

@@ -11,10 +11,10 @@
 //! half full or older than `ttl`, the older one is dropped whole.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use openssl::ssl::SslSession;
+use parking_lot::Mutex;
 
 /// A session ID (at most 32 bytes in TLS) as a fixed-size key.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,7 +64,7 @@ impl SessionStore {
     pub fn insert(&self, id: &[u8], session: SslSession) {
         let Some(key) = SessionId::of(id) else { return };
         let now = Instant::now();
-        let Ok(mut g) = self.inner.lock() else { return };
+        let mut g = self.inner.lock();
         if g.current.len() >= self.capacity / 2 || now.duration_since(g.started) >= self.ttl {
             g.previous = std::mem::take(&mut g.current);
             g.started = now;
@@ -76,7 +76,7 @@ impl SessionStore {
     pub fn take(&self, id: &[u8]) -> Option<SslSession> {
         let key = SessionId::of(id)?;
         let (session, stored) = {
-            let mut g = self.inner.lock().ok()?;
+            let mut g = self.inner.lock();
             match g.current.remove(&key) {
                 Some(hit) => hit,
                 None => g.previous.remove(&key)?,
@@ -87,10 +87,8 @@ impl SessionStore {
 
     /// Number of stored sessions (expired ones included until their generation is dropped).
     pub fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .map(|g| g.current.len() + g.previous.len())
-            .unwrap_or(0)
+        let g = self.inner.lock();
+        g.current.len() + g.previous.len()
     }
 
     /// Whether no session is stored.

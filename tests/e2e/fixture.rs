@@ -233,8 +233,7 @@ pub fn colon_upper(hex: &str) -> String {
 }
 
 pub fn sha256_hex(b: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(b))
+    hex::encode(openssl::sha::sha256(b))
 }
 
 pub fn now() -> i64 {

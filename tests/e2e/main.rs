@@ -8,6 +8,8 @@
 //!   faults, against an upstream that normalises paths the way real frameworks do;
 //! - `resumption`: a resumed TLS session gets the same decision as a full handshake.
 
+#![allow(missing_docs)]
+
 #[path = "../support/mod.rs"]
 mod support;
 

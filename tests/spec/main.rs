@@ -5,6 +5,8 @@
 //! - `upstream_map`: (issue 3) the domain lookup table;
 //! - `request_target`: (SPEC §3 step 0) the path and host a request is routed and forwarded with.
 
+#![allow(missing_docs)]
+
 #[path = "../support/mod.rs"]
 mod support;
 

@@ -154,7 +154,10 @@ impl TlsClient {
         let mut cfg = connector.configure().expect("configure");
         if let Some(s) = session {
             // SAFETY: the session came from a connection made with an equivalent context.
-            unsafe { cfg.set_session(s).expect("session") };
+            #[allow(unsafe_code)]
+            unsafe {
+                cfg.set_session(s).expect("session")
+            };
         }
         let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();

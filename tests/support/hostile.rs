@@ -39,7 +39,7 @@ pub struct Hostile {
     /// Requests read so far.
     pub requests: Arc<AtomicUsize>,
     /// Every request line read, in order.
-    pub seen: Arc<std::sync::Mutex<Vec<String>>>,
+    pub seen: Arc<parking_lot::Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -56,7 +56,7 @@ impl Hostile {
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicUsize::new(0));
-        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
         let (s, n, log) = (stop.clone(), requests.clone(), seen.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
@@ -120,12 +120,12 @@ fn read_head(r: &mut BufReader<TcpStream>) -> Option<Head> {
     })
 }
 
-fn serve(conn: TcpStream, mode: Mode, requests: &AtomicUsize, log: &std::sync::Mutex<Vec<String>>) {
+fn serve(conn: TcpStream, mode: Mode, requests: &AtomicUsize, log: &parking_lot::Mutex<Vec<String>>) {
     let mut w = conn.try_clone().unwrap();
     let mut r = BufReader::new(conn);
     while let Some(head) = read_head(&mut r) {
         requests.fetch_add(1, Ordering::SeqCst);
-        log.lock().unwrap().push(head.line.clone());
+        log.lock().push(head.line.clone());
         let mut body = vec![0; head.content_length];
         if r.read_exact(&mut body).is_err() {
             return;

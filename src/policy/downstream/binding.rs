@@ -1,7 +1,5 @@
 //! SPEC §3 step 4: certificate-token binding, additive to the allow list.
 
-use subtle::ConstantTimeEq;
-
 use super::super::{Deny, PeerCert};
 use super::jwt::Claims;
 use crate::snapshot::jwt::{b64url_nopad, JwtVerifier};
@@ -32,7 +30,7 @@ pub fn check_jwt(claims: &Claims, verifier: &JwtVerifier, peer: Option<&PeerCert
     let (Some(peer), Some(want)) = (peer, b64url_nopad(thumbprint)) else {
         return Err(Deny::JwtBindingMismatch);
     };
-    if want.len() == 32 && bool::from(want.ct_eq(&peer.id.0[..])) {
+    if want.len() == 32 && openssl::memcmp::eq(&want, &peer.id.0) {
         Ok(())
     } else {
         Err(Deny::JwtBindingMismatch)
