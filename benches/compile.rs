@@ -47,7 +47,7 @@ fn setup(dir: &std::path::Path) -> std::path::PathBuf {
     }
     y.push_str("tokens:\n");
     for t in 0..TOKENS {
-        let hash = hex::encode(openssl::sha::sha256(format!("token-{t}").as_bytes()));
+        let hash = hex::encode(certgate::certs::sha256(format!("token-{t}").as_bytes()));
         writeln!(
             y,
             "  - token_sha256: {hash}\n    apis: [api{}, api{}]",

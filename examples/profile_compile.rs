@@ -26,7 +26,7 @@ fn main() {
         }
         y.push_str("tokens:\n");
         for t in 0..100_000 {
-            let hash = hex::encode(openssl::sha::sha256(format!("token-{t}").as_bytes()));
+            let hash = hex::encode(certgate::certs::sha256(format!("token-{t}").as_bytes()));
             writeln!(
                 y,
                 "  - token_sha256: {hash}\n    apis: [api{}, api{}]",

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
+use crate::certs::sha256;
 use async_trait::async_trait;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::Response;
 use log::info;
-use openssl::sha::sha256;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use serde_json::json;

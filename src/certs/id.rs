@@ -28,7 +28,7 @@ pub struct DigestHasher(u64);
 impl CertId {
     /// The ID of a DER blob: its SHA-256.
     pub fn of_der(der: &[u8]) -> Self {
-        CertId(openssl::sha::sha256(der))
+        CertId(sha256(der))
     }
 
     /// Parses an ID written as hex, upper or lower case, with or without `:` separators
@@ -124,7 +124,14 @@ impl Hasher for DigestHasher {
 
 /// SHA-256 of a SubjectPublicKeyInfo DER (what pins name).
 pub fn spki_sha256(spki_der: &[u8]) -> [u8; 32] {
-    openssl::sha::sha256(spki_der)
+    sha256(spki_der)
+}
+
+/// SHA-256 of `data`: the one hash certgate uses (the `sha2` crate: for the short inputs of
+/// the request path, tokens and IDs, it is several times faster than a call into OpenSSL).
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).into()
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ mod store;
 
 pub use cache::PemCache;
 pub use files::{FileSet, Files};
-pub use id::{spki_sha256, CertId, DigestHasher, DigestMap, DigestSet};
+pub use id::{sha256, spki_sha256, CertId, DigestHasher, DigestMap, DigestSet};
 pub use loaded::{parse_pem, read_pem_file, CertError, CertErrorKind, LoadedCert};
 pub use meta::CertMeta;
 pub use store::CertStore;

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use openssl::sha::Sha256;
 use openssl::x509::store::{X509Store, X509StoreBuilder};
 use openssl::x509::verify::{X509VerifyFlags, X509VerifyParam};
 use openssl::x509::{X509PurposeId, X509};
+use sha2::{Digest, Sha256};
 
 use crate::certs::{CertId, DigestSet};
 
@@ -45,9 +45,9 @@ impl CaSet {
         certs.dedup_by(|a, b| a.0 == b.0);
         let mut hasher = Sha256::new();
         for (id, _) in &certs {
-            hasher.update(&id.0);
+            hasher.update(id.0);
         }
-        let digest = hasher.finish();
+        let digest = hasher.finalize();
         let mut fp = [0u8; 8];
         fp.copy_from_slice(&digest[..8]);
         let mut builder = X509StoreBuilder::new()?;

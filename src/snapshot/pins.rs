@@ -2,7 +2,7 @@
 //! fingerprint for connection-pool keys. Checking a connection against one is
 //! [`crate::policy::upstream::pin::check`].
 
-use openssl::sha::Sha256;
+use sha2::{Digest, Sha256};
 
 /// Pinned SPKI SHA-256 values for one domain.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,7 +24,7 @@ impl PinSet {
         for p in &spki {
             h.update(p);
         }
-        let d = h.finish();
+        let d = h.finalize();
         let mut fp = [0u8; 8];
         fp.copy_from_slice(&d[..8]);
         PinSet {

@@ -36,7 +36,7 @@ pub struct TokenTable {
 impl TokenHash {
     /// Hashes a presented token.
     pub fn of(token: &[u8]) -> TokenHash {
-        TokenHash(openssl::sha::sha256(token))
+        TokenHash(crate::certs::sha256(token))
     }
 }
 

@@ -160,12 +160,13 @@ impl ApiUpstream {
 
 /// A 64-bit key from the SHA-256 of `parts`, each length-prefixed.
 fn state_key(parts: &[&[u8]]) -> u64 {
-    let mut h = openssl::sha::Sha256::new();
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
     for p in parts {
-        h.update(&(p.len() as u64).to_le_bytes());
+        h.update((p.len() as u64).to_le_bytes());
         h.update(p);
     }
-    let d = h.finish();
+    let d = h.finalize();
     u64::from_le_bytes(d[..8].try_into().expect("eight bytes"))
 }
 

@@ -233,7 +233,7 @@ pub fn colon_upper(hex: &str) -> String {
 }
 
 pub fn sha256_hex(b: &[u8]) -> String {
-    hex::encode(openssl::sha::sha256(b))
+    hex::encode(certgate::certs::sha256(b))
 }
 
 pub fn now() -> i64 {

@@ -256,7 +256,7 @@ fn verification_and_skip_verify() {
 fn pins() {
     let dir_pins = |s: &HashMap<&'static str, EchoHandle>, d: &std::path::Path| {
         let a_leaf = openssl::x509::X509::from_pem(&std::fs::read(d.join("a-leaf.crt")).unwrap()).unwrap();
-        let spki = openssl::sha::sha256(&a_leaf.public_key().unwrap().public_key_to_der().unwrap());
+        let spki = certgate::certs::sha256(&a_leaf.public_key().unwrap().public_key_to_der().unwrap());
         let b64 = {
             use base64::Engine;
             base64::engine::general_purpose::STANDARD.encode(spki)

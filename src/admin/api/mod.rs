@@ -124,7 +124,7 @@ fn new_token() -> (String, String) {
     let mut b = [0u8; 32];
     let _ = openssl::rand::rand_bytes(&mut b);
     let token = format!("cgt_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b));
-    let hash = hex::encode(openssl::sha::sha256(token.as_bytes()));
+    let hash = hex::encode(crate::certs::sha256(token.as_bytes()));
     (token, hash)
 }
 

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use openssl::sha::Sha256;
 use openssl::x509::X509;
 use pingora::utils::tls::CertKey;
+use sha2::{Digest, Sha256};
 
 use super::Compiler;
 use crate::certs::spki_sha256;
@@ -119,11 +119,11 @@ impl Compiler<'_> {
             let ip = if u.sni.is_none() { t.ip } else { None };
             let mut h = Sha256::new();
             h.update(sni.as_bytes());
-            h.update(&[verify as u8, ip.is_some() as u8]);
-            h.update(&ca_fingerprint.to_le_bytes());
-            h.update(&client_cert.as_ref().map(|c| c.0 .0).unwrap_or_default());
-            h.update(&pins.as_ref().map(|p| p.fingerprint).unwrap_or_default().to_le_bytes());
-            let d = h.finish();
+            h.update([verify as u8, ip.is_some() as u8]);
+            h.update(ca_fingerprint.to_le_bytes());
+            h.update(client_cert.as_ref().map(|c| c.0 .0).unwrap_or_default());
+            h.update(pins.as_ref().map(|p| p.fingerprint).unwrap_or_default().to_le_bytes());
+            let d = h.finalize();
             let mut gk = [0u8; 8];
             gk.copy_from_slice(&d[..8]);
             t.tls = Some(UpstreamTls {
@@ -291,11 +291,11 @@ impl Compiler<'_> {
             }
         }
         let mut h = Sha256::new();
-        h.update(&[system as u8]);
+        h.update([system as u8]);
         for id in &key.1 {
-            h.update(&id.0);
+            h.update(id.0);
         }
-        let d = h.finish();
+        let d = h.finalize();
         let mut fp = [0u8; 8];
         fp.copy_from_slice(&d[..8]);
         let v = (Arc::new(all.into_boxed_slice()), u64::from_le_bytes(fp).max(1));
