@@ -6,6 +6,8 @@ use openssl::pkcs5::pbkdf2_hmac;
 use openssl::rand::rand_bytes;
 use openssl::symm::{decrypt_aead, encrypt_aead, Cipher};
 
+pub use super::error::VaultError;
+
 const VERSION: u8 = 1;
 const ITERATIONS: usize = 200_000;
 
@@ -18,19 +20,19 @@ pub struct KeyVault {
 
 impl KeyVault {
     /// Derives the vault key from `secret` and `salt`.
-    pub fn derive(secret: &[u8], salt: &[u8]) -> Result<KeyVault, String> {
+    pub fn derive(secret: &[u8], salt: &[u8]) -> Result<KeyVault, VaultError> {
         if secret.len() < 16 {
-            return Err("the secret must be at least 16 bytes".into());
+            return Err(VaultError::WeakSecret);
         }
         let mut key = [0u8; 32];
-        pbkdf2_hmac(secret, salt, ITERATIONS, MessageDigest::sha256(), &mut key).map_err(|e| e.to_string())?;
+        pbkdf2_hmac(secret, salt, ITERATIONS, MessageDigest::sha256(), &mut key)?;
         Ok(KeyVault { key })
     }
 
     /// `version || nonce || ciphertext || tag`.
-    pub fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
         let mut nonce = [0u8; 12];
-        rand_bytes(&mut nonce).map_err(|e| e.to_string())?;
+        rand_bytes(&mut nonce)?;
         let mut tag = [0u8; 16];
         let ct = encrypt_aead(
             Cipher::aes_256_gcm(),
@@ -39,8 +41,7 @@ impl KeyVault {
             &[VERSION],
             plaintext,
             &mut tag,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let mut out = Vec::with_capacity(1 + 12 + ct.len() + 16);
         out.push(VERSION);
         out.extend_from_slice(&nonce);
@@ -50,14 +51,14 @@ impl KeyVault {
     }
 
     /// Reverses [`Self::seal`]; fails on a wrong secret or a tampered blob.
-    pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
         if sealed.len() < 1 + 12 + 16 || sealed[0] != VERSION {
-            return Err("not a sealed key".into());
+            return Err(VaultError::NotSealed);
         }
         let (nonce, rest) = sealed[1..].split_at(12);
         let (ct, tag) = rest.split_at(rest.len() - 16);
         decrypt_aead(Cipher::aes_256_gcm(), &self.key, Some(nonce), &[VERSION], ct, tag)
-            .map_err(|_| "cannot decrypt a stored private key (wrong secret?)".to_string())
+            .map_err(|_| VaultError::Decrypt)
     }
 }
 

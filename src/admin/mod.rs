@@ -8,6 +8,7 @@
 
 mod api;
 mod crypto;
+pub mod error;
 mod http;
 pub mod records;
 mod state;
@@ -28,9 +29,10 @@ pub use store::{ControlStore, SqliteStore, Write};
 pub use sync::StoreSync;
 
 use crate::certs::PemCache;
-use crate::config::{ConfigError, ConfigErrors, LoadedConfig};
+use crate::config::{ConfigError, ConfigErrorKind, ConfigErrors, LoadedConfig};
 use crate::publish::Publisher;
 use crate::snapshot::Overlay;
+use error::OpenError;
 
 /// Default environment variable of the admin key.
 pub const DEFAULT_KEY_ENV: &str = "CERTGATE_ADMIN_KEY";
@@ -53,9 +55,9 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// Opens the control plane the `admin` section describes. `env` reads environment
     /// variables (a closure, so tests never touch the process environment).
-    pub fn open(cfg: &LoadedConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<ControlPlane, String> {
-        let admin = cfg.raw.admin.as_ref().ok_or("no `admin` section")?;
-        let admin_key = admin_key(cfg, env).map_err(|e| e.to_string())?;
+    pub fn open(cfg: &LoadedConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<ControlPlane, OpenError> {
+        let admin = cfg.raw.admin.as_ref().ok_or(OpenError::NoAdminSection)?;
+        let admin_key = admin_key(cfg, env)?;
         let data_dir = cfg.resolve_path(admin.data_dir.as_deref().unwrap_or("data"));
         let store = SqliteStore::open(&data_dir)?;
         let vault = match secret(cfg, env) {
@@ -68,7 +70,7 @@ impl ControlPlane {
                         s
                     }
                 };
-                Some(KeyVault::derive(secret.as_bytes(), &salt).map_err(|e| format!("admin.secret_env: {e}"))?)
+                Some(KeyVault::derive(secret.as_bytes(), &salt)?)
             }
             None => None,
         };
@@ -105,20 +107,26 @@ impl ControlPlane {
         };
         admin_key(cfg, env).map_err(|e| ConfigErrors(vec![e]))?;
         let data_dir = cfg.resolve_path(admin.data_dir.as_deref().unwrap_or("data"));
-        let at = |message: String| ConfigErrors(vec![cfg.error("admin.data_dir", message)]);
+        let at = |e: &dyn std::fmt::Display| {
+            ConfigErrors(vec![cfg.error(
+                ConfigErrorKind::DataDir,
+                "admin.data_dir",
+                e.to_string(),
+            )])
+        };
         if data_dir.exists() && !data_dir.is_dir() {
-            return Err(at(format!("{} is not a directory", data_dir.display())));
+            return Err(at(&format_args!("{} is not a directory", data_dir.display())));
         }
-        let Some(store) = SqliteStore::open_existing_read_only(&data_dir).map_err(at)? else {
+        let Some(store) = SqliteStore::open_existing_read_only(&data_dir).map_err(|e| at(&e))? else {
             return Ok(Overlay::default()); // a fresh data directory: nothing stored yet
         };
-        let vault = match (secret(cfg, env), store.meta_get("kdf_salt").map_err(at)?) {
-            (Some(secret), Some(salt)) => Some(KeyVault::derive(secret.as_bytes(), &salt).map_err(at)?),
+        let vault = match (secret(cfg, env), store.meta_get("kdf_salt").map_err(|e| at(&e))?) {
+            (Some(secret), Some(salt)) => Some(KeyVault::derive(secret.as_bytes(), &salt).map_err(|e| at(&e))?),
             _ => None,
         };
-        let records = store.load_all().map_err(at)?;
+        let records = store.load_all().map_err(|e| at(&e))?;
         Ok(ControlState::from_records(records, vault.as_ref())
-            .map_err(at)?
+            .map_err(|e| at(&e))?
             .overlay())
     }
 
@@ -172,12 +180,14 @@ fn admin_key(cfg: &LoadedConfig, env: &dyn Fn(&str) -> Option<String>) -> Result
     let key_env = admin.and_then(|a| a.key_env.as_deref()).unwrap_or(DEFAULT_KEY_ENV);
     let Some(key) = env(key_env).filter(|k| !k.is_empty()) else {
         return Err(cfg.error(
+            ConfigErrorKind::Environment,
             "admin.key_env",
             format!("the environment variable {key_env} holding the admin key is not set"),
         ));
     };
     if key.len() < 16 {
         return Err(cfg.error(
+            ConfigErrorKind::Environment,
             "admin.key_env",
             format!("the admin key in {key_env} must be at least 16 characters"),
         ));

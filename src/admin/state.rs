@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::crypto::KeyVault;
+use super::error::StateError;
 use super::records::*;
 use crate::certs::{parse_pem, CertId, LoadedCert};
 use crate::snapshot::{Overlay, OverlayToken, TokenHash};
@@ -66,10 +67,14 @@ impl ControlState {
     pub fn from_records(
         records: Vec<(String, String, Vec<u8>)>,
         vault: Option<&KeyVault>,
-    ) -> Result<ControlState, String> {
+    ) -> Result<ControlState, StateError> {
         let mut s = ControlState::default();
         for (k, id, body) in records {
-            let bad = |e: serde_json::Error| format!("stored {k} {id} is unreadable: {e}");
+            let bad = |source: serde_json::Error| StateError::Unreadable {
+                kind: k.clone(),
+                id: id.clone(),
+                source,
+            };
             match k.as_str() {
                 kind::CERTIFICATE => {
                     let record: CertRecord = serde_json::from_slice(&body).map_err(bad)?;
@@ -77,7 +82,7 @@ impl ControlState {
                         // Written before directory records kept their PEM: read the file.
                         match record.path.as_deref().map(|p| (p, std::fs::read(p))) {
                             Some((p, Ok(pem))) => {
-                                let loaded = parse_pem(&pem, Path::new(p)).map_err(|e| e.to_string())?;
+                                let loaded = parse_pem(&pem, Path::new(p))?;
                                 s.certificates.insert(
                                     id.clone(),
                                     StoredCert {
@@ -198,27 +203,21 @@ impl ControlState {
 }
 
 /// Parses a stored certificate, decrypting its key.
-pub fn parse_record(record: &CertRecord, vault: Option<&KeyVault>) -> Result<Arc<LoadedCert>, String> {
+pub fn parse_record(record: &CertRecord, vault: Option<&KeyVault>) -> Result<Arc<LoadedCert>, StateError> {
     let mut pem = record.pem.clone().into_bytes();
     if let Some(sealed) = &record.key_sealed {
-        let vault = vault.ok_or_else(|| {
-            format!(
-                "certificate {} has a stored private key but no admin.secret_env is set",
-                record.id
-            )
+        let vault = vault.ok_or_else(|| StateError::NoSecret(record.id.clone()))?;
+        let key = vault.open(sealed).map_err(|source| StateError::Vault {
+            id: record.id.clone(),
+            source,
         })?;
-        let key = vault
-            .open(sealed)
-            .map_err(|e| format!("certificate {}: {e}", record.id))?;
         pem.extend_from_slice(&key);
     }
     let source = record
         .path
         .clone()
         .unwrap_or_else(|| format!("control plane certificate {}", record.id));
-    parse_pem(&pem, Path::new(&source))
-        .map(Arc::new)
-        .map_err(|e| e.to_string())
+    Ok(Arc::new(parse_pem(&pem, Path::new(&source))?))
 }
 
 /// The public part of a loaded certificate as PEM, as records keep it: the certificate and

@@ -7,6 +7,8 @@ use std::path::Path;
 use parking_lot::Mutex;
 use rusqlite::{params, Connection};
 
+pub use super::error::StoreError;
+
 /// One write in a [`ControlStore::apply`] batch.
 #[derive(Clone, Debug)]
 pub enum Write {
@@ -31,13 +33,13 @@ pub enum Write {
 /// Persistence for the control plane.
 pub trait ControlStore: Send + Sync {
     /// Every record: (kind, id, body).
-    fn load_all(&self) -> Result<Vec<(String, String, Vec<u8>)>, String>;
+    fn load_all(&self) -> Result<Vec<(String, String, Vec<u8>)>, StoreError>;
     /// Applies the writes atomically (all or none).
-    fn apply(&self, writes: &[Write]) -> Result<(), String>;
+    fn apply(&self, writes: &[Write]) -> Result<(), StoreError>;
     /// A small installation-wide value (the key-derivation salt).
-    fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, String>;
+    fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Sets a [`Self::meta_get`] value.
-    fn meta_set(&self, name: &str, value: &[u8]) -> Result<(), String>;
+    fn meta_set(&self, name: &str, value: &[u8]) -> Result<(), StoreError>;
 }
 
 /// The embedded SQLite store.
@@ -49,20 +51,21 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating) `dir/certgate.db` in WAL mode.
-    pub fn open(dir: &Path) -> Result<SqliteStore, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+    pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Create {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = dir.join("certgate.db");
         private_files(dir, &path)?;
-        let conn = Connection::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| e.to_string())?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(|e| e.to_string())?;
+        let conn = Connection::open(&path).map_err(|e| open_error(&path, e))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS records (kind TEXT NOT NULL, id TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (kind, id));
              CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL);",
         )
-        .map_err(|e| e.to_string())?;
+        ?;
         Ok(SqliteStore { conn: Mutex::new(conn) })
     }
 }
@@ -70,11 +73,13 @@ impl SqliteStore {
 /// The data directory is the owner's alone (0700) and so is the database (0600). The file is
 /// created before SQLite opens it, so its journal and WAL files, which SQLite creates with
 /// the database's mode, are 0600 too; files from older versions are tightened.
-fn private_files(dir: &Path, db: &Path) -> Result<(), String> {
+fn private_files(dir: &Path, db: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let tighten = |p: &Path, mode: u32| {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| format!("{}: cannot restrict permissions: {e}", p.display()))
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).map_err(|source| StoreError::Permissions {
+            path: p.to_path_buf(),
+            source,
+        })
     };
     tighten(dir, 0o700)?;
     std::fs::OpenOptions::new()
@@ -82,7 +87,7 @@ fn private_files(dir: &Path, db: &Path) -> Result<(), String> {
         .append(true)
         .mode(0o600)
         .open(db)
-        .map_err(|e| format!("{}: {e}", db.display()))?;
+        .map_err(|e| open_error(db, e))?;
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let p = Path::new(&format!("{}{suffix}", db.display())).to_path_buf();
         if p.exists() {
@@ -92,34 +97,37 @@ fn private_files(dir: &Path, db: &Path) -> Result<(), String> {
     Ok(())
 }
 
+fn open_error(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Open {
+        path: path.to_path_buf(),
+        source: Box::new(e),
+    }
+}
+
 impl SqliteStore {
     /// Opens `dir/certgate.db` read-only, or `None` when there is none yet. Creates nothing.
-    pub fn open_existing_read_only(dir: &Path) -> Result<Option<SqliteStore>, String> {
+    pub fn open_existing_read_only(dir: &Path) -> Result<Option<SqliteStore>, StoreError> {
         let path = dir.join("certgate.db");
         if !path.exists() {
             return Ok(None);
         }
         let conn = Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(|e| open_error(&path, e))?;
         Ok(Some(SqliteStore { conn: Mutex::new(conn) }))
     }
 }
 
 impl ControlStore for SqliteStore {
-    fn load_all(&self) -> Result<Vec<(String, String, Vec<u8>)>, String> {
+    fn load_all(&self) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
         let conn = self.conn.lock();
-        let mut stmt = conn
-            .prepare("SELECT kind, id, body FROM records ORDER BY kind, id")
-            .map_err(|e| e.to_string())?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(|e| e.to_string())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
+        let mut stmt = conn.prepare("SELECT kind, id, body FROM records ORDER BY kind, id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn apply(&self, writes: &[Write]) -> Result<(), String> {
+    fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
         let mut conn = self.conn.lock();
-        let tx = conn.transaction().map_err(|e| e.to_string())?;
+        let tx = conn.transaction()?;
         for w in writes {
             match w {
                 Write::Put { kind, id, body } => tx
@@ -131,33 +139,30 @@ impl ControlStore for SqliteStore {
                 Write::Remove { kind, id } => tx
                     .execute("DELETE FROM records WHERE kind = ?1 AND id = ?2", params![kind, id])
                     .map(|_| ()),
-            }
-            .map_err(|e| e.to_string())?;
+            }?;
         }
-        tx.commit().map_err(|e| e.to_string())
+        Ok(tx.commit()?)
     }
 
-    fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+    fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let conn = self.conn.lock();
-        let mut stmt = conn
-            .prepare("SELECT value FROM meta WHERE name = ?1")
-            .map_err(|e| e.to_string())?;
-        let mut rows = stmt.query(params![name]).map_err(|e| e.to_string())?;
-        match rows.next().map_err(|e| e.to_string())? {
-            Some(r) => Ok(Some(r.get(0).map_err(|e| e.to_string())?)),
+        let mut stmt = conn.prepare("SELECT value FROM meta WHERE name = ?1")?;
+        let mut rows = stmt.query(params![name])?;
+        match rows.next()? {
+            Some(r) => Ok(Some(r.get(0)?)),
             None => Ok(None),
         }
     }
 
-    fn meta_set(&self, name: &str, value: &[u8]) -> Result<(), String> {
+    fn meta_set(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
         self.conn
             .lock()
             .execute(
                 "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)",
                 params![name, value],
             )
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map(|_| ())?;
+        Ok(())
     }
 }
 

@@ -12,8 +12,39 @@ pub struct ConfigError {
     pub path: String,
     /// 1-based line of that path in the file, when known.
     pub line: Option<usize>,
+    /// What sort of problem it is: what tests and tools match on.
+    pub kind: ConfigErrorKind,
     /// What is wrong, lower case, no trailing period.
     pub message: String,
+}
+
+/// The sort of a [`ConfigError`]. The message says the details; the kind is stable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConfigErrorKind {
+    /// The config file itself cannot be read.
+    Unreadable,
+    /// Not YAML, or YAML certgate refuses: a key given twice, an alias bomb.
+    Syntax,
+    /// A key certgate does not know, a required key left out, or a value of the wrong type.
+    Schema,
+    /// A value of the right type that is not allowed here (an address, a range, a name form).
+    Invalid,
+    /// A key or section this setting needs is absent.
+    Missing,
+    /// Settings that exclude each other.
+    Conflict,
+    /// Two entries that must differ (API names, routes, tokens, listener ports, SNI hosts).
+    Duplicate,
+    /// A name that refers to nothing certgate knows (an API, a stored certificate, a group).
+    UnknownName,
+    /// A file or directory the config refers to cannot be read.
+    File,
+    /// A certificate, key, CA bundle or JWT key whose content is wrong.
+    Certificate,
+    /// The environment does not hold what the config names (an unset or weak secret).
+    Environment,
+    /// The control plane's state directory or database cannot be used.
+    DataDir,
 }
 
 /// Every problem found in one load; never empty when returned as an error.
@@ -35,6 +66,8 @@ impl fmt::Display for ConfigError {
         }
     }
 }
+
+impl std::error::Error for ConfigError {}
 
 // === impl ConfigErrors ===
 

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use super::{ConfigError, ConfigErrors, RawConfig, SourceMap};
+use super::{ConfigError, ConfigErrorKind, ConfigErrors, RawConfig, SourceMap};
 
 /// A parsed config file with what is needed to report errors against it.
 #[derive(Clone, Debug)]
@@ -24,11 +24,12 @@ pub struct LoadedConfig {
 
 impl LoadedConfig {
     /// Builds an error at `path` in this file.
-    pub fn error(&self, path: &str, message: impl Into<String>) -> ConfigError {
+    pub fn error(&self, kind: ConfigErrorKind, path: &str, message: impl Into<String>) -> ConfigError {
         ConfigError {
             file: self.file.clone(),
             path: path.to_string(),
             line: self.source_map().line_of(path),
+            kind,
             message: message.into(),
         }
     }
@@ -56,6 +57,7 @@ pub fn load(path: &Path) -> Result<LoadedConfig, ConfigErrors> {
             file: path.to_path_buf(),
             path: String::new(),
             line: None,
+            kind: ConfigErrorKind::Unreadable,
             message: format!("cannot read config file: {e}"),
         }])
     })?;
@@ -73,6 +75,7 @@ pub fn parse_str(text: &str, file: &Path) -> Result<LoadedConfig, ConfigErrors> 
                     file: file.to_path_buf(),
                     path: e.path,
                     line: Some(e.line),
+                    kind: ConfigErrorKind::Syntax,
                     message: e.message,
                 })
                 .collect(),
@@ -87,8 +90,10 @@ pub fn parse_str(text: &str, file: &Path) -> Result<LoadedConfig, ConfigErrors> 
             .location()
             .map(|l| l.line())
             .or_else(|| SourceMap::build(text).line_of(&path));
+        let kind = serde_kind(&inner.to_string());
         ConfigErrors(vec![ConfigError {
             file: file.to_path_buf(),
+            kind,
             message: clean_message(&inner.to_string(), &path),
             path,
             line,
@@ -107,6 +112,28 @@ pub fn parse_str(text: &str, file: &Path) -> Result<LoadedConfig, ConfigErrors> 
         text: text.into(),
         source_map: OnceLock::new(),
     })
+}
+
+/// serde_yaml has no error kinds: serde's own schema messages are recognised by their
+/// fixed openings; anything else is the YAML scanner or parser.
+fn serde_kind(msg: &str) -> ConfigErrorKind {
+    const SCHEMA: [&str; 7] = [
+        "unknown field",
+        "missing field",
+        "invalid type",
+        "invalid value",
+        "unknown variant",
+        "invalid length",
+        "duplicate field",
+    ];
+    let msg = msg
+        .split_once(": ")
+        .filter(|(p, _)| !p.contains(' '))
+        .map_or(msg, |(_, m)| m);
+    match SCHEMA.iter().any(|s| msg.starts_with(s)) {
+        true => ConfigErrorKind::Schema,
+        false => ConfigErrorKind::Syntax,
+    }
 }
 
 /// serde_yaml's messages repeat the path and end with the position; we print both ourselves.
@@ -153,5 +180,15 @@ mod tests {
         assert_eq!(e.path, "apis[0].auth.type");
         assert_eq!(e.line, Some(7));
         assert!(e.message.contains("unknown variant `tokn`"), "{}", e.message);
+    }
+
+    #[test]
+    fn yaml_that_does_not_parse_is_a_syntax_error() {
+        for text in ["listen: [\n", "listen:\n  https: \"a\n", "a: b: c\n", "- x\n y: 1\n"] {
+            let e = err(text);
+            assert_eq!(e.kind, ConfigErrorKind::Syntax, "{text:?}: {e}");
+        }
+        assert_eq!(err("a: 1\na: 2\n").kind, ConfigErrorKind::Syntax);
+        assert_eq!(err("listen: {https: x}\nnope: 1\n").kind, ConfigErrorKind::Schema);
     }
 }

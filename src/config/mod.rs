@@ -10,7 +10,7 @@ mod load;
 mod raw;
 mod source_map;
 
-pub use error::{ConfigError, ConfigErrors};
+pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};
 pub use load::{load, parse_str, LoadedConfig};
 pub use raw::*;
 pub use source_map::SourceMap;

@@ -87,13 +87,20 @@ impl SourceMap {
     }
 }
 
-/// Duplicate keys (each reported at its second occurrence, naming the first) and alias
-/// expansion past [`MAX_EXPANDED_NODES`]. A document the scanner rejects yields none (the
-/// deserialiser reports it).
+/// Duplicate keys (each reported at its second occurrence, naming the first), alias
+/// expansion past [`MAX_EXPANDED_NODES`], and text that is not YAML at all (at the line
+/// the scanner stopped, so a broken document is never reported as a schema mismatch of
+/// its first half).
 pub fn structure_errors(text: &str) -> Vec<StructureError> {
     let mut rec = Recorder::default();
     let mut parser = Parser::new_from_str(text);
-    let _ = parser.load(&mut rec, false);
+    if let Err(e) = parser.load(&mut rec, false) {
+        rec.errors.push(StructureError {
+            path: String::new(),
+            line: e.marker().line(),
+            message: format!("not valid YAML: {}", e.info()),
+        });
+    }
     rec.errors
 }
 

@@ -1,5 +1,7 @@
 //! Every reason certgate refuses a request, and how each one is answered (SPEC §3.5, §3.7).
 
+use std::borrow::Cow;
+
 use crate::certs::CertId;
 
 /// Why a request was refused. One variant per answer; [`Deny::answer`] is the one place
@@ -27,8 +29,9 @@ pub enum Deny {
     TokenInvalid,
     /// `type: jwt`, no JWT in the header.
     JwtMissing,
-    /// Bad signature or algorithm, expired, wrong iss/aud, malformed.
-    JwtInvalid,
+    /// Bad signature or algorithm, expired, wrong iss/aud, malformed: answered alike, the
+    /// [`JwtError`] is for the log.
+    JwtInvalid(JwtError),
     /// `type: certificate`, no client certificate.
     CertCredentialMissing,
     /// `type: certificate`, no live record names this leaf for this API.
@@ -38,6 +41,42 @@ pub enum Deny {
     /// A JWT whose `cnf."x5t#S256"` does not name the presented leaf, or lacks one under
     /// `require_cnf`.
     JwtBindingMismatch,
+}
+
+/// Why a JWT was refused (all are answered the same way; the variant is for tests and logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtError {
+    /// Not three base64url parts of JSON.
+    Malformed,
+    /// `alg` not allowed for this API, or no configured key fits it.
+    Algorithm,
+    /// No key verified the signature.
+    Signature,
+    /// `exp` passed.
+    Expired,
+    /// `nbf` not reached.
+    NotYetValid,
+    /// `iss` differs.
+    Issuer,
+    /// `aud` does not include an accepted value.
+    Audience,
+}
+
+// === impl JwtError ===
+
+impl JwtError {
+    /// A word for the log line (`detail=expired`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JwtError::Malformed => "malformed",
+            JwtError::Algorithm => "algorithm",
+            JwtError::Signature => "signature",
+            JwtError::Expired => "expired",
+            JwtError::NotYetValid => "not_yet_valid",
+            JwtError::Issuer => "issuer",
+            JwtError::Audience => "audience",
+        }
+    }
 }
 
 /// How a denial is answered.
@@ -59,61 +98,111 @@ const BEARER_INVALID: Option<&str> = Some("Bearer error=\"invalid_token\"");
 // === impl Deny ===
 
 impl Deny {
-    /// The reason code (SPEC §3.5).
+    /// The reason code (SPEC §3.5): the `code` field and the `reason` metric label. A
+    /// static string, so counting and logging a denial formats nothing.
     pub fn reason(&self) -> &'static str {
-        self.answer_parts().2
+        match self {
+            Deny::BadPath | Deny::BadHost | Deny::DuplicateCredential => "bad_request",
+            Deny::NoRoute => "no_route",
+            Deny::ClientCertRequired | Deny::CertCredentialMissing => "client_cert_required",
+            Deny::CertExpired => "cert_expired",
+            Deny::CertNotAllowed(_) | Deny::CertCredentialNotGranted => "cert_not_allowed",
+            Deny::TokenMissing | Deny::JwtMissing => "token_missing",
+            Deny::TokenInvalid => "token_invalid",
+            Deny::JwtInvalid(_) => "jwt_invalid",
+            Deny::TokenBindingMismatch | Deny::JwtBindingMismatch => "cert_binding_mismatch",
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            Deny::BadPath | Deny::BadHost | Deny::DuplicateCredential => 400,
+            Deny::NoRoute => 404,
+            Deny::ClientCertRequired | Deny::CertExpired | Deny::CertNotAllowed(_) | Deny::TokenInvalid => 403,
+            Deny::TokenMissing
+            | Deny::JwtMissing
+            | Deny::JwtInvalid(_)
+            | Deny::CertCredentialMissing
+            | Deny::CertCredentialNotGranted
+            | Deny::TokenBindingMismatch
+            | Deny::JwtBindingMismatch => 401,
+        }
+    }
+
+    /// The `error` field of the JSON body. Only `cert_not_allowed` is formatted (it names
+    /// the leaf); every other message is static. A JWT's failure detail is never sent.
+    pub fn message(&self) -> Cow<'static, str> {
+        const DISALLOWED: &str = "Access to this API has been disallowed";
+        Cow::Borrowed(match self {
+            Deny::BadPath => "Invalid request path",
+            Deny::BadHost => "Invalid Host header",
+            Deny::DuplicateCredential => "Credential header sent more than once",
+            Deny::NoRoute => "no API matches this request",
+            Deny::ClientCertRequired => "Client TLS certificate is required",
+            Deny::CertExpired => "Certificate has expired",
+            Deny::CertNotAllowed(id) => return Cow::Owned(format!("Certificate with SHA256 {id} not allowed")),
+            Deny::TokenMissing | Deny::JwtMissing => "Authorization field missing",
+            Deny::TokenInvalid | Deny::CertCredentialNotGranted | Deny::TokenBindingMismatch => DISALLOWED,
+            Deny::JwtInvalid(_) | Deny::JwtBindingMismatch => "Invalid JWT",
+            Deny::CertCredentialMissing => "Client certificate required",
+        })
+    }
+
+    /// The `WWW-Authenticate` value, for the 401s that carry one.
+    pub fn www_authenticate(&self) -> Option<&'static str> {
+        match self {
+            Deny::TokenMissing | Deny::JwtMissing => BEARER,
+            Deny::JwtInvalid(_) | Deny::TokenBindingMismatch | Deny::JwtBindingMismatch => BEARER_INVALID,
+            _ => None,
+        }
+    }
+
+    /// What the log line adds to the reason (never sent to the client): why a JWT failed.
+    pub fn detail(&self) -> Option<&'static str> {
+        match self {
+            Deny::JwtInvalid(e) => Some(e.as_str()),
+            _ => None,
+        }
     }
 
     /// Status, message, reason and `WWW-Authenticate` for this denial.
     pub fn answer(&self) -> Answer {
-        let (status, message, reason, www_authenticate) = self.answer_parts();
         Answer {
-            status,
-            message,
-            reason,
-            www_authenticate,
-        }
-    }
-
-    fn answer_parts(&self) -> (u16, String, &'static str, Option<&'static str>) {
-        const DISALLOWED: &str = "Access to this API has been disallowed";
-        match self {
-            Deny::BadPath => (400, "Invalid request path".into(), "bad_request", None),
-            Deny::BadHost => (400, "Invalid Host header".into(), "bad_request", None),
-            Deny::DuplicateCredential => (400, "Credential header sent more than once".into(), "bad_request", None),
-            Deny::NoRoute => (404, "no API matches this request".into(), "no_route", None),
-            Deny::ClientCertRequired => (
-                403,
-                "Client TLS certificate is required".into(),
-                "client_cert_required",
-                None,
-            ),
-            Deny::CertExpired => (403, "Certificate has expired".into(), "cert_expired", None),
-            Deny::CertNotAllowed(id) => (
-                403,
-                format!("Certificate with SHA256 {id} not allowed"),
-                "cert_not_allowed",
-                None,
-            ),
-            Deny::TokenMissing => (401, "Authorization field missing".into(), "token_missing", BEARER),
-            Deny::TokenInvalid => (403, DISALLOWED.into(), "token_invalid", None),
-            Deny::JwtMissing => (401, "Authorization field missing".into(), "token_missing", BEARER),
-            Deny::JwtInvalid => (401, "Invalid JWT".into(), "jwt_invalid", BEARER_INVALID),
-            Deny::CertCredentialMissing => (401, "Client certificate required".into(), "client_cert_required", None),
-            Deny::CertCredentialNotGranted => (401, DISALLOWED.into(), "cert_not_allowed", None),
-            Deny::TokenBindingMismatch => (401, DISALLOWED.into(), "cert_binding_mismatch", BEARER_INVALID),
-            Deny::JwtBindingMismatch => (401, "Invalid JWT".into(), "cert_binding_mismatch", BEARER_INVALID),
+            status: self.status(),
+            message: self.message().into_owned(),
+            reason: self.reason(),
+            www_authenticate: self.www_authenticate(),
         }
     }
 
     /// The JSON body `{"error": ..., "code": ...}`.
     pub fn body(&self) -> Vec<u8> {
-        let a = self.answer();
-        json_error(&a.message, a.reason)
+        json_error(&self.message(), self.reason())
     }
 }
 
 /// `{"error": message, "code": reason}` as bytes.
 pub fn json_error(message: &str, reason: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({"error": message, "code": reason})).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_jwt_failure_is_answered_alike_and_logged_apart() {
+        use JwtError::*;
+        let all = [Malformed, Algorithm, Signature, Expired, NotYetValid, Issuer, Audience];
+        let first = Deny::JwtInvalid(Malformed).answer();
+        let mut details = std::collections::HashSet::new();
+        for e in all {
+            let d = Deny::JwtInvalid(e);
+            assert_eq!(d.answer(), first, "{e:?} answered differently");
+            assert!(details.insert(d.detail().unwrap()), "{e:?} logged like another");
+        }
+        assert_eq!((first.status, first.reason), (401, "jwt_invalid"));
+        assert_eq!(Deny::TokenInvalid.detail(), None);
+    }
 }

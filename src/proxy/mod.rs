@@ -125,9 +125,12 @@ impl ProxyHttp for Gateway {
         let Err((deny, about)) = self.decide(session, ctx) else {
             return Ok(false);
         };
-        let api = ctx.api_label();
-        self.metrics.rejection(api, deny.reason());
-        info!("event=rejected api={api} reason={} {about}", deny.reason());
+        let (api, reason) = (ctx.api_label(), deny.reason());
+        self.metrics.rejection(api, reason);
+        match deny.detail() {
+            Some(detail) => info!("event=rejected api={api} reason={reason} detail={detail} {about}"),
+            None => info!("event=rejected api={api} reason={reason} {about}"),
+        }
         respond::deny(session, &deny).await?;
         Ok(true)
     }

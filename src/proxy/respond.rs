@@ -25,8 +25,8 @@ pub struct UpstreamAnswer {
 
 /// Writes a denial.
 pub async fn deny(session: &mut Session, deny: &Deny) -> pingora::Result<()> {
-    let a = deny.answer();
-    write_json(session, a.status, json_error(&a.message, a.reason), a.www_authenticate).await
+    let body = json_error(&deny.message(), deny.reason());
+    write_json(session, deny.status(), body, deny.www_authenticate()).await
 }
 
 /// Writes an upstream failure.

@@ -10,6 +10,7 @@ use openssl::nid::Nid;
 use openssl::pkey::{Id, PKey, Public};
 use openssl::rsa::Rsa;
 
+use crate::config::ConfigErrorKind as Kind;
 use crate::config::JwtConf;
 
 /// Reads a file named in the config: its bytes and resolved path, or a message.
@@ -126,18 +127,22 @@ impl Alg {
 
 impl JwtVerifier {
     /// Compiles `auth.jwt`. `read` resolves and reads a file named in the config. Errors are
-    /// `(field, message)` pairs relative to the `jwt` mapping.
-    pub fn compile(conf: &JwtConf, read: &ReadFile<'_>) -> Result<JwtVerifier, Vec<(String, String)>> {
+    /// `(field, kind, message)` relative to the `jwt` mapping.
+    pub fn compile(conf: &JwtConf, read: &ReadFile<'_>) -> Result<JwtVerifier, Vec<JwtConfError>> {
         let mut errors = Vec::new();
         let mut algorithms = Vec::new();
         for (i, a) in conf.algorithms.iter().enumerate() {
             match Alg::parse(a) {
                 Some(alg) => algorithms.push(alg),
-                None => errors.push((format!("algorithms[{i}]"), format!("unknown algorithm `{a}` (one of HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA)"))),
+                None => errors.push((format!("algorithms[{i}]"), Kind::UnknownName, format!("unknown algorithm `{a}` (one of HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA)"))),
             }
         }
         if conf.algorithms.is_empty() {
-            errors.push(("algorithms".into(), "at least one algorithm is required".into()));
+            errors.push((
+                "algorithms".into(),
+                Kind::Missing,
+                "at least one algorithm is required".into(),
+            ));
         }
         let sources = [
             conf.public_key.is_some(),
@@ -148,6 +153,7 @@ impl JwtVerifier {
             0 => {
                 errors.push((
                     String::new(),
+                    Kind::Missing,
                     "one of `public_key`, `secret` or `jwks_file` is required".into(),
                 ));
                 Vec::new()
@@ -162,6 +168,7 @@ impl JwtVerifier {
             _ => {
                 errors.push((
                     String::new(),
+                    Kind::Conflict,
                     "use only one of `public_key`, `secret` or `jwks_file`".into(),
                 ));
                 Vec::new()
@@ -172,6 +179,7 @@ impl JwtVerifier {
                 if a.is_hmac() {
                     errors.push((
                         format!("algorithms[{i}]"),
+                        Kind::Missing,
                         format!("{a:?} needs `secret` (HS* algorithms are only allowed with a shared secret)"),
                     ));
                 }
@@ -181,6 +189,7 @@ impl JwtVerifier {
                 if !a.is_hmac() {
                     errors.push((
                         format!("algorithms[{i}]"),
+                        Kind::Conflict,
                         format!("{a:?} cannot be verified with a shared `secret`"),
                     ));
                 }
@@ -189,6 +198,7 @@ impl JwtVerifier {
         if !keys.is_empty() && !algorithms.iter().any(|a| keys.iter().any(|k| a.fits(&k.material))) {
             errors.push((
                 "algorithms".into(),
+                Kind::Conflict,
                 "none of these algorithms fits the configured key".into(),
             ));
         }
@@ -207,10 +217,17 @@ impl JwtVerifier {
     }
 }
 
-fn load_keys(conf: &JwtConf, read: &ReadFile<'_>) -> Result<Vec<JwtKey>, (String, String)> {
+/// A problem in `auth.jwt`: the field under it, the kind, the message.
+pub type JwtConfError = (String, Kind, String);
+
+fn load_keys(conf: &JwtConf, read: &ReadFile<'_>) -> Result<Vec<JwtKey>, JwtConfError> {
     if let Some(secret) = &conf.secret {
         if secret.len() < 16 {
-            return Err(("secret".into(), "an HMAC secret must be at least 16 bytes".into()));
+            return Err((
+                "secret".into(),
+                Kind::Invalid,
+                "an HMAC secret must be at least 16 bytes".into(),
+            ));
         }
         return Ok(vec![JwtKey {
             kid: None,
@@ -219,9 +236,14 @@ fn load_keys(conf: &JwtConf, read: &ReadFile<'_>) -> Result<Vec<JwtKey>, (String
         }]);
     }
     if let Some(path) = &conf.public_key {
-        let (bytes, file) = read(path).map_err(|e| ("public_key".to_string(), e))?;
-        let material =
-            public_key_from_pem(&bytes).map_err(|e| ("public_key".to_string(), format!("{}: {e}", file.display())))?;
+        let (bytes, file) = read(path).map_err(|e| ("public_key".to_string(), Kind::File, e))?;
+        let material = public_key_from_pem(&bytes).map_err(|e| {
+            (
+                "public_key".to_string(),
+                Kind::Certificate,
+                format!("{}: {e}", file.display()),
+            )
+        })?;
         return Ok(vec![JwtKey {
             kid: None,
             alg: None,
@@ -229,8 +251,14 @@ fn load_keys(conf: &JwtConf, read: &ReadFile<'_>) -> Result<Vec<JwtKey>, (String
         }]);
     }
     let path = conf.jwks_file.as_deref().unwrap_or_default();
-    let (bytes, file) = read(path).map_err(|e| ("jwks_file".to_string(), e))?;
-    parse_jwks(&bytes).map_err(|e| ("jwks_file".to_string(), format!("{}: {e}", file.display())))
+    let (bytes, file) = read(path).map_err(|e| ("jwks_file".to_string(), Kind::File, e))?;
+    parse_jwks(&bytes).map_err(|e| {
+        (
+            "jwks_file".to_string(),
+            Kind::Certificate,
+            format!("{}: {e}", file.display()),
+        )
+    })
 }
 
 /// Reads a PEM public key or certificate into key material.

@@ -1,11 +1,11 @@
-//! Config errors: (name, yaml, path, line, message fragment). Paths are relative to a temp
+//! Config errors: (name, yaml, path, line, message fragment, kind). Paths are relative to a temp
 //! dir holding a valid server certificate (`server.crt`/`server.key`), a client
 //! certificate (`client.crt`), a corrupt PEM (`bad.pem`) and a key that matches nothing
 //! (`other.key`).
 
 use std::path::Path;
 
-use certgate::config::parse_str;
+use certgate::config::{parse_str, ConfigErrorKind as Kind};
 use certgate::pki::Spec;
 use certgate::snapshot::compile;
 
@@ -17,6 +17,7 @@ struct Case {
     path: &'static str,
     line: usize,
     fragment: &'static str,
+    kind: Kind,
 }
 
 const CASES: &[Case] = &[
@@ -25,218 +26,218 @@ const CASES: &[Case] = &[
         body: "apis:\n  - name: a\n    listen_path: /\n    upstrem: {url: http://x}\n",
         path: "apis[0].upstrem",
         line: 9,
-        fragment: "unknown field `upstrem`",
+        fragment: "unknown field `upstrem`", kind: Kind::Schema,
     },
-    Case { name: "bad type", body: "tokens: 3\n", path: "tokens", line: 6, fragment: "invalid type" },
+    Case { name: "bad type", body: "tokens: 3\n", path: "tokens", line: 6, fragment: "invalid type", kind: Kind::Schema },
     Case {
         name: "bad enum",
         body: "apis:\n  - name: a\n    listen_path: /\n    auth: {type: tokn}\n    upstream: {url: http://x}\n",
         path: "apis[0].auth.type",
         line: 9,
-        fragment: "unknown variant `tokn`",
+        fragment: "unknown variant `tokn`", kind: Kind::Schema,
     },
     Case {
         name: "token names an unknown API",
         body: "tokens:\n  - token: t\n    apis: [nope]\n",
         path: "tokens[0].apis[0]",
         line: 8,
-        fragment: "unknown API `nope`",
+        fragment: "unknown API `nope`", kind: Kind::UnknownName,
     },
     Case {
         name: "certificate ID not in the store",
         body: "apis:\n  - name: a\n    listen_path: /\n    auth:\n      mutual_tls: true\n      client_certificates: [00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff]\n    upstream: {url: http://x}\n",
         path: "apis[0].auth.client_certificates[0]",
         line: 11,
-        fragment: "is not in the certificate store",
+        fragment: "is not in the certificate store", kind: Kind::UnknownName,
     },
     Case {
         name: "missing certificate file",
         body: "security:\n  client_certificates:\n    - missing.pem\n",
         path: "security.client_certificates[0]",
         line: 8,
-        fragment: "missing.pem: file not found",
+        fragment: "missing.pem: file not found", kind: Kind::File,
     },
     Case {
         name: "malformed certificate names its file",
         body: "security:\n  client_certificates: [bad.pem]\n",
         path: "security.client_certificates[0]",
         line: 7,
-        fragment: "bad.pem",
+        fragment: "bad.pem", kind: Kind::Certificate,
     },
     Case {
         name: "server key does not match",
         body: "tls:\n  certificate: server.crt\n  key: other.key\n",
         path: "tls.key",
         line: 0,
-        fragment: "does not match",
+        fragment: "does not match", kind: Kind::Certificate,
     },
     Case {
         name: "duplicate API name",
         body: "apis:\n  - name: a\n    listen_path: /a/\n    upstream: {url: http://x}\n  - name: a\n    listen_path: /b/\n    upstream: {url: http://x}\n",
         path: "apis[1].name",
         line: 10,
-        fragment: "duplicate API name `a`",
+        fragment: "duplicate API name `a`", kind: Kind::Duplicate,
     },
     Case {
         name: "two APIs on one host and path",
         body: "apis:\n  - name: a\n    listen_path: /a/\n    upstream: {url: http://x}\n  - name: b\n    listen_path: /a/\n    upstream: {url: http://x}\n",
         path: "apis[1].listen_path",
         line: 11,
-        fragment: "already serves",
+        fragment: "already serves", kind: Kind::Duplicate,
     },
     Case {
         name: "bad upstream URL",
         body: "apis:\n  - name: a\n    listen_path: /\n    upstream: {url: \"ftp://x\"}\n",
         path: "apis[0].upstream.url",
         line: 9,
-        fragment: "scheme must be http or https",
+        fragment: "scheme must be http or https", kind: Kind::Invalid,
     },
     Case {
         name: "HS256 without a secret",
         body: "apis:\n  - name: a\n    listen_path: /\n    auth:\n      type: jwt\n      jwt: {algorithms: [HS256], public_key: client.crt}\n    upstream: {url: http://x}\n",
         path: "apis[0].auth.jwt.algorithms[0]",
         line: 11,
-        fragment: "needs `secret`",
+        fragment: "needs `secret`", kind: Kind::Missing,
     },
     Case {
         name: "unknown key-exchange group",
         body: "  groups: [X25519, X448MLKEM]\n",
         path: "tls.groups[1]",
         line: 6,
-        fragment: "unknown key-exchange group `X448MLKEM`",
+        fragment: "unknown key-exchange group `X448MLKEM`", kind: Kind::UnknownName,
     },
     Case {
         name: "unknown TLS 1.3 cipher suite",
         body: "  ciphersuites: [TLS_AES_128_GCM_SHA256, TLS_AES_512_GCM_SHA512]\n",
         path: "tls.ciphersuites[1]",
         line: 6,
-        fragment: "unknown TLS 1.3 cipher suite `TLS_AES_512_GCM_SHA512`",
+        fragment: "unknown TLS 1.3 cipher suite `TLS_AES_512_GCM_SHA512`", kind: Kind::UnknownName,
     },
     Case {
         name: "a TLS 1.2 cipher name is not a TLS 1.3 suite",
         body: "  ciphersuites: [ECDHE-ECDSA-AES128-GCM-SHA256]\n",
         path: "tls.ciphersuites[0]",
         line: 6,
-        fragment: "unknown TLS 1.3 cipher suite",
+        fragment: "unknown TLS 1.3 cipher suite", kind: Kind::UnknownName,
     },
     Case {
         name: "an alternate identity needs another key type",
         body: "  alternate: {certificate: server.crt, key: server.key}\n",
         path: "tls.alternate.certificate",
         line: 6,
-        fragment: "has the same key type (ECDSA) as tls.certificate",
+        fragment: "has the same key type (ECDSA) as tls.certificate", kind: Kind::Invalid,
     },
     Case {
         name: "an alternate identity's key must match its certificate",
         body: "  alternate: {certificate: server.crt, key: other.key}\n",
         path: "tls.alternate.key",
         line: 6,
-        fragment: "the key does not match the certificate",
+        fragment: "the key does not match the certificate", kind: Kind::Certificate,
     },
     Case {
         name: "an SNI entry's alternate is checked the same way",
         body: "  sni:\n    - hosts: [a.example]\n      certificate: server.crt\n      key: server.key\n      alternate: {certificate: server.crt, key: server.key}\n",
         path: "tls.sni[0].alternate.certificate",
         line: 10,
-        fragment: "as tls.sni[0].certificate",
+        fragment: "as tls.sni[0].certificate", kind: Kind::Invalid,
     },
     Case {
         name: "duplicate domain in a pin map",
         body: "security:\n  pinned_public_keys:\n    a.example.com: client.crt\n    b.example.com: client.crt\n    a.example.com: client.crt\n",
         path: "security.pinned_public_keys.a.example.com",
         line: 10,
-        fragment: "duplicate key `a.example.com` (first at line 8)",
+        fragment: "duplicate key `a.example.com` (first at line 8)", kind: Kind::Syntax,
     },
     Case {
         name: "duplicate domain in a certificate map",
         body: "security:\n  upstream_certificates:\n    \"*\": server.crt\n    \"*\": server.crt\n",
         path: "security.upstream_certificates.*",
         line: 9,
-        fragment: "duplicate key `*` (first at line 8)",
+        fragment: "duplicate key `*` (first at line 8)", kind: Kind::Syntax,
     },
     Case {
         name: "duplicate top-level key",
         body: "listen:\n  http: \"127.0.0.1:8080\"\n",
         path: "listen",
         line: 6,
-        fragment: "duplicate key `listen` (first at line 1)",
+        fragment: "duplicate key `listen` (first at line 1)", kind: Kind::Syntax,
     },
     Case {
         name: "admin listener without an admin section",
         body: "@listen  admin: \"127.0.0.1:9000\"\n",
         path: "listen.admin",
         line: 3,
-        fragment: "needs an `admin` section",
+        fragment: "needs an `admin` section", kind: Kind::Missing,
     },
     Case {
         name: "two listeners on one port",
         body: "@listen  metrics: \"0.0.0.0:8443\"\n",
         path: "listen.metrics",
         line: 3,
-        fragment: "is also listen.https",
+        fragment: "is also listen.https", kind: Kind::Duplicate,
     },
     Case {
         name: "a host pattern with a port",
         body: "apis:\n  - name: a\n    hosts: [api.example.com:8443]\n    listen_path: /\n    upstream: {url: http://x}\n",
         path: "apis[0].hosts[0]",
         line: 8,
-        fragment: "has a port",
+        fragment: "has a port", kind: Kind::Invalid,
     },
     Case {
         name: "a bare public key in an allow list",
         body: "apis:\n  - name: a\n    listen_path: /\n    auth: {mutual_tls: true, client_certificates: [client.pub]}\n    upstream: {url: http://x}\n",
         path: "apis[0].auth.client_certificates[0]",
         line: 9,
-        fragment: "is a bare public key",
+        fragment: "is a bare public key", kind: Kind::Invalid,
     },
     Case {
         name: "an upstream port out of range",
         body: "apis:\n  - name: a\n    listen_path: /\n    upstream: {url: \"http://x:99999\"}\n",
         path: "apis[0].upstream.url",
         line: 9,
-        fragment: "between 1 and 65535",
+        fragment: "between 1 and 65535", kind: Kind::Invalid,
     },
     Case {
         name: "a listen path that is not normalised",
         body: "apis:\n  - name: a\n    listen_path: /a/../b/\n    upstream: {url: http://x}\n",
         path: "apis[0].listen_path",
         line: 8,
-        fragment: "write `/b/`",
+        fragment: "write `/b/`", kind: Kind::Invalid,
     },
     Case {
         name: "a listen path with parameters",
         body: "apis:\n  - name: a\n    listen_path: /a;v=1/\n    upstream: {url: http://x}\n",
         path: "apis[0].listen_path",
         line: 8,
-        fragment: "must not contain",
+        fragment: "must not contain", kind: Kind::Invalid,
     },
     Case {
         name: "an upstream base path that climbs",
         body: "apis:\n  - name: a\n    listen_path: /\n    upstream: {url: \"http://x/base/../other\"}\n",
         path: "apis[0].upstream.url",
         line: 9,
-        fragment: "normalised path",
+        fragment: "normalised path", kind: Kind::Invalid,
     },
     Case {
         name: "two SNI entries for one host",
         body: "  sni:\n    - hosts: [a.example]\n      certificate: server.crt\n      key: server.key\n    - hosts: [b.example, A.example]\n      certificate: server.crt\n      key: server.key\n",
         path: "tls.sni[1].hosts[1]",
         line: 10,
-        fragment: "is also tls.sni[0].hosts[0]",
+        fragment: "is also tls.sni[0].hosts[0]", kind: Kind::Duplicate,
     },
     Case {
         name: "a zero timeout",
         body: "@listen  header_timeout_ms: 0\n",
         path: "listen.header_timeout_ms",
         line: 3,
-        fragment: "must be at least 1",
+        fragment: "must be at least 1", kind: Kind::Invalid,
     },
     Case {
         name: "bad expiry",
         body: "apis:\n  - name: a\n    listen_path: /\n    auth: {type: token}\n    upstream: {url: http://x}\ntokens:\n  - token: t\n    apis: [a]\n    expires_at: tomorrow\n",
         path: "tokens[0].expires_at",
         line: 14,
-        fragment: "RFC 3339",
+        fragment: "RFC 3339", kind: Kind::Invalid,
     },
 ];
 
@@ -302,6 +303,9 @@ fn every_error_names_file_path_and_line() {
         };
         if e.line != want_line {
             failures.push(format!("{}: line {:?}, want {:?} ({shown})", c.name, e.line, want_line));
+        }
+        if e.kind != c.kind {
+            failures.push(format!("{}: kind {:?}, want {:?} ({shown})", c.name, e.kind, c.kind));
         }
         if !shown.contains(c.fragment) {
             failures.push(format!("{}: message {shown:?} lacks {:?}", c.name, c.fragment));

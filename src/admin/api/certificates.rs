@@ -107,7 +107,7 @@ impl ControlPlane {
             }
             (Some(k), Some(v)) => {
                 let pem = k.private_key_to_pem_pkcs8().map_err(|e| ApiError::bad(e.to_string()))?;
-                Some(v.seal(&pem).map_err(ApiError::bad)?)
+                Some(v.seal(&pem).map_err(|e| ApiError::bad(e.to_string()))?)
             }
         };
         let pem = public_pem(&loaded);
@@ -123,7 +123,7 @@ impl ControlPlane {
             organisations: Vec::new(),
             created_at: now_unix(),
         };
-        let loaded = parse_record(&record, self.vault.as_ref()).map_err(ApiError::bad)?;
+        let loaded = parse_record(&record, self.vault.as_ref()).map_err(|e| ApiError::bad(e.to_string()))?;
         Ok(StoredCert { record, loaded })
     }
 

@@ -88,7 +88,7 @@ impl ApiError {
     }
 
     /// Persistence failed: nothing changed.
-    pub(super) fn storage(e: String) -> ApiError {
+    pub(super) fn storage(e: crate::admin::error::StoreError) -> ApiError {
         ApiError::new(500, "storage_error", format!("the change was not saved: {e}"))
     }
 

@@ -18,24 +18,7 @@ pub struct Claims {
     pub x5t_s256: Option<String>,
 }
 
-/// Why a JWT was refused (all are answered the same way; the variant is for tests and logs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JwtError {
-    /// Not three base64url parts of JSON.
-    Malformed,
-    /// `alg` not allowed for this API, or no configured key fits it.
-    Algorithm,
-    /// No key verified the signature.
-    Signature,
-    /// `exp` passed.
-    Expired,
-    /// `nbf` not reached.
-    NotYetValid,
-    /// `iss` differs.
-    Issuer,
-    /// `aud` does not include an accepted value.
-    Audience,
-}
+pub use crate::policy::deny::JwtError;
 
 #[derive(Deserialize)]
 struct Header {

@@ -39,10 +39,10 @@ pub fn authorize(snap: &Snapshot, api: &Api, req: &RequestView<'_>) -> Result<()
         }
         AuthType::Jwt => {
             let Some(verifier) = api.auth.jwt.as_ref() else {
-                return Err(Deny::JwtInvalid);
+                return Err(Deny::JwtInvalid(jwt::JwtError::Algorithm));
             };
             let raw = credential(req.headers, &api.auth.token_header)?.ok_or(Deny::JwtMissing)?;
-            let claims = jwt::verify(verifier, raw, req.now).map_err(|_| Deny::JwtInvalid)?;
+            let claims = jwt::verify(verifier, raw, req.now).map_err(Deny::JwtInvalid)?;
             binding::check_jwt(&claims, verifier, req.peer)
         }
         AuthType::Certificate => token::check_certificate_credential(&snap.tokens, api, req),

@@ -7,6 +7,7 @@ use openssl::x509::X509;
 
 use super::Compiler;
 use crate::certs::{CertId, DigestSet};
+use crate::config::ConfigErrorKind as Kind;
 use crate::snapshot::client_allow::{CaSet, ClientAllowList};
 
 impl Compiler<'_> {
@@ -19,7 +20,7 @@ impl Compiler<'_> {
                 continue;
             };
             if c.is_public_key_only() {
-                self.error(
+                self.error(Kind::Invalid,
                     &format!("{base}[{i}]"),
                     format!(
                         "`{r}` is a bare public key: allow lists match a client's leaf certificate or its issuing CA, never a key alone"
@@ -52,6 +53,7 @@ impl Compiler<'_> {
         }
         if self.cfg.raw.tls.is_none() {
             self.error(
+                Kind::Missing,
                 "admin.client_certificates",
                 "an mTLS admin listener needs the `tls` section for its server certificate",
             );
@@ -63,7 +65,11 @@ impl Compiler<'_> {
             match CaSet::new(cas) {
                 Ok(set) => Some(Arc::new(set)),
                 Err(e) => {
-                    self.error("admin.client_certificates", format!("cannot build the CA store: {e}"));
+                    self.error(
+                        Kind::Certificate,
+                        "admin.client_certificates",
+                        format!("cannot build the CA store: {e}"),
+                    );
                     None
                 }
             }

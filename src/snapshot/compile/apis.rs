@@ -9,6 +9,7 @@ use openssl::x509::X509;
 use super::upstream::{CaLists, GatewayUpstream};
 use super::Compiler;
 use crate::certs::CertId;
+use crate::config::ConfigErrorKind as Kind;
 use crate::snapshot::client_allow::CaSet;
 use crate::snapshot::host::HostPattern;
 use crate::snapshot::routes::RouteTableBuilder;
@@ -29,21 +30,22 @@ impl Compiler<'_> {
             let base = format!("apis[{i}]");
             let mark = self.mark();
             if conf.name.trim().is_empty() {
-                self.error(&format!("{base}.name"), "must not be empty");
+                self.error(Kind::Invalid, &format!("{base}.name"), "must not be empty");
             } else if let Some(j) = names.insert(conf.name.clone(), i) {
                 self.error(
+                    Kind::Duplicate,
                     &format!("{base}.name"),
                     format!("duplicate API name `{}` (also apis[{j}])", conf.name),
                 );
             }
             if let Err(e) = check_listen_path(&conf.listen_path) {
-                self.error(&format!("{base}.listen_path"), e);
+                self.error(Kind::Invalid, &format!("{base}.listen_path"), e);
             }
             let mut hosts = Vec::new();
             for (j, h) in conf.hosts.iter().enumerate() {
                 match HostPattern::parse(h) {
                     Ok(p) => hosts.push(p),
-                    Err(e) => self.error(&format!("{base}.hosts[{j}]"), e),
+                    Err(e) => self.error(Kind::Invalid, &format!("{base}.hosts[{j}]"), e),
                 }
             }
             let auth = self.api_auth(conf, &base, gateway_cas, ca_sets);
@@ -64,6 +66,7 @@ impl Compiler<'_> {
             if let Err(other) = routes.add(&hosts, &conf.listen_path, index) {
                 let other = apis[other as usize].name.clone();
                 self.error(
+                    Kind::Duplicate,
                     &format!("{base}.listen_path"),
                     format!("API `{other}` already serves this host and listen_path"),
                 );

@@ -10,6 +10,7 @@ use openssl::x509::X509;
 use super::Compiler;
 use crate::certs::CertId;
 use crate::config::AuthType;
+use crate::config::ConfigErrorKind as Kind;
 use crate::snapshot::client_allow::{CaSet, ClientAllowList};
 use crate::snapshot::jwt::JwtVerifier;
 use crate::snapshot::ApiAuth;
@@ -70,6 +71,7 @@ impl Compiler<'_> {
                         }
                         Err(e) => {
                             self.error(
+                                Kind::Certificate,
                                 &format!("{base}.auth.client_certificates"),
                                 format!("cannot build the CA store: {e}"),
                             );
@@ -84,6 +86,7 @@ impl Compiler<'_> {
             Ok(h) => Some(h),
             Err(_) => {
                 self.error(
+                    Kind::Invalid,
                     &format!("{base}.auth.token_header"),
                     format!("`{}` is not a valid header name", a.token_header),
                 );
@@ -102,13 +105,13 @@ impl Compiler<'_> {
                 match JwtVerifier::compile(j, &read) {
                     Ok(v) => Some(v),
                     Err(errs) => {
-                        for (field, msg) in errs {
+                        for (field, kind, msg) in errs {
                             let p = if field.is_empty() {
                                 format!("{base}.auth.jwt")
                             } else {
                                 format!("{base}.auth.jwt.{field}")
                             };
-                            self.error(&p, msg);
+                            self.error(kind, &p, msg);
                         }
                         None
                     }
@@ -116,13 +119,18 @@ impl Compiler<'_> {
             }
             (None, AuthType::Jwt) => {
                 self.error(
+                    Kind::Missing,
                     &format!("{base}.auth.jwt"),
                     "auth.type is jwt but there is no `jwt` section",
                 );
                 None
             }
             (Some(_), _) => {
-                self.error(&format!("{base}.auth.jwt"), "a `jwt` section needs auth.type: jwt");
+                self.error(
+                    Kind::Conflict,
+                    &format!("{base}.auth.jwt"),
+                    "a `jwt` section needs auth.type: jwt",
+                );
                 None
             }
             (None, _) => None,

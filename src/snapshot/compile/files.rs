@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use super::Compiler;
-use crate::certs::{CertId, CertStore, LoadedCert};
+use crate::certs::{CertErrorKind, CertId, CertStore, LoadedCert};
+use crate::config::ConfigErrorKind as Kind;
 use crate::snapshot::CertGauge;
 
 impl Compiler<'_> {
@@ -13,7 +14,7 @@ impl Compiler<'_> {
             let dir = self.cfg.resolve_path(&cs.dir);
             let (store, errors, _) = CertStore::load_dir(&dir, self.io);
             for e in errors {
-                self.error("certificate_store.dir", e.to_string());
+                self.error(Kind::File, "certificate_store.dir", e.to_string());
             }
             self.store = store;
         }
@@ -41,7 +42,11 @@ impl Compiler<'_> {
                     } else {
                         " (add its PEM to certificate_store.dir)"
                     };
-                    self.error(path, format!("certificate {id} is not in the certificate store{hint}"));
+                    self.error(
+                        Kind::UnknownName,
+                        path,
+                        format!("certificate {id} is not in the certificate store{hint}"),
+                    );
                     None
                 }
             };
@@ -51,24 +56,32 @@ impl Compiler<'_> {
                 self.warn_if_expired(&c);
                 Some(c)
             }
-            Err(e) => {
-                self.error(path, e);
+            Err((kind, e)) => {
+                self.error(kind, path, e);
                 None
             }
         }
     }
 
-    pub(super) fn read_cert_file(&mut self, reference: &str) -> Result<Arc<LoadedCert>, String> {
+    /// Reads (once per load) a certificate file the config names; the error says whether
+    /// the file is missing or unreadable ([`Kind::File`]) or its content is wrong.
+    pub(super) fn read_cert_file(&mut self, reference: &str) -> Result<Arc<LoadedCert>, (Kind, String)> {
         let file = self.cfg.resolve_path(reference);
         if let Some(r) = self.cert_files.get(&file) {
             return r.clone();
         }
         let r = if self.io.exists(&file) {
-            self.io.read_pem(&file).map_err(|e| e.to_string())
+            self.io.read_pem(&file).map_err(|e| {
+                let kind = match e.kind {
+                    CertErrorKind::Unreadable => Kind::File,
+                    CertErrorKind::Invalid | CertErrorKind::KeyMismatch => Kind::Certificate,
+                };
+                (kind, e.to_string())
+            })
         } else {
-            Err(format!(
-                "{}: file not found (not a certificate ID either)",
-                file.display()
+            Err((
+                Kind::File,
+                format!("{}: file not found (not a certificate ID either)", file.display()),
             ))
         };
         self.cert_files.insert(file, r.clone());

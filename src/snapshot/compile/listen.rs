@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::Compiler;
 use crate::config::ConfigError;
+use crate::config::ConfigErrorKind as Kind;
 use crate::snapshot::{HandshakePrefs, ListenSettings};
 
 impl Compiler<'_> {
@@ -45,13 +46,18 @@ impl Compiler<'_> {
     ) -> Option<Box<str>> {
         let names = names?;
         if names.is_empty() {
-            self.error(path, "list at least one name, or remove the key for the default");
+            self.error(
+                Kind::Invalid,
+                path,
+                "list at least one name, or remove the key for the default",
+            );
             return None;
         }
         let mut ok = true;
         for (i, n) in names.iter().enumerate() {
             if !known(n) {
                 self.error(
+                    Kind::UnknownName,
                     &format!("{path}[{i}]"),
                     format!("unknown {what} `{n}` (e.g. {examples})"),
                 );
@@ -68,10 +74,11 @@ impl Compiler<'_> {
             match s.parse::<SocketAddr>() {
                 Ok(a) => Some(a),
                 Err(_) => {
-                    errors.push(
-                        self.cfg
-                            .error(&format!("listen.{field}"), format!("`{s}` is not an address (ip:port)")),
-                    );
+                    errors.push(self.cfg.error(
+                        Kind::Invalid,
+                        &format!("listen.{field}"),
+                        format!("`{s}` is not an address (ip:port)"),
+                    ));
                     None
                 }
             }
@@ -89,19 +96,21 @@ impl Compiler<'_> {
         };
         self.errors.extend(errors);
         if l.https.is_none() && l.http.is_none() {
-            self.error("listen", "set `https` or `http` (or both)");
+            self.error(Kind::Missing, "listen", "set `https` or `http` (or both)");
         }
         if l.https.is_some() && self.cfg.raw.tls.is_none() {
             self.error(
+                Kind::Missing,
                 "listen.https",
                 "a TLS listener needs a `tls` section with certificate and key",
             );
         }
         if self.cfg.raw.admin.is_some() && l.admin.is_none() {
-            self.error("admin", "the `admin` section needs `listen.admin`");
+            self.error(Kind::Missing, "admin", "the `admin` section needs `listen.admin`");
         }
         if l.admin.is_some() && self.cfg.raw.admin.is_none() {
             self.error(
+                Kind::Missing,
                 "listen.admin",
                 "the admin listener needs an `admin` section (key_env, secret_env, data_dir)",
             );
@@ -116,6 +125,7 @@ impl Compiler<'_> {
             let Some(a) = a else { continue };
             if let Some((other, _)) = bound.iter().find(|(_, b)| overlaps(*b, a)) {
                 self.error(
+                    Kind::Duplicate,
                     &format!("listen.{field}"),
                     format!("`{a}` is also listen.{other}: each listener needs its own port"),
                 );
@@ -131,7 +141,7 @@ impl Compiler<'_> {
         let mut ms = |key: &str, v: Option<u64>, default: Duration| match v {
             None => default,
             Some(0) => {
-                self.error(&format!("listen.{key}"), "must be at least 1");
+                self.error(Kind::Invalid, &format!("listen.{key}"), "must be at least 1");
                 default
             }
             Some(v) => Duration::from_millis(v),
@@ -144,6 +154,7 @@ impl Compiler<'_> {
             Some(n) if (1024..=1024 * 1024).contains(&n) => n,
             Some(_) => {
                 self.error(
+                    Kind::Invalid,
                     "listen.max_request_header_bytes",
                     "must be between 1024 and 1048576 (Pingora's own limit)",
                 );

@@ -16,7 +16,7 @@ mod upstream;
 
 use super::{CertGauge, Overlay, Snapshot, SnapshotStats};
 use crate::certs::{CertId, CertStore, Files, LoadedCert, PemCache};
-use crate::config::{ConfigError, ConfigErrors, LoadedConfig};
+use crate::config::{ConfigError, ConfigErrorKind, ConfigErrors, LoadedConfig};
 
 /// Compiles a loaded config, reading the certificate store directory and every file it names.
 pub fn compile(cfg: &LoadedConfig, generation: u64) -> Result<Snapshot, ConfigErrors> {
@@ -94,7 +94,7 @@ struct Compiler<'a> {
     errors: Vec<ConfigError>,
     warnings: Vec<String>,
     store: CertStore,
-    cert_files: HashMap<PathBuf, Result<Arc<LoadedCert>, String>>,
+    cert_files: HashMap<PathBuf, Result<Arc<LoadedCert>, (ConfigErrorKind, String)>>,
     io: &'a Files<'a>,
     overlay: &'a Overlay,
     gauges: BTreeSet<CertGauge>,
@@ -117,9 +117,9 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    /// Records an error at `path`.
-    fn error(&mut self, path: &str, message: impl Into<String>) {
-        self.errors.push(self.cfg.error(path, message));
+    /// Records an error of `kind` at `path`.
+    fn error(&mut self, kind: ConfigErrorKind, path: &str, message: impl Into<String>) {
+        self.errors.push(self.cfg.error(kind, path, message));
     }
 
     /// The number of errors so far: a checkpoint for [`Self::failed_since`].

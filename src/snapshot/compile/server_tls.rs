@@ -10,6 +10,7 @@ use openssl::pkey::{PKey, Private};
 use super::Compiler;
 use crate::certs::Files;
 use crate::config::AlternateIdentity;
+use crate::config::ConfigErrorKind as Kind;
 use crate::snapshot::host::HostPattern;
 use crate::snapshot::server_tls::{ServerCredential, ServerIdentities, ServerIdentity};
 
@@ -32,7 +33,7 @@ impl Compiler<'_> {
         let second = self.server_credential(&alt_base, &alt.certificate, &alt.key);
         let (primary, second) = (primary?, second?);
         if primary.key.id() == second.key.id() {
-            self.error(
+            self.error(Kind::Invalid,
                 &format!("{alt_base}.certificate"),
                 format!(
                     "has the same key type ({}) as {base}.certificate; an alternate needs another key type (RSA, ECDSA or Ed25519)",
@@ -51,21 +52,22 @@ impl Compiler<'_> {
         let chain = match self.read_cert_file(cert) {
             Ok(c) if c.is_public_key_only() => {
                 self.error(
+                    Kind::Certificate,
                     &format!("{base}.certificate"),
                     format!("{}: holds a public key, not a certificate", c.source.display()),
                 );
                 None
             }
             Ok(c) => Some(c),
-            Err(e) => {
-                self.error(&format!("{base}.certificate"), e);
+            Err((kind, e)) => {
+                self.error(kind, &format!("{base}.certificate"), e);
                 None
             }
         };
         let key = match read_private_key(self.io, &self.cfg.resolve_path(key)) {
             Ok(k) => Some(k),
             Err(e) => {
-                self.error(&format!("{base}.key"), e);
+                self.error(Kind::Certificate, &format!("{base}.key"), e);
                 None
             }
         };
@@ -73,6 +75,7 @@ impl Compiler<'_> {
         let matches = chain.chain[0].public_key().map(|p| p.public_eq(&key)).unwrap_or(false);
         if !matches {
             self.error(
+                Kind::Certificate,
                 &format!("{base}.key"),
                 format!("the key does not match the certificate {}", chain.source.display()),
             );
@@ -95,7 +98,7 @@ impl Compiler<'_> {
             let base = format!("tls.sni[{i}]");
             let id = self.server_identity(&base, &s.certificate, &s.key, s.alternate.as_ref());
             if s.hosts.is_empty() {
-                self.error(&format!("{base}.hosts"), "at least one host is required");
+                self.error(Kind::Missing, &format!("{base}.hosts"), "at least one host is required");
             }
             for (j, h) in s.hosts.iter().enumerate() {
                 match HostPattern::parse(h) {
@@ -103,6 +106,7 @@ impl Compiler<'_> {
                         let here = format!("{base}.hosts[{j}]");
                         if let Some(first) = seen.insert(p.to_string(), here.clone()) {
                             self.error(
+                                Kind::Duplicate,
                                 &here,
                                 format!("`{p}` is also {first}: which certificate it gets would be a guess"),
                             );
@@ -112,7 +116,7 @@ impl Compiler<'_> {
                             sni.push((p, id.clone()));
                         }
                     }
-                    Err(e) => self.error(&format!("{base}.hosts[{j}]"), e),
+                    Err(e) => self.error(Kind::Invalid, &format!("{base}.hosts[{j}]"), e),
                 }
             }
         }

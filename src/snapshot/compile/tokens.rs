@@ -4,6 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::Compiler;
 use crate::certs::CertId;
+use crate::config::ConfigErrorKind as Kind;
 use crate::snapshot::tokens::{TokenHash, TokenRecord, TokenTable};
 use crate::snapshot::Api;
 
@@ -20,16 +21,16 @@ impl Compiler<'_> {
                 (None, Some(h)) => match CertId::parse(h) {
                     Some(d) => Some(TokenHash(d.0)),
                     None => {
-                        self.error(&format!("{base}.token_sha256"), "must be 64 hex digits");
+                        self.error(Kind::Invalid, &format!("{base}.token_sha256"), "must be 64 hex digits");
                         None
                     }
                 },
                 (Some(_), Some(_)) => {
-                    self.error(&base, "set `token` or `token_sha256`, not both");
+                    self.error(Kind::Conflict, &base, "set `token` or `token_sha256`, not both");
                     None
                 }
                 _ => {
-                    self.error(&base, "set `token` or `token_sha256`");
+                    self.error(Kind::Missing, &base, "set `token` or `token_sha256`");
                     None
                 }
             };
@@ -38,7 +39,11 @@ impl Compiler<'_> {
                 match by_name.get(name.as_str()) {
                     Some(idx) => grants.push(*idx),
                     None if known_names.contains(name.as_str()) => {} // that API has its own error
-                    None => self.error(&format!("{base}.apis[{j}]"), format!("unknown API `{name}`")),
+                    None => self.error(
+                        Kind::UnknownName,
+                        &format!("{base}.apis[{j}]"),
+                        format!("unknown API `{name}`"),
+                    ),
                 }
             }
             let mut bound = Vec::new();
@@ -55,6 +60,7 @@ impl Compiler<'_> {
                 let ts = crate::rfc3339::parse(s);
                 if ts.is_none() {
                     self.error(
+                        Kind::Invalid,
                         &format!("{base}.expires_at"),
                         format!("`{s}` is not an RFC 3339 time (e.g. 2027-01-01T00:00:00Z)"),
                     );
@@ -72,7 +78,7 @@ impl Compiler<'_> {
                 expires_at,
             };
             if !table.insert(hash, record) {
-                self.error(&base, "the same token appears twice");
+                self.error(Kind::Duplicate, &base, "the same token appears twice");
             }
         }
         for t in &self.overlay.tokens {

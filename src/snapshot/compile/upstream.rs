@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use super::Compiler;
 use crate::certs::spki_sha256;
 use crate::certs::CertId;
+use crate::config::ConfigErrorKind as Kind;
 use crate::config::{StringList, UpstreamConf};
 use crate::snapshot::upstream::{parse_host_port, ApiUpstream, Target, UpstreamTls};
 use crate::snapshot::{select, DomainMap, PinSet};
@@ -91,6 +92,7 @@ impl Compiler<'_> {
         };
         if u.sni.as_deref().is_some_and(|s| s.trim().is_empty()) {
             self.error(
+                Kind::Invalid,
                 &format!("{base}.sni"),
                 "must not be empty (an empty SNI would turn verification off)",
             );
@@ -148,6 +150,7 @@ impl Compiler<'_> {
             };
             let Some(key) = c.key.clone() else {
                 self.error(
+                    Kind::Certificate,
                     &path,
                     format!(
                         "{}: an upstream client certificate needs its private key (put the key in the same PEM)",
@@ -158,6 +161,7 @@ impl Compiler<'_> {
             };
             if c.chain.is_empty() {
                 self.error(
+                    Kind::Certificate,
                     &path,
                     format!("{}: holds a public key, not a certificate", c.source.display()),
                 );
@@ -181,6 +185,7 @@ impl Compiler<'_> {
             }
             if list.0.is_empty() {
                 self.error(
+                    Kind::Invalid,
                     &path,
                     "an empty pin list would refuse every connection; remove the key instead",
                 );
@@ -200,6 +205,7 @@ impl Compiler<'_> {
                 Ok(v) if v.len() == 32 => v.try_into().ok(),
                 _ => {
                     self.error(
+                        Kind::Invalid,
                         path,
                         format!("`{r}` is not sha256// followed by the base64 of 32 bytes"),
                     );
@@ -228,7 +234,7 @@ impl Compiler<'_> {
             Ok(m) => m,
             Err(errors) => {
                 for (key, msg) in errors {
-                    self.error(&format!("{base}.{key}"), msg);
+                    self.error(Kind::Invalid, &format!("{base}.{key}"), msg);
                 }
                 DomainMap::default()
             }
@@ -240,7 +246,7 @@ impl Compiler<'_> {
         let bytes = match self.io.read(&file) {
             Ok(b) => b,
             Err(e) => {
-                self.error(path, format!("{}: cannot read: {e}", file.display()));
+                self.error(Kind::File, path, format!("{}: cannot read: {e}", file.display()));
                 return Vec::new();
             }
         };
@@ -261,7 +267,11 @@ impl Compiler<'_> {
                 })
                 .collect(),
             _ => {
-                self.error(path, format!("{}: no PEM certificates found", file.display()));
+                self.error(
+                    Kind::Certificate,
+                    path,
+                    format!("{}: no PEM certificates found", file.display()),
+                );
                 Vec::new()
             }
         }
@@ -285,7 +295,7 @@ impl Compiler<'_> {
             match cas.system.get_or_insert_with(|| load_system_roots(self.io)) {
                 Ok(roots) => all.extend(roots.iter().map(|r| r.1.clone())),
                 Err(e) => {
-                    self.error(base, e.clone());
+                    self.error(Kind::File, base, e.clone());
                     return None;
                 }
             }
@@ -334,34 +344,42 @@ impl Compiler<'_> {
         match (&u.url, u.targets.is_empty()) {
             (Some(url), true) => match Target::parse(url) {
                 Ok(t) => targets.push(t),
-                Err(e) => self.error(&format!("{base}.url"), e),
+                Err(e) => self.error(Kind::Invalid, &format!("{base}.url"), e),
             },
             (None, false) => {
                 for (i, url) in u.targets.iter().enumerate() {
                     match Target::parse(url) {
                         Ok(t) => targets.push(t),
-                        Err(e) => self.error(&format!("{base}.targets[{i}]"), e),
+                        Err(e) => self.error(Kind::Invalid, &format!("{base}.targets[{i}]"), e),
                     }
                 }
             }
-            (Some(_), false) => self.error(base, "set `url` or `targets`, not both"),
-            (None, true) => self.error(base, "set `url` or `targets`"),
+            (Some(_), false) => self.error(Kind::Conflict, base, "set `url` or `targets`, not both"),
+            (None, true) => self.error(Kind::Missing, base, "set `url` or `targets`"),
         }
         let connect_to = match &u.connect_to {
             Some(s) => match parse_host_port(s) {
                 Ok(hp) => Some(hp),
                 Err(e) => {
-                    self.error(&format!("{base}.connect_to"), e);
+                    self.error(Kind::Invalid, &format!("{base}.connect_to"), e);
                     None
                 }
             },
             None => None,
         };
         if u.connect_timeout_ms == 0 {
-            self.error(&format!("{base}.connect_timeout_ms"), "must be greater than 0");
+            self.error(
+                Kind::Invalid,
+                &format!("{base}.connect_timeout_ms"),
+                "must be greater than 0",
+            );
         }
         if u.read_timeout_ms == 0 {
-            self.error(&format!("{base}.read_timeout_ms"), "must be greater than 0");
+            self.error(
+                Kind::Invalid,
+                &format!("{base}.read_timeout_ms"),
+                "must be greater than 0",
+            );
         }
         self.upstream_tls(name, u, base, &mut targets, gateway, ca_lists);
         if self.failed_since(mark) {
