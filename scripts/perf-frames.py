@@ -9,6 +9,11 @@ and have a frame starting with one of its PREFIXes anywhere on the stack (inclus
 function and what it calls, without the system calls it makes) is printed, in percent and in
 microseconds per request (share x CPU_US_PER_REQUEST). Groups may overlap; they are not meant
 to add up to 100 %.
+
+A GROUP written PREFIXES^INNER counts a sample only when no frame between its innermost
+PREFIXES frame and the leaf starts with one of INNER: "certgate's own code" without the
+I/O it calls into (its stream wrapper reads through OpenSSL and Pingora, and that time is
+theirs).
 """
 import sys
 
@@ -32,8 +37,9 @@ def main():
     path, us = sys.argv[1], float(sys.argv[2])
     groups = []
     for arg in sys.argv[3:]:
-        name, _, prefixes = arg.partition("=")
-        groups.append((name, tuple(prefixes.split("|"))))
+        name, _, spec = arg.partition("=")
+        prefixes, _, inner = spec.partition("^")
+        groups.append((name, tuple(prefixes.split("|")), tuple(inner.split("|")) if inner else ()))
     total = kernel = 0
     hits = [0] * len(groups)
     for st in stacks(path):
@@ -42,14 +48,18 @@ def main():
             kernel += 1
             continue
         syms = [s for _, s in st]
-        for i, (_, prefixes) in enumerate(groups):
-            if any(s.startswith(prefixes) for s in syms):
-                hits[i] += 1
+        for i, (_, prefixes, inner) in enumerate(groups):
+            at = next((j for j, s in enumerate(syms) if s.startswith(prefixes)), None)
+            if at is None:
+                continue
+            if inner and any(s.startswith(inner) for s in syms[:at]):
+                continue
+            hits[i] += 1
     if total == 0:
         sys.exit("no samples")
     print(f"  {'samples':<58} {total:>7}")
     rows = [("in the kernel (system calls, TCP)", kernel), ("in user space", total - kernel)]
-    rows += [(name, n) for (name, _), n in zip(groups, hits)]
+    rows += [(name, n) for (name, _, _), n in zip(groups, hits)]
     for name, n in rows:
         share = n / total
         print(f"  {name:<58} {100 * share:6.1f} %  {share * us:6.1f} us/request")

@@ -116,7 +116,8 @@ python3 "$ROOT/scripts/perf-frames.py" run/perf.txt "${CPU_US[certgate.keepalive
   "OpenSSL record layer (SSL_read, SSL_write)=SSL_read|SSL_write|ssl3_read_bytes|ssl3_write_bytes" \
   "Pingora HTTP/1 reading and writing=pingora_core::protocols::http::v1::" \
   "Pingora upstream pool (take, return, idle watch)=pingora_core::connectors::http::Connector<C>::release_http_session|pingora_core::connectors::http::Connector<C>::get_http_session|pingora_pool::connection::ConnectionPool<S>::idle_poll" \
-  "certgate's own code (route, decision, metrics)=certgate::|<certgate::" \
+  "certgate's own code (route, decision, metrics), inclusive=certgate::|<certgate::" \
+  "certgate's own code without the I/O under its stream wrapper=certgate::|<certgate::^SSL_read|SSL_write|ssl3_|pingora_core::protocols::|pingora_core::connectors::|tokio::net::|tokio::io::" \
   "allocator (mimalloc, glibc)=mi_|_mi_|malloc|free|cfree|_int_malloc|_int_free"
 echo; echo "certgate, new connection per request (default groups): inclusive share (of ${CPU_US[certgate.new]} us per request)"
 profile new

@@ -153,7 +153,8 @@ fn control_plane() -> &'static ControlPlane {
     .0
 }
 
-/// A directory under the system temp dir, removed at exit (no dev-dependency here).
+/// A directory under the system temp dir for this process. It lives in a static, which is
+/// never dropped, so each new one first removes those of processes that have exited.
 mod tempfile_dir {
     pub struct Dir {
         pub path: std::path::PathBuf,
@@ -161,7 +162,16 @@ mod tempfile_dir {
 
     impl Dir {
         pub fn new() -> Dir {
-            let path = std::env::temp_dir().join(format!("certgate-fuzz-{}", std::process::id()));
+            const PREFIX: &str = "certgate-fuzz-";
+            let tmp = std::env::temp_dir();
+            for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+                let name = entry.file_name();
+                let pid = name.to_str().and_then(|n| n.strip_prefix(PREFIX));
+                if pid.is_some_and(|p| p.parse::<u32>().is_ok() && !std::path::Path::new("/proc").join(p).exists()) {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+            let path = tmp.join(format!("{PREFIX}{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&path);
             std::fs::create_dir_all(&path).expect("temp dir");
             Dir { path }

@@ -16,9 +16,9 @@ mod conn_guard;
 mod ctx;
 mod health;
 mod request;
-mod resolve;
+pub mod resolve;
 mod respond;
-mod upstream;
+pub mod upstream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +34,7 @@ use pingora::Error;
 pub use conn_guard::{GuardedApp, GuardedStream};
 pub use ctx::{Inflight, RequestCtx};
 pub use health::Health;
-pub use request::{peer_cert, request_host, upstream_path, CLIENT_CERT_HEADER};
+pub use request::{peer_cert, request_host, upstream_path, upstream_uri, CLIENT_CERT_HEADER};
 pub use resolve::Resolver;
 pub use respond::{classify_upstream, UpstreamAnswer, PIN_MISMATCH};
 
@@ -214,8 +214,8 @@ impl ProxyHttp for Gateway {
         }
         if let (Some(api), Some(t)) = (ctx.api, ctx.target) {
             let api = ctx.snap.api(api);
-            if let Some(path) = upstream_path(api, &api.upstream.targets[t], up) {
-                up.set_uri(path.parse().map_err(|_| Error::new_str("bad upstream path"))?);
+            if let Some(uri) = upstream_uri(api, &api.upstream.targets[t], up) {
+                up.set_uri(uri.map_err(|_| Error::new_str("bad upstream path"))?);
             }
         }
         Ok(())

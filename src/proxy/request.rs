@@ -53,6 +53,16 @@ pub fn upstream_path(api: &Api, target: &Target, req: &RequestHeader) -> Option<
     Some(out)
 }
 
+/// [`upstream_path`] as the URI Pingora sends: the string's buffer becomes the URI's
+/// (`from_maybe_shared` takes it without a copy); the URI only validates it.
+pub fn upstream_uri(
+    api: &Api,
+    target: &Target,
+    req: &RequestHeader,
+) -> Option<Result<http::Uri, http::uri::InvalidUri>> {
+    upstream_path(api, target, req).map(|p| http::Uri::from_maybe_shared(bytes::Bytes::from(p)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

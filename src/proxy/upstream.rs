@@ -1,7 +1,8 @@
 //! Building the Pingora peer for a request's target, and checking an upstream connection
 //! (pins, IP names) before any request byte is sent on it.
 
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use pingora::protocols::Digest;
@@ -30,9 +31,8 @@ pub async fn peer_for(
         Some((h, p)) => (h.as_str(), *p),
         None => (target.host.as_str(), target.port),
     };
-    let key = format!("{host}:{port}");
     let resolved = resolver
-        .resolve(&key, host, port)
+        .resolve(&target.dial_key, host, port)
         .await
         .or_err_with(ErrorType::ConnectError, || format!("cannot resolve {host}"))
         .map_err(|mut e: Box<Error>| {
@@ -40,16 +40,16 @@ pub async fn peer_for(
             e
         })?;
     let addr = resolved.pick(attempt);
-    let mut peer = HttpPeer::new(addr, target.is_tls, target.host.clone());
+    let sni = target.tls.as_ref().map(|t| t.sni.clone()).unwrap_or_default();
+    let mut peer = HttpPeer::new(addr, target.is_tls, sni);
     if let Some(tls) = &target.tls {
-        peer.sni = tls.sni.clone();
         peer.options.verify_cert = tls.verify;
         peer.options.verify_hostname = tls.verify && tls.ip.is_none();
         peer.options.ca = tls.ca.clone();
         peer.client_cert_key = tls.client_cert.as_ref().map(|c| c.1.clone());
         peer.group_key = tls.group_key;
         if tls.pins.is_some() || (tls.verify && tls.ip.is_some()) {
-            peer.options.upstream_tls_handshake_complete_hook = Some(record_chain_hook(tls.ip.filter(|_| tls.verify)));
+            peer.options.upstream_tls_handshake_complete_hook = Some(CHAIN_HOOK.clone());
         }
     }
     peer.options.connection_timeout = Some(up.connect_timeout);
@@ -76,7 +76,7 @@ pub fn check_connection(target: &Target, digest: Option<&Digest>) -> pingora::Re
         )
         .map_err(|e| e.into_up());
     };
-    if tls.verify && chain.ip_mismatch {
+    if tls.verify && tls.ip.is_some_and(|ip| !chain.names_ip(ip)) {
         return Error::e_explain(
             ErrorType::InvalidCert,
             format!("the upstream certificate does not name {}", target.host),
@@ -92,10 +92,12 @@ pub fn check_connection(target: &Target, digest: Option<&Digest>) -> pingora::Re
     Ok(())
 }
 
-/// A handshake hook that records the SPKI hashes that count for pinning: the verified chain
-/// when verification is on, the leaf alone when it is off; and whether the leaf names `ip`.
-fn record_chain_hook(ip: Option<std::net::IpAddr>) -> pingora::protocols::tls::HandshakeCompleteHook {
-    Arc::new(move |ssl| {
+/// The handshake hook every checked upstream connection gets (one, shared: cloning it is a
+/// reference count, not an allocation per request). It records the SPKI hashes that count
+/// for pinning (the verified chain when verification is on, the leaf alone when it is off)
+/// and the leaf's IP names; [`check_connection`] decides on them.
+static CHAIN_HOOK: LazyLock<pingora::protocols::tls::HandshakeCompleteHook> = LazyLock::new(|| {
+    Arc::new(|ssl| {
         use crate::certs::spki_sha256;
         use openssl::ssl::SslVerifyMode;
         let spki = |c: &openssl::x509::X509Ref| {
@@ -111,17 +113,20 @@ fn record_chain_hook(ip: Option<std::net::IpAddr>) -> pingora::protocols::tls::H
             (true, None) => {}
             (false, _) => chain.spki.extend(ssl.peer_certificate().as_deref().and_then(spki)),
         }
-        if let Some(ip) = ip {
-            let want = match ip {
-                std::net::IpAddr::V4(v) => v.octets().to_vec(),
-                std::net::IpAddr::V6(v) => v.octets().to_vec(),
-            };
-            let named = ssl
-                .peer_certificate()
-                .and_then(|c| c.subject_alt_names())
-                .is_some_and(|names| names.iter().any(|n| n.ipaddress() == Some(&want[..])));
-            chain.ip_mismatch = !named;
+        if let Some(names) = ssl.peer_certificate().and_then(|c| c.subject_alt_names()) {
+            chain
+                .leaf_ips
+                .extend(names.iter().filter_map(|n| ip_of(n.ipaddress()?)));
         }
         Some(Arc::new(chain))
     })
+});
+
+/// An `iPAddress` name's octets as an address (4 or 16 bytes; anything else is no address).
+fn ip_of(octets: &[u8]) -> Option<IpAddr> {
+    match octets.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(octets).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(octets).ok()?)),
+        _ => None,
+    }
 }

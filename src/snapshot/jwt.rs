@@ -174,25 +174,23 @@ impl JwtVerifier {
                 Vec::new()
             }
         };
-        if conf.secret.is_none() {
-            for (i, a) in algorithms.iter().enumerate() {
-                if a.is_hmac() {
-                    errors.push((
-                        format!("algorithms[{i}]"),
-                        Kind::Missing,
-                        format!("{a:?} needs `secret` (HS* algorithms are only allowed with a shared secret)"),
-                    ));
-                }
-            }
-        } else {
-            for (i, a) in algorithms.iter().enumerate() {
-                if !a.is_hmac() {
-                    errors.push((
-                        format!("algorithms[{i}]"),
-                        Kind::Conflict,
-                        format!("{a:?} cannot be verified with a shared `secret`"),
-                    ));
-                }
+        // HS* needs a shared key: `secret`, or `oct` keys in the JWKS. A `secret` verifies
+        // nothing else. (A public key is never used as an HMAC key: `Alg::fits` pairs HS*
+        // with `oct`/`secret` material only, so there is no algorithm confusion to forbid.)
+        let shared_keys = conf.secret.is_some() || keys.iter().any(|k| matches!(k.material, KeyMaterial::Hmac(_)));
+        for (i, a) in algorithms.iter().enumerate() {
+            if a.is_hmac() && !shared_keys && (conf.public_key.is_some() || !keys.is_empty()) {
+                errors.push((
+                    format!("algorithms[{i}]"),
+                    Kind::Missing,
+                    format!("{a:?} needs `secret` or `oct` keys in `jwks_file` (HS* verifies with a shared key only)"),
+                ));
+            } else if !a.is_hmac() && conf.secret.is_some() {
+                errors.push((
+                    format!("algorithms[{i}]"),
+                    Kind::Conflict,
+                    format!("{a:?} cannot be verified with a shared `secret`"),
+                ));
             }
         }
         if !keys.is_empty() && !algorithms.iter().any(|a| keys.iter().any(|k| a.fits(&k.material))) {
@@ -336,7 +334,10 @@ pub fn parse_jwks(bytes: &[u8]) -> Result<Vec<JwtKey>, String> {
                 };
                 KeyMaterial::Ed(PKey::public_key_from_raw_bytes(&b64("x")?, id).map_err(e)?)
             }
-            Some("oct") => KeyMaterial::Hmac(b64("k")?),
+            Some("oct") => match b64("k")? {
+                k if k.len() < 16 => return Err(format!("keys[{i}]: an oct key must be at least 16 bytes")),
+                k => KeyMaterial::Hmac(k),
+            },
             other => return Err(format!("keys[{i}]: unsupported kty {other:?}")),
         };
         out.push(JwtKey {

@@ -30,6 +30,9 @@ pub struct Target {
     /// Identifies the target (its API's name and its URL) for state that outlives this
     /// snapshot (`proxy::health`); set by [`ApiUpstream::new`].
     pub key: u64,
+    /// `host:port` that is dialled (the API's `connect_to` when set): the resolver's cache
+    /// key, written once here instead of formatted per request. Set by [`ApiUpstream::new`].
+    pub dial_key: String,
 }
 
 /// The TLS side of one target (SPEC §4), decided once at load time.
@@ -123,6 +126,7 @@ impl Target {
             base_path,
             tls: None,
             key: 0,
+            dial_key: String::new(),
         })
     }
 
@@ -146,6 +150,10 @@ impl ApiUpstream {
     ) -> ApiUpstream {
         for t in &mut targets {
             t.key = state_key(&[api.as_bytes(), t.url.as_bytes()]);
+            t.dial_key = match &connect_to {
+                Some((host, port)) => format!("{host}:{port}"),
+                None => format!("{}:{}", t.host, t.port),
+            };
         }
         ApiUpstream {
             targets: targets.into(),

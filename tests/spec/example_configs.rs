@@ -53,5 +53,9 @@ fn conf_examples_compile() {
         let loaded = load(&dst).unwrap_or_else(|e| panic!("{name}: {e}"));
         let snap = compile(&loaded, 1).unwrap_or_else(|e| panic!("{name}:\n{e}"));
         assert!(snap.stats.apis >= 1, "{name}");
+        // What `certgate check` runs, control plane included (example.yaml has one).
+        let env = |n: &str| (n == "CERTGATE_ADMIN_KEY" || n == "CERTGATE_SECRET").then(|| "k".repeat(24));
+        certgate::server::check(&dst, &env).unwrap_or_else(|e| panic!("{name}: check:\n{e}"));
+        assert_eq!(loaded.raw.admin.is_some(), name == "example.yaml", "{name}");
     }
 }

@@ -176,3 +176,68 @@ fn check_signature(alg: Alg, key: &KeyMaterial, signed: &[u8], sig: &[u8]) -> bo
     })();
     result.unwrap_or(false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::JwtConf;
+    use base64::Engine;
+
+    fn b64(b: &[u8]) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+    }
+
+    fn hs256(key: &[u8], claims: &str) -> String {
+        let input = format!("{}.{}", b64(br#"{"alg":"HS256","kid":"k1"}"#), b64(claims.as_bytes()));
+        let key = PKey::hmac(key).unwrap();
+        let mut s = Signer::new(MessageDigest::sha256(), &key).unwrap();
+        s.update(input.as_bytes()).unwrap();
+        format!("{input}.{}", b64(&s.sign_to_vec().unwrap()))
+    }
+
+    fn conf(algorithms: &[&str]) -> JwtConf {
+        serde_yaml::from_str(&format!(
+            "{{algorithms: [{}], jwks_file: keys.json}}",
+            algorithms.join(", ")
+        ))
+        .unwrap()
+    }
+
+    fn jwks(keys: &str) -> impl Fn(&str) -> Result<(Vec<u8>, std::path::PathBuf), String> + '_ {
+        move |_| Ok((keys.as_bytes().to_vec(), "keys.json".into()))
+    }
+
+    fn compile_errors(c: &JwtConf, keys: &str) -> Vec<crate::snapshot::jwt::JwtConfError> {
+        match JwtVerifier::compile(c, &jwks(keys)) {
+            Ok(_) => panic!("compiled"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn hs256_verifies_with_an_oct_key_from_a_jwks() {
+        let secret = b"a jwks oct key, 32 bytes long..!";
+        let keys = format!(r#"{{"keys":[{{"kty":"oct","kid":"k1","k":"{}"}}]}}"#, b64(secret));
+        let v = JwtVerifier::compile(&conf(&["HS256"]), &jwks(&keys)).unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(verify(&v, hs256(secret, r#"{"sub":"a"}"#).as_bytes(), 0).is_ok());
+        assert_eq!(
+            verify(&v, hs256(b"another key of thirty-two bytes!", "{}").as_bytes(), 0),
+            Err(JwtError::Signature)
+        );
+    }
+
+    #[test]
+    fn hs256_needs_a_shared_key_and_oct_keys_a_floor() {
+        // An EC-only JWKS (RFC 7517's example key): HS256 has nothing to verify with.
+        let only_ec = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+        let errs = compile_errors(&conf(&["HS256", "ES256"]), only_ec);
+        assert!(
+            errs.iter()
+                .any(|e| e.0 == "algorithms[0]" && e.2.contains("needs `secret` or `oct` keys")),
+            "{errs:?}"
+        );
+        let short = format!(r#"{{"keys":[{{"kty":"oct","k":"{}"}}]}}"#, b64(b"short"));
+        let errs = compile_errors(&conf(&["HS256"]), &short);
+        assert!(errs.iter().any(|e| e.2.contains("at least 16 bytes")), "{errs:?}");
+    }
+}

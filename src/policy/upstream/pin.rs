@@ -2,18 +2,30 @@
 //! certificate in its *verified* chain (only its leaf, when verification is skipped) is in
 //! the domain's [`PinSet`] (compiled in [`crate::snapshot`]).
 
+use std::net::IpAddr;
+
 use smallvec::SmallVec;
 
 use crate::snapshot::PinSet;
 
-/// SPKI SHA-256 of the certificates that count for pinning on one upstream connection,
-/// recorded at handshake time.
+/// What one upstream connection's handshake showed, recorded once per connection (the
+/// same for every target, so the recording hook is built once): the SPKI SHA-256 of the
+/// certificates that count for pinning, and the IP addresses the leaf names.
 #[derive(Clone, Debug, Default)]
 pub struct UpstreamChain {
     /// Leaf first, then the rest of the verified chain.
     pub spki: SmallVec<[[u8; 32]; 4]>,
-    /// The target is an IP address that the leaf does not name (checked when verifying).
-    pub ip_mismatch: bool,
+    /// The leaf's `iPAddress` subject alternative names.
+    pub leaf_ips: SmallVec<[IpAddr; 2]>,
+}
+
+// === impl UpstreamChain ===
+
+impl UpstreamChain {
+    /// Whether the leaf names `ip` (an IP target is verified against these, not its SNI).
+    pub fn names_ip(&self, ip: IpAddr) -> bool {
+        self.leaf_ips.contains(&ip)
+    }
 }
 
 /// The upstream's chain has no pinned key.
@@ -39,7 +51,7 @@ mod tests {
         let set = PinSet::new(vec![[2; 32], [1; 32]]);
         let chain = |v: &[[u8; 32]]| UpstreamChain {
             spki: v.iter().copied().collect(),
-            ip_mismatch: false,
+            leaf_ips: SmallVec::new(),
         };
         assert!(check(&set, &chain(&[[9; 32], [1; 32]])).is_ok());
         assert!(check(&set, &chain(&[[2; 32]])).is_ok());
