@@ -53,15 +53,15 @@ tokens:
 apis:
   - name: open
     listen_path: /open/
-    upstream: {{url: "http://{up}", read_timeout_ms: 3000}}
+    upstream: {{url: "http://{up}", read_timeout_ms: 2000}}
   - name: colon
     listen_path: /colon/
     auth: {{mutual_tls: true, client_certificates: [client.crt]}}
-    upstream: {{url: "http://{up}", read_timeout_ms: 3000}}
+    upstream: {{url: "http://{up}", read_timeout_ms: 2000}}
   - name: token
     listen_path: /token/
     auth: {{type: token}}
-    upstream: {{url: "http://{up}", read_timeout_ms: 3000}}
+    upstream: {{url: "http://{up}", read_timeout_ms: 2000}}
 "#,
             up = upstream.addr
         );
@@ -445,32 +445,45 @@ fn curl_exit(a: &Adversary, target: &str, http2: bool) -> (i32, String) {
 
 #[test]
 fn an_upstream_dying_mid_body_aborts_the_response() {
-    for (mode, reason) in [
-        (Mode::CloseMidBody, "upstream_unavailable"),
-        (Mode::CloseMidChunked, "upstream_unavailable"),
-        (Mode::StallMidBody, "upstream_unavailable"),
-    ] {
-        let a = Adversary::start(mode, "");
-        let r = a
-            .tls()
-            .connect(a.gateway.https, None)
-            .try_full_request("GET", "/open/x", &[]);
-        assert!(
-            r.is_err(),
-            "{mode:?}: the client read a complete response: {:?}",
-            r.map(|r| r.text())
-        );
-        for http2 in [false, true] {
-            let (exit, status) = curl_exit(&a, "/open/x", http2);
-            assert!(exit != 0, "{mode:?} http2={http2}: curl exit 0 (status {status})");
+    // The three faults are independent gateways, waited on at once (one stalls until its
+    // read timeout).
+    std::thread::scope(|scope| {
+        for (mode, reason) in [
+            (Mode::CloseMidBody, "upstream_unavailable"),
+            (Mode::CloseMidChunked, "upstream_unavailable"),
+            (Mode::StallMidBody, "upstream_unavailable"),
+        ] {
+            scope.spawn(move || aborts_mid_body(mode, reason));
         }
-        let aborted = a.gateway.metric(&format!(
-            r#"certgate_responses_aborted_total{{api="open",reason="{reason}"}}"#
-        ));
-        assert_eq!(aborted, 3.0, "{mode:?}: aborted responses are counted");
-        let log = a.gateway.log();
-        assert!(log.contains("event=upstream_failed api=open"), "{mode:?}: {log}");
-    }
+    });
+}
+
+fn aborts_mid_body(mode: Mode, reason: &str) {
+    let a = Adversary::start(mode, "");
+    let r = a
+        .tls()
+        .connect(a.gateway.https, None)
+        .try_full_request("GET", "/open/x", &[]);
+    assert!(
+        r.is_err(),
+        "{mode:?}: the client read a complete response: {:?}",
+        r.map(|r| r.text())
+    );
+    std::thread::scope(|scope| {
+        for http2 in [false, true] {
+            let a = &a;
+            scope.spawn(move || {
+                let (exit, status) = curl_exit(a, "/open/x", http2);
+                assert!(exit != 0, "{mode:?} http2={http2}: curl exit 0 (status {status})");
+            });
+        }
+    });
+    let aborted = a.gateway.metric(&format!(
+        r#"certgate_responses_aborted_total{{api="open",reason="{reason}"}}"#
+    ));
+    assert_eq!(aborted, 3.0, "{mode:?}: aborted responses are counted");
+    let log = a.gateway.log();
+    assert!(log.contains("event=upstream_failed api=open"), "{mode:?}: {log}");
 }
 
 #[test]
@@ -546,70 +559,84 @@ fn slow_and_idle_clients_are_cut_off_and_others_keep_being_served() {
         let r = a.tls().get(port, "/open/x", &[]);
         assert_eq!(r.status, 200, "{label}: another client is served");
     };
-    // Slowloris on the head: one byte every 400 ms never finishes within 1.5 s.
-    let mut slow = a.tls().connect(port, None);
-    slow.write_raw(b"GET /open/x HTTP/1.1\r\nHost: localhost\r\n").unwrap();
-    let trickle = std::thread::spawn(move || {
-        for _ in 0..20 {
-            if slow.write_raw(b"X").is_err() {
-                break;
+    // Every slow client at once, each on its own connection: each must be cut off by its
+    // own limit while the others wait on theirs, and other clients are served meanwhile.
+    std::thread::scope(|scope| {
+        // Slowloris on the head: one byte every 400 ms never finishes within 1.5 s.
+        scope.spawn(|| {
+            let mut slow = a.tls().connect(port, None);
+            slow.write_raw(b"GET /open/x HTTP/1.1\r\nHost: localhost\r\n").unwrap();
+            for _ in 0..20 {
+                if slow.write_raw(b"X").is_err() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(400));
             }
-            std::thread::sleep(std::time::Duration::from_millis(400));
-        }
-        read_until_closed(&mut slow)
+            let (answer, _) = read_until_closed(&mut slow);
+            let text = String::from_utf8_lossy(&answer);
+            assert!(text.starts_with("HTTP/1.1 408"), "slowloris head: {text}");
+            assert!(text.contains(r#""code":"bad_request""#), "{text}");
+        });
+
+        // Connected over TLS but never sends a request: closed without an answer.
+        scope.spawn(|| {
+            let mut idle = a.tls().connect(port, None);
+            let (answer, took) = read_until_closed(&mut idle);
+            assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+            assert!(
+                took < std::time::Duration::from_secs(5),
+                "idle TLS connection kept {took:?}"
+            );
+        });
+
+        // Idle keep-alive after a request: closed.
+        scope.spawn(|| {
+            let mut kept = a.tls().connect(port, None);
+            assert_eq!(kept.request("GET", "/open/x", &[]).status, 200);
+            let (answer, took) = read_until_closed(&mut kept);
+            assert!(answer.is_empty());
+            assert!(
+                took < std::time::Duration::from_secs(5),
+                "idle keep-alive kept {took:?}"
+            );
+        });
+
+        // Slowloris on the body: 10 of 100 bytes, then nothing (body_timeout_ms 1.5 s, under the
+        // upstream read_timeout_ms of 2 s, so the gateway cuts the client off first).
+        scope.spawn(|| {
+            let mut body = a.tls().connect(port, None);
+            body.write_raw(b"POST /open/x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n0123456789")
+                .unwrap();
+            let (answer, took) = read_until_closed(&mut body);
+            assert!(took < std::time::Duration::from_secs(6), "stalled body kept {took:?}");
+            let text = String::from_utf8_lossy(&answer);
+            assert!(
+                text.starts_with("HTTP/1.1 408") && text.contains("bad_request"),
+                "stalled body: {text}"
+            );
+        });
+
+        // The plain listener: a head that never ends.
+        scope.spawn(|| {
+            use std::io::{Read, Write};
+            let mut tcp = std::net::TcpStream::connect(("127.0.0.1", a.gateway.http)).unwrap();
+            tcp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+            tcp.write_all(b"GET /open/x HTTP/1.1\r\nHost: x").unwrap();
+            let mut out = Vec::new();
+            let start = std::time::Instant::now();
+            let _ = tcp.read_to_end(&mut out);
+            assert!(start.elapsed() < std::time::Duration::from_secs(5));
+            assert!(
+                String::from_utf8_lossy(&out).starts_with("HTTP/1.1 408"),
+                "{}",
+                String::from_utf8_lossy(&out)
+            );
+        });
+
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        served("during the slow clients");
     });
-    served("during slowloris");
-    let (answer, _) = trickle.join().unwrap();
-    let text = String::from_utf8_lossy(&answer);
-    assert!(text.starts_with("HTTP/1.1 408"), "slowloris head: {text}");
-    assert!(text.contains(r#""code":"bad_request""#), "{text}");
-
-    // Connected over TLS but never sends a request: closed without an answer.
-    let mut idle = a.tls().connect(port, None);
-    let (answer, took) = read_until_closed(&mut idle);
-    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
-    assert!(
-        took < std::time::Duration::from_secs(5),
-        "idle TLS connection kept {took:?}"
-    );
-
-    // Idle keep-alive after a request: closed.
-    let mut kept = a.tls().connect(port, None);
-    assert_eq!(kept.request("GET", "/open/x", &[]).status, 200);
-    let (answer, took) = read_until_closed(&mut kept);
-    assert!(answer.is_empty());
-    assert!(
-        took < std::time::Duration::from_secs(5),
-        "idle keep-alive kept {took:?}"
-    );
-
-    // Slowloris on the body: 10 of 100 bytes, then nothing.
-    let mut body = a.tls().connect(port, None);
-    body.write_raw(b"POST /open/x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\n0123456789")
-        .unwrap();
-    let (answer, took) = read_until_closed(&mut body);
-    assert!(took < std::time::Duration::from_secs(6), "stalled body kept {took:?}");
-    let text = String::from_utf8_lossy(&answer);
-    assert!(
-        text.starts_with("HTTP/1.1 408") && text.contains("bad_request"),
-        "stalled body: {text}"
-    );
     served("after the slow clients");
-
-    // The plain listener: a head that never ends.
-    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", a.gateway.http)).unwrap();
-    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
-    use std::io::{Read, Write};
-    tcp.write_all(b"GET /open/x HTTP/1.1\r\nHost: x").unwrap();
-    let mut out = Vec::new();
-    let start = std::time::Instant::now();
-    let _ = tcp.read_to_end(&mut out);
-    assert!(start.elapsed() < std::time::Duration::from_secs(5));
-    assert!(
-        String::from_utf8_lossy(&out).starts_with("HTTP/1.1 408"),
-        "{}",
-        String::from_utf8_lossy(&out)
-    );
 }
 
 #[test]

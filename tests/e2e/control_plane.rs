@@ -364,7 +364,15 @@ fn keys_api_issues_bound_and_expiring_tokens() {
     );
     let expiring = expiring["token"].as_str().unwrap();
     assert_eq!(cp.gw("orders", Some(&a), Some(expiring)).0, 200);
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Refused from its expiry on: polled, at most 2 s past it.
+    let start = std::time::Instant::now();
+    while cp.gw("orders", Some(&a), Some(expiring)).0 == 200 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(4),
+            "the key never expired"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     assert_eq!(cp.gw("orders", Some(&a), Some(expiring)).1, "token_invalid");
     let r = cp.call(
         "POST",

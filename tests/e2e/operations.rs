@@ -402,7 +402,13 @@ fn sigquit_hands_the_listener_to_an_upgraded_process() {
     let mut w = world();
     assert_eq!(w.status(&w.stable, "stable-token"), 200);
     let mut new = w.gateway.spawn_upgrade();
-    std::thread::sleep(Duration::from_millis(500));
+    // Ready when it listens on the upgrade socket for the old process's listeners.
+    let sock = w.gateway.dir.join("upgrade.sock");
+    let start = Instant::now();
+    while !sock.exists() {
+        assert!(start.elapsed() < Duration::from_secs(10), "the upgrade never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     w.gateway.signal("QUIT");
     // Requests keep succeeding while the old process hands over and drains.
     let start = Instant::now();

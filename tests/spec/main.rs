@@ -1,5 +1,6 @@
 //! In-process spec tests: no gateway process, tables in the SPEC's words.
 //!
+//! - `decision`: SPEC §3, every row of the shared table, through `policy::downstream`;
 //! - `config_errors`: every config error names the file, the YAML path and the line;
 //! - `cli`: `certgate check` and `certgate cert id`;
 //! - `upstream_map`: (issue 3) the domain lookup table;
@@ -14,6 +15,7 @@ mod admin_openapi;
 mod cli;
 mod config_errors;
 mod dashboard;
+mod decision;
 mod example_configs;
 mod fuzz_seeds;
 mod module_graph;

@@ -7,6 +7,8 @@
 pub mod client;
 pub mod gateway;
 pub mod hostile;
+pub mod spec3;
+pub mod world;
 
 #[allow(unused_imports)]
 pub use client::{Conn, Response, TlsClient};
