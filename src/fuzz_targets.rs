@@ -113,10 +113,10 @@ fn verifiers() -> &'static (JwtVerifier, JwtVerifier) {
     static V: OnceLock<(JwtVerifier, JwtVerifier)> = OnceLock::new();
     V.get_or_init(|| {
         let hs: JwtConf =
-            serde_yaml::from_str("algorithms: [HS256]\nsecret: a-fuzzing-secret-long-enough\n").expect("conf");
+            serde_yaml_ng::from_str("algorithms: [HS256]\nsecret: a-fuzzing-secret-long-enough\n").expect("conf");
         let key = crate::pki::Spec::client("fuzz").issue(None).key;
         let pem = key.public_key_to_pem().expect("pem");
-        let es: JwtConf = serde_yaml::from_str("algorithms: [ES256]\npublic_key: es.pub\n").expect("conf");
+        let es: JwtConf = serde_yaml_ng::from_str("algorithms: [ES256]\npublic_key: es.pub\n").expect("conf");
         let read = |_: &str| Ok((pem.clone(), "es.pub".into()));
         (
             JwtVerifier::compile(&hs, &read).expect("HS256 verifier"),

@@ -81,7 +81,7 @@ pub fn parse_str(text: &str, file: &Path) -> Result<LoadedConfig, ConfigErrors> 
                 .collect(),
         ));
     }
-    let de = serde_yaml::Deserializer::from_str(text);
+    let de = serde_yaml_ng::Deserializer::from_str(text);
     let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };

@@ -4,9 +4,9 @@
 use certgate::admin::{AdminRequest, ControlPlane, ROUTES};
 use certgate::config::parse_str;
 
-fn doc() -> serde_yaml::Value {
+fn doc() -> serde_yaml_ng::Value {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/admin-openapi.yaml");
-    serde_yaml::from_slice(&std::fs::read(p).unwrap()).expect("valid YAML")
+    serde_yaml_ng::from_slice(&std::fs::read(p).unwrap()).expect("valid YAML")
 }
 
 fn documented() -> Vec<(String, String)> {

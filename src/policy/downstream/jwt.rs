@@ -196,7 +196,7 @@ mod tests {
     }
 
     fn conf(algorithms: &[&str]) -> JwtConf {
-        serde_yaml::from_str(&format!(
+        serde_yaml_ng::from_str(&format!(
             "{{algorithms: [{}], jwks_file: keys.json}}",
             algorithms.join(", ")
         ))
