@@ -50,9 +50,11 @@ pub mod server;
 
 // Tools: the throwaway PKI,
 pub mod pki;
-// the demo upstream,
+// the demo upstream (feature `demo`),
+#[cfg(feature = "demo")]
 pub mod echo;
 // the demo, the CLI helpers and the fuzz entry points.
 pub mod cli;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod fuzz_targets;

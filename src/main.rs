@@ -46,6 +46,7 @@ enum Command {
         command: CertCommand,
     },
     /// Run a self-contained demo: throwaway PKI, an mTLS upstream, the gateway and curl calls.
+    #[cfg(feature = "demo")]
     Demo(certgate::demo::DemoArgs),
 }
 
@@ -139,6 +140,7 @@ fn main() -> ExitCode {
                 Err(e) => Err(e),
             }
         }
+        #[cfg(feature = "demo")]
         Some(Command::Demo(args)) => certgate::demo::run(args, hup),
     };
     match result {
