@@ -39,6 +39,27 @@ pub struct RunOptions {
     pub upgrade_sock: Option<PathBuf>,
 }
 
+/// Fails at once, naming the listener, when another process already listens on one of the
+/// configured addresses. (Pingora would retry the bind every second for 30 s and then stop
+/// only that service, leaving certgate up without the listener.) Not in `--upgrade` mode,
+/// where the old process holds the sockets and hands them over.
+fn ports_are_free(listen: &crate::snapshot::ListenSettings) -> anyhow::Result<()> {
+    let named = [
+        ("listen.https", listen.https),
+        ("listen.http", listen.http),
+        ("listen.metrics", listen.metrics),
+        ("listen.admin", listen.admin),
+    ];
+    for (name, addr) in named {
+        let Some(addr) = addr else { continue };
+        // std binds with SO_REUSEADDR, as Pingora does: only a live listener refuses it.
+        if let Err(e) = std::net::TcpListener::bind(addr) {
+            anyhow::bail!("{name}: cannot listen on {addr}: {e}");
+        }
+    }
+    Ok(())
+}
+
 /// Loads and compiles a config file (what `certgate check` does), reusing the PEM files
 /// `cache` parsed before when they have not changed.
 pub fn load_snapshot(path: &Path, generation: u64, cache: &PemCache) -> Result<Snapshot, ConfigErrors> {
@@ -117,6 +138,9 @@ pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
     let listen = snap.listen.clone();
     let admin_tls = snap.admin_allow.is_some();
     drop(snap);
+    if !opts.upgrade {
+        ports_are_free(&listen)?;
+    }
 
     let threads = if listen.threads == 0 {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)

@@ -295,3 +295,28 @@ fn client_chain_rules_certgate_keeps() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn run_names_a_listener_whose_port_is_taken_and_exits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let config = dir.path().join("certgate.yaml");
+    std::fs::write(
+        &config,
+        format!("listen:\n  http: \"127.0.0.1:0\"\n  metrics: \"127.0.0.1:{port}\"\napis:\n  - name: a\n    listen_path: /\n    upstream: {{url: \"http://127.0.0.1:1\"}}\n"),
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    let (code, _, err) = certgate(&["run", "-c", config.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("listen.metrics: cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        start.elapsed()
+    );
+}

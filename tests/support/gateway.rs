@@ -30,16 +30,27 @@ impl Gateway {
     }
 
     /// Like [`Gateway::start`], with environment variables (admin key, secret).
+    ///
+    /// A port [`free_port`] found free can be taken by another test before certgate binds
+    /// it; certgate then exits with `Address already in use`, and the gateway is started
+    /// again on fresh ports (at most 5 times).
     pub fn start_with_env(dir: &Path, yaml: &str, env: &[(&str, &str)]) -> Gateway {
-        let (https, http, metrics, admin) = (free_port(), free_port(), free_port(), free_port());
         let config = dir.join("certgate.yaml");
-        let text = yaml
-            .replace("{https}", &https.to_string())
-            .replace("{http}", &http.to_string())
-            .replace("{metrics}", &metrics.to_string())
-            .replace("{admin}", &admin.to_string());
-        std::fs::write(&config, text).unwrap();
-        Self::spawn(dir, config, [https, http, metrics, admin], env)
+        for attempt in 1.. {
+            let ports = [free_port(), free_port(), free_port(), free_port()];
+            let text = yaml
+                .replace("{https}", &ports[0].to_string())
+                .replace("{http}", &ports[1].to_string())
+                .replace("{metrics}", &ports[2].to_string())
+                .replace("{admin}", &ports[3].to_string());
+            std::fs::write(&config, text).unwrap();
+            match Self::try_spawn(dir, config.clone(), ports, env) {
+                Ok(g) => return g,
+                Err(log) if attempt < 5 && log.contains("Address already in use") => continue,
+                Err(log) => panic!("certgate did not start:\n{log}"),
+            }
+        }
+        unreachable!()
     }
 
     /// Stops certgate and starts it again on the same config and ports.
@@ -57,6 +68,11 @@ impl Gateway {
     }
 
     fn spawn(dir: &Path, config: PathBuf, ports: [u16; 4], env: &[(&str, &str)]) -> Gateway {
+        Self::try_spawn(dir, config, ports, env).unwrap_or_else(|log| panic!("certgate did not start:\n{log}"))
+    }
+
+    /// Starts certgate and waits until it listens; `Err` holds the log when it exits first.
+    fn try_spawn(dir: &Path, config: PathBuf, ports: [u16; 4], env: &[(&str, &str)]) -> Result<Gateway, String> {
         let [https, http, metrics, admin] = ports;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -83,25 +99,32 @@ impl Gateway {
             http,
             admin,
         };
-        g.wait_ready();
-        g
+        g.wait_ready()?;
+        Ok(g)
     }
 
-    fn wait_ready(&mut self) {
+    /// Ready when a listener answers and the process is still running right after (a
+    /// process that failed to bind one of its ports exits at once).
+    fn wait_ready(&mut self) -> Result<(), String> {
         let start = Instant::now();
+        let mut listening_since = None;
         while start.elapsed() < Duration::from_secs(30) {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("certgate exited ({status}):\n{}", self.log());
+                return Err(format!("certgate exited ({status}):\n{}", self.log()));
             }
-            if std::net::TcpStream::connect(("127.0.0.1", self.https)).is_ok()
-                || std::net::TcpStream::connect(("127.0.0.1", self.http)).is_ok()
-                || std::net::TcpStream::connect(("127.0.0.1", self.admin)).is_ok()
+            if listening_since.is_some_and(|t: Instant| t.elapsed() > Duration::from_millis(30)) {
+                return Ok(());
+            }
+            if listening_since.is_none()
+                && [self.https, self.http, self.admin]
+                    .iter()
+                    .any(|p| std::net::TcpStream::connect(("127.0.0.1", *p)).is_ok())
             {
-                return;
+                listening_since = Some(Instant::now());
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("certgate did not start:\n{}", self.log());
+        Err(format!("certgate did not start:\n{}", self.log()))
     }
 
     /// Starts a second certgate on the same config with `--upgrade`: it waits for this one's
