@@ -55,7 +55,7 @@ pub struct GuardedStream {
     epoch: Instant,
     timer: Pin<Box<Sleep>>,
     /// An answer being written before the connection closes, and how much of it is out.
-    refusal: Option<(Vec<u8>, usize)>,
+    refusal: Option<Refusal>,
 }
 
 impl std::fmt::Debug for GuardedStream {
@@ -119,30 +119,81 @@ impl GuardedStream {
         )
         .into_bytes();
         out.extend(body);
-        self.refusal = Some((out, 0));
+        self.refusal = Some(Refusal {
+            bytes: out,
+            sent: 0,
+            lingering: false,
+            drained: 0,
+        });
     }
 
-    /// Writes the pending refusal, then ends the read side with an error.
+    /// Writes the pending refusal, lingers, then ends the read side with an error.
+    ///
+    /// Lingering (as NGINX's `lingering_close` does): a client still sending the rest of an
+    /// oversized head would otherwise have its unread bytes answered by a TCP reset, which
+    /// destroys the refusal before the client reads it. What it sends is read and dropped
+    /// until it stops, [`LINGER`] passes or [`LINGER_BYTES`] arrive.
     fn poll_refusal(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while let Some((bytes, sent)) = self.refusal.as_mut() {
-            if *sent == bytes.len() {
-                return match Pin::new(&mut self.inner).poll_flush(cx) {
-                    Poll::Pending => Poll::Pending,
-                    _ => Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::ConnectionAborted,
-                        "request head refused by the connection limits",
-                    ))),
-                };
-            }
-            match Pin::new(&mut self.inner).poll_write(cx, &bytes[*sent..]) {
+        let aborted = || {
+            Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "request head refused by the connection limits",
+            )))
+        };
+        let Some(r) = self.refusal.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        while r.sent < r.bytes.len() {
+            match Pin::new(&mut self.inner).poll_write(cx, &r.bytes[r.sent..]) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => *sent = bytes.len(),
-                Poll::Ready(Ok(n)) => *sent += n,
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return aborted(),
+                Poll::Ready(Ok(n)) => r.sent += n,
             }
         }
-        Poll::Ready(Ok(()))
+        if !r.lingering {
+            match Pin::new(&mut self.inner).poll_flush(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(_)) => return aborted(),
+                Poll::Ready(Ok(())) => {}
+            }
+            r.lingering = true;
+            self.timer.as_mut().reset(Instant::now() + LINGER);
+        }
+        let mut scratch = [0u8; 4096];
+        loop {
+            let mut rb = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut self.inner).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) if rb.filled().is_empty() => return aborted(),
+                Poll::Ready(Ok(())) => {
+                    r.drained += rb.filled().len();
+                    if r.drained > LINGER_BYTES {
+                        return aborted();
+                    }
+                }
+                Poll::Ready(Err(_)) => return aborted(),
+                Poll::Pending => {
+                    return match self.timer.as_mut().poll(cx) {
+                        Poll::Ready(()) => aborted(),
+                        Poll::Pending => Poll::Pending,
+                    }
+                }
+            }
+        }
     }
 }
+
+/// A 408 or 431 being written, then the lingering read after it.
+struct Refusal {
+    bytes: Vec<u8>,
+    sent: usize,
+    lingering: bool,
+    drained: usize,
+}
+
+/// Longest a refused connection is read (and dropped) after its answer.
+const LINGER: Duration = Duration::from_secs(1);
+/// Most a refused connection may send after its answer before it is closed anyway.
+const LINGER_BYTES: usize = 1 << 20;
 
 impl AsyncRead for GuardedStream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {

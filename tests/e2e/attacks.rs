@@ -8,7 +8,7 @@ fn code(r: &crate::support::Response) -> String {
 
 #[test]
 fn appended_certificates_never_match() {
-    let f = Fixture::start();
+    let f = Fixture::shared();
     let listed = f.certs["listed"].cert.clone();
     let ca = f.certs["client_ca"].cert.clone();
     let port = f.gateway.https;
@@ -39,7 +39,7 @@ fn appended_certificates_never_match() {
 
 #[test]
 fn validity_and_eku_of_ca_issued_leaves() {
-    let f = Fixture::start();
+    let f = Fixture::shared();
     for (cert, status, want) in [
         ("ca_expired", 403, "cert_expired"),
         ("ca_notyet", 403, "cert_expired"),
@@ -56,7 +56,7 @@ fn validity_and_eku_of_ca_issued_leaves() {
 
 #[test]
 fn intermediates_must_be_sent() {
-    let f = Fixture::start();
+    let f = Fixture::shared();
     let port = f.gateway.https;
     let inter = f.certs["inter"].cert.clone();
     let r = f
@@ -78,7 +78,7 @@ fn intermediates_must_be_sent() {
 
 #[test]
 fn forged_client_cert_header_never_reaches_upstream() {
-    let f = Fixture::start();
+    let f = Fixture::shared();
     for cert in [None, Some("listed")] {
         let r = f.get(
             cert,

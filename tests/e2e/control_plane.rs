@@ -3,17 +3,16 @@
 use certgate::echo::{self, EchoHandle};
 use certgate::pki::{Issued, Spec};
 use serde_json::{json, Value};
-use tempfile::TempDir;
 
 use crate::support::client::{http_request, Response};
-use crate::support::{Gateway, TlsClient};
+use crate::support::{Gateway, TestBed, TlsClient};
 
 const ADMIN_KEY: &str = "admin-key-for-the-tests-0123456789";
 const SECRET: &str = "secret-for-encrypting-keys-0123456789";
 const ENV: &[(&str, &str)] = &[("CERTGATE_ADMIN_KEY", ADMIN_KEY), ("CERTGATE_SECRET", SECRET)];
 
 struct Cp {
-    dir: TempDir,
+    dir: TestBed,
     _up: EchoHandle,
     gateway: Gateway,
     ca: Issued,
@@ -55,18 +54,15 @@ apis:
 }
 
 fn start(admin_extra: &str) -> Cp {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestBed::new("cp server CA");
     let d = dir.path();
     std::fs::create_dir_all(d.join("certs")).unwrap();
-    let ca = Spec::ca("cp server CA").issue(None);
-    Spec::server("localhost", &["localhost"])
-        .issue(Some(&ca))
-        .write(d, "server");
+    let ca = dir.server_ca.clone();
     let client_ca = Spec::ca("cp clients").issue(None);
     let yaml_listed = Spec::client("yaml listed").issue(Some(&client_ca));
     std::fs::write(d.join("yaml-listed.crt"), yaml_listed.cert_pem()).unwrap();
     let up = echo::start_plain("up").unwrap();
-    let gateway = Gateway::start_with_env(d, &config(&up.addr.to_string(), admin_extra), ENV);
+    let gateway = dir.start_with_env(&config(&up.addr.to_string(), admin_extra), ENV);
     Cp {
         dir,
         _up: up,

@@ -64,25 +64,25 @@ fn run_rows(f: &Fixture, rows: Vec<Row>) {
 
 #[test]
 fn spec_3_routing_and_client_certificates() {
-    let f = Fixture::start();
-    run_rows(&f, spec3::routing_and_client_certificates(&f));
+    let f = Fixture::shared();
+    run_rows(f, spec3::routing_and_client_certificates(f));
 }
 
 #[test]
 fn spec_3_tokens_and_certificate_credentials() {
-    let f = Fixture::start();
-    run_rows(&f, spec3::tokens_and_certificate_credentials(&f));
+    let f = Fixture::shared();
+    run_rows(f, spec3::tokens_and_certificate_credentials(f));
 }
 
 #[test]
 fn spec_3_jwt_and_rfc8705_binding() {
-    let f = Fixture::start();
-    run_rows(&f, spec3::jwt_and_rfc8705_binding(&f));
+    let f = Fixture::shared();
+    run_rows(f, spec3::jwt_and_rfc8705_binding(f));
 }
 
 #[test]
 fn spec_3_forwarded_request_and_client_cert_header() {
-    let f = Fixture::start();
+    let f = Fixture::shared();
     let listed = f.certs["listed"].id().to_hex();
     // Stripped listen_path, credential header forwarded, leaf ID set.
     let r = f.get(

@@ -4,21 +4,21 @@
 use certgate::echo;
 use certgate::pki::Spec;
 
-use crate::support::{Gateway, TlsClient};
+use crate::support::{Gateway, TestBed, TlsClient};
 
 fn gateway(
     client_auth: &str,
     extra_apis: &str,
 ) -> (
-    tempfile::TempDir,
+    TestBed,
     Gateway,
     certgate::pki::Issued,
     certgate::pki::Issued,
     echo::EchoHandle,
 ) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestBed::new("listener CA");
     let d = dir.path();
-    let ca = Spec::ca("listener CA").issue(None);
+    let ca = dir.server_ca.clone();
     Spec::server("default.test", &["localhost", "default.test"])
         .issue(Some(&ca))
         .write(d, "default");
@@ -226,9 +226,9 @@ fn tls13_cipher_suites_follow_the_servers_preference() {
 fn alternate_identity_each_client_gets_the_key_type_it_accepts() {
     use certgate::pki::KeyKind;
     use openssl::pkey::Id;
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestBed::new("alternate CA");
     let d = dir.path();
-    let ca = Spec::ca("alternate CA").issue(None);
+    let ca = dir.server_ca.clone();
     Spec::server("default-ec", &["localhost"])
         .issue(Some(&ca))
         .write(d, "default-ec");

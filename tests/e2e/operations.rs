@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 
 use certgate::echo::{self, EchoHandle};
 use certgate::pki::{Issued, Spec};
-use tempfile::TempDir;
 
-use crate::support::{Gateway, TlsClient};
+use crate::support::{Gateway, TestBed, TlsClient};
 
 struct World {
-    _dir: TempDir,
+    _dir: TestBed,
     _up: EchoHandle,
     gateway: Gateway,
     ca: Issued,
@@ -60,9 +59,9 @@ const V3: Version = Version {
 };
 
 fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestBed::new("ops CA");
     let d = dir.path();
-    let ca = Spec::ca("ops CA").issue(None);
+    let ca = dir.server_ca.clone();
     Spec::server("server-one", &["localhost"])
         .issue(Some(&ca))
         .write(d, "s1");
@@ -79,7 +78,7 @@ fn world() -> World {
         std::fs::write(d.join(format!("{n}.crt")), c.cert_pem()).unwrap();
     }
     let up = echo::start_plain("up").unwrap();
-    let gateway = Gateway::start(d, &yaml(&V1, &up.addr.to_string(), ""));
+    let gateway = dir.start(&yaml(&V1, &up.addr.to_string(), ""));
     World {
         _dir: dir,
         _up: up,

@@ -18,7 +18,7 @@ fn twice(client: &TlsClient, port: u16, path: &str) -> (u16, String, u16, String
 
 #[test]
 fn resumed_sessions_decide_like_full_handshakes() {
-    let f = Fixture::start();
+    let f = Fixture::shared();
     let port = f.gateway.https;
     for (cert, path, want) in [
         ("listed", "/cert/x", 200),
@@ -45,7 +45,7 @@ fn resumed_sessions_decide_like_full_handshakes() {
 
 #[test]
 fn clients_that_send_intermediates_are_not_offered_resumption() {
-    let f = Fixture::start();
+    let f = Fixture::shared();
     let port = f.gateway.https;
     let client = f
         .client(Some("inter_client"))
@@ -60,7 +60,7 @@ fn clients_that_send_intermediates_are_not_offered_resumption() {
 
 #[test]
 fn tls12_always_does_a_full_handshake() {
-    let f = Fixture::start();
+    let f = Fixture::shared();
     let client = f.client(Some("listed")).tls12();
     let (s1, _, s2, _, resumed) = twice(&client, f.gateway.https, "/cert/x");
     assert_eq!((s1, s2), (200, 200));
@@ -69,7 +69,7 @@ fn tls12_always_does_a_full_handshake() {
 
 #[test]
 fn a_ticket_resumes_once() {
-    let f = Fixture::start();
+    let f = Fixture::shared();
     let client = f.client(Some("listed"));
     let mut first = client.connect(f.gateway.https, None);
     assert_eq!(first.request("GET", "/cert/x", &[]).status, 200);

@@ -6,12 +6,11 @@ use std::sync::atomic::Ordering;
 
 use certgate::echo::{self, EchoConfig, EchoHandle};
 use certgate::pki::{Issued, Spec};
-use tempfile::TempDir;
 
-use crate::support::{Gateway, Response, TlsClient};
+use crate::support::{Gateway, Response, TestBed, TlsClient};
 
 struct Upstreams {
-    _dir: TempDir,
+    _dir: TestBed,
     gateway: Gateway,
     servers: HashMap<&'static str, EchoHandle>,
     client_ids: HashMap<&'static str, String>,
@@ -23,9 +22,9 @@ fn setup(
     apis_yaml: impl Fn(&HashMap<&'static str, EchoHandle>, &std::path::Path) -> String,
     security_yaml: &str,
 ) -> Upstreams {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestBed::new("edge CA");
     let d = dir.path();
-    let edge_ca = Spec::ca("edge CA").issue(None);
+    let edge_ca = dir.server_ca.clone();
     Spec::server("localhost", &["localhost"])
         .issue(Some(&edge_ca))
         .write(d, "edge");
@@ -378,9 +377,9 @@ fn pools_never_mix_certificates_or_pins() {
 
 #[test]
 fn config_errors_for_upstream_settings() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = TestBed::new("ca");
     let d = dir.path();
-    let ca = Spec::ca("ca").issue(None);
+    let ca = dir.server_ca.clone();
     Spec::client("no key").issue(Some(&ca)).write(d, "nokey");
     let yaml = "listen:\n  http: \"127.0.0.1:1\"\nsecurity:\n  upstream_certificates:\n    \"*.x\": nokey.crt\n    \"a*.y\": nokey.crt\n  pinned_public_keys:\n    \"z\": \"sha256//nope\"\napis:\n  - name: a\n    listen_path: /\n    upstream: {url: \"https://x\", sni: \"\"}\n";
     std::fs::write(d.join("c.yaml"), yaml).unwrap();

@@ -16,7 +16,7 @@ use crate::support::spec3::{self, Row, SMOKE};
 use crate::support::world::World;
 
 fn snapshot(w: &World) -> Snapshot {
-    let loaded = parse_str(&w.yaml_in_process(), &w.dir.path().join("certgate.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = parse_str(&w.yaml_in_process(), &w.bed.file("certgate.yaml")).unwrap_or_else(|e| panic!("{e}"));
     compile(&loaded, 1).unwrap_or_else(|e| panic!("{e}"))
 }
 

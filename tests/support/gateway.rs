@@ -11,6 +11,23 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// The child gets SIGKILL when the thread that started it ends (PR_SET_PDEATHSIG): a
+/// gateway a test leaks, or one a shared fixture's thread holds until the test process
+/// exits, never outlives the tests.
+fn die_with_parent_thread(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    #[allow(unsafe_code)]
+    // SAFETY: prctl is async-signal-safe; the closure allocates nothing and touches no locks.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// A running gateway.
 pub struct Gateway {
     pub child: Child,
@@ -79,7 +96,9 @@ impl Gateway {
             .append(true)
             .open(dir.join("certgate.log"))
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_certgate"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_certgate"));
+        die_with_parent_thread(&mut command);
+        let child = command
             .args(["run", "-c"])
             .arg(&config)
             .arg("--upgrade-sock")

@@ -4,12 +4,15 @@
 
 #![allow(dead_code)]
 
+pub mod bed;
 pub mod client;
 pub mod gateway;
 pub mod hostile;
 pub mod spec3;
 pub mod world;
 
+#[allow(unused_imports)]
+pub use bed::TestBed;
 #[allow(unused_imports)]
 pub use client::{Conn, Response, TlsClient};
 #[allow(unused_imports)]

@@ -11,19 +11,18 @@ use std::collections::HashMap;
 
 use certgate::pki::{Eku, Issued, KeyKind, Spec};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use tempfile::TempDir;
+
+use super::TestBed;
 
 /// The HS256 secret of the `jwt` and `jwt-cnf` APIs.
 pub const JWT_SECRET: &str = "a-test-secret-that-is-long-enough";
 
 /// The files and certificates of one world.
 pub struct World {
-    /// Holds the config's files (PKI, store directory) for the world's lifetime.
-    pub dir: TempDir,
+    /// The directory with the config's files (PKI, store directory) and server identity.
+    pub bed: TestBed,
     /// The config, with listener placeholders.
     pub yaml: String,
-    /// The CA of the gateway's server certificate.
-    pub server_ca: Issued,
     /// Client certificates and CAs by name (`listed`, `ca_client`, `stranger`, …).
     pub certs: HashMap<&'static str, Issued>,
     /// RS256/PS256 signer of the `jwt-rs` API.
@@ -35,12 +34,13 @@ pub struct World {
 impl World {
     /// Builds the world with every API forwarding to `upstream` (`host:port`).
     pub fn build(upstream: &str) -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
+        Self::build_in(TestBed::new("test server CA"), upstream)
+    }
+
+    /// Like [`Self::build`], in `bed`.
+    pub fn build_in(bed: TestBed, upstream: &str) -> World {
+        let d = bed.path();
         std::fs::create_dir_all(d.join("certs")).unwrap();
-        let server_ca = Spec::ca("test server CA").issue(None);
-        let server = Spec::server("localhost", &["localhost", "127.0.0.1"]).issue(Some(&server_ca));
-        server.write(d, "server");
 
         let client_ca = Spec::ca("allowed client CA").issue(None);
         let other_ca = Spec::ca("other CA").issue(None);
@@ -102,15 +102,7 @@ impl World {
         let id = |n: &str| certs[n].id().to_hex();
         let yaml = format!(
             r#"
-listen:
-  https: "127.0.0.1:{{https}}"
-  http: "127.0.0.1:{{http}}"
-  metrics: "127.0.0.1:{{metrics}}"
-  threads: 2
-tls:
-  certificate: server.crt
-  key: server.key
-certificate_store:
+{head}certificate_store:
   dir: certs
 tokens:
   - token: tok-good
@@ -194,6 +186,7 @@ apis:
     listen_path: /open/
     upstream: {{url: "http://{up}"}}
 "#,
+            head = TestBed::head(""),
             listed = id("listed"),
             listed2 = id("listed2"),
             listed_colon = colon_upper(&id("listed")),
@@ -206,9 +199,8 @@ apis:
             up = upstream,
         );
         World {
-            dir,
+            bed,
             yaml,
-            server_ca,
             certs,
             rsa_jwt,
             ec_jwt,
