@@ -53,13 +53,7 @@ fn run_rows(f: &Fixture, rows: Vec<Row>) {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} rows failed:\n{}",
-        failures.len(),
-        rows.len(),
-        failures.join("\n")
-    );
+    spec3::assert_no_failures(&failures, rows.len());
 }
 
 #[test]

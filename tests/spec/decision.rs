@@ -78,13 +78,7 @@ fn every_row_of_spec_3() {
             failures.push(format!("row `{}`: {p}", r.name));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} rows failed:\n{}",
-        failures.len(),
-        rows.len(),
-        failures.join("\n")
-    );
+    spec3::assert_no_failures(&failures, rows.len());
 }
 
 #[test]

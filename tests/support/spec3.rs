@@ -86,6 +86,16 @@ pub const SMOKE: &[&str] = &[
     "4 cnf names another certificate → 401",
 ];
 
+/// Fails with every failed row listed, when there is any.
+pub fn assert_no_failures(failures: &[String], rows: usize) {
+    assert!(
+        failures.is_empty(),
+        "{} of {rows} rows failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
 /// Every row of the table.
 pub fn all(f: &World) -> Vec<Row> {
     let mut rows = routing_and_client_certificates(f);
