@@ -9,6 +9,7 @@
 mod api;
 mod crypto;
 pub mod error;
+pub mod fleet;
 mod http;
 pub mod records;
 mod state;
@@ -106,6 +107,7 @@ impl ControlPlane {
             return Ok(Overlay::default());
         };
         admin_key(cfg, env).map_err(|e| ConfigErrors(vec![e]))?;
+        fleet_secret(cfg, env).map_err(|e| ConfigErrors(vec![e]))?;
         let data_dir = cfg.resolve_path(admin.data_dir.as_deref().unwrap_or("data"));
         let at = |e: &dyn std::fmt::Display| {
             ConfigErrors(vec![cfg.error(
@@ -193,6 +195,28 @@ fn admin_key(cfg: &LoadedConfig, env: &dyn Fn(&str) -> Option<String>) -> Result
         ));
     }
     Ok(key)
+}
+
+/// The HMAC key of fleet change notices from `fleet.secret_env` (at least 16 bytes), or
+/// `None` without a `fleet` section.
+pub fn fleet_secret(cfg: &LoadedConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Vec<u8>>, ConfigError> {
+    let Some(fleet) = cfg.raw.fleet.as_ref() else {
+        return Ok(None);
+    };
+    let name = &fleet.secret_env;
+    match env(name).filter(|s| !s.is_empty()) {
+        None => Err(cfg.error(
+            ConfigErrorKind::Environment,
+            "fleet.secret_env",
+            format!("the environment variable {name} holding the fleet's notice key is not set"),
+        )),
+        Some(s) if s.len() < 16 => Err(cfg.error(
+            ConfigErrorKind::Environment,
+            "fleet.secret_env",
+            format!("the fleet's notice key in {name} must be at least 16 bytes"),
+        )),
+        Some(s) => Ok(Some(s.into_bytes())),
+    }
 }
 
 /// The key-encryption secret from `admin.secret_env`, when set.

@@ -8,6 +8,7 @@
 mod error;
 mod load;
 mod raw;
+mod raw_control;
 mod source_map;
 
 pub use error::{ConfigError, ConfigErrorKind, ConfigErrors};

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+pub use super::raw_control::{Admin, Fleet, FleetTls};
+
 /// The whole configuration file.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +22,9 @@ pub struct RawConfig {
     /// Control-plane settings (only with `listen.admin`).
     #[serde(default)]
     pub admin: Option<Admin>,
+    /// One control plane for many gateways, on Redis (SPEC §9).
+    #[serde(default)]
+    pub fleet: Option<Fleet>,
     /// Gateway-level security settings, applied to every API.
     #[serde(default)]
     pub security: Security,
@@ -141,29 +146,6 @@ pub enum ClientAuth {
 pub struct CertificateStore {
     /// Directory of `*.pem` / `*.crt` files.
     pub dir: String,
-}
-
-/// `admin:`
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Admin {
-    /// Environment variable holding the admin bearer key.
-    #[serde(default)]
-    pub key_env: Option<String>,
-    /// Environment variable holding the secret that encrypts stored private keys.
-    #[serde(default)]
-    pub secret_env: Option<String>,
-    /// Directory of the control-plane state (SQLite, WAL).
-    #[serde(default)]
-    pub data_dir: Option<String>,
-    /// When set, the admin listener speaks TLS (with the `tls` identities) and only clients
-    /// presenting one of these certificates (leaf or issuing CA references) may call it.
-    #[serde(default)]
-    pub client_certificates: Vec<String>,
-    /// How often `certificate_store.dir` is compared with the control plane's records
-    /// (default 5 seconds).
-    #[serde(default = "default_sync_interval")]
-    pub sync_interval_seconds: u64,
 }
 
 /// `security:`
@@ -395,10 +377,6 @@ impl<'de> Deserialize<'de> for StringList {
         };
         Ok(StringList(items))
     }
-}
-
-fn default_sync_interval() -> u64 {
-    5
 }
 
 fn default_grace() -> u64 {

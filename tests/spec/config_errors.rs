@@ -239,6 +239,46 @@ const CASES: &[Case] = &[
         line: 14,
         fragment: "RFC 3339", kind: Kind::Invalid,
     },
+    Case {
+        name: "a fleet without an admin section",
+        body: "fleet:\n  redis_url: redis://127.0.0.1:6379\n",
+        path: "fleet",
+        line: 6,
+        fragment: "needs an `admin` section",
+        kind: Kind::Missing,
+    },
+    Case {
+        name: "a fleet URL that is not Redis",
+        body: "admin: {}\nfleet:\n  redis_url: http://127.0.0.1:6379\n",
+        path: "fleet.redis_url",
+        line: 8,
+        fragment: "must start with redis://",
+        kind: Kind::Invalid,
+    },
+    Case {
+        name: "a fleet name that cannot be a key",
+        body: "admin: {}\nfleet:\n  redis_url: redis://127.0.0.1:6379\n  name: \"a}b\"\n",
+        path: "fleet.name",
+        line: 9,
+        fragment: "letters, digits",
+        kind: Kind::Invalid,
+    },
+    Case {
+        name: "fleet TLS settings on a plain URL",
+        body: "admin: {}\nfleet:\n  redis_url: redis://127.0.0.1:6379\n  tls: {ca: client.crt}\n",
+        path: "fleet.tls",
+        line: 9,
+        fragment: "need a rediss:// URL",
+        kind: Kind::Conflict,
+    },
+    Case {
+        name: "a fleet client certificate without its key",
+        body: "admin: {}\nfleet:\n  redis_url: rediss://127.0.0.1:6379\n  tls: {certificate: client.crt}\n",
+        path: "fleet.tls.certificate",
+        line: 9,
+        fragment: "needs its private key",
+        kind: Kind::Certificate,
+    },
 ];
 
 fn setup(dir: &Path) {

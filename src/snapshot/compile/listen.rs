@@ -105,7 +105,8 @@ impl Compiler<'_> {
                 "a TLS listener needs a `tls` section with certificate and key",
             );
         }
-        if self.cfg.raw.admin.is_some() && l.admin.is_none() {
+        // A fleet member without `listen.admin` follows the shared state and takes no writes.
+        if self.cfg.raw.admin.is_some() && l.admin.is_none() && self.cfg.raw.fleet.is_none() {
             self.error(Kind::Missing, "admin", "the `admin` section needs `listen.admin`");
         }
         if l.admin.is_some() && self.cfg.raw.admin.is_none() {

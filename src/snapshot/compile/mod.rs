@@ -9,6 +9,7 @@ mod allow;
 mod apis;
 mod auth;
 mod files;
+mod fleet;
 mod listen;
 mod server_tls;
 mod tokens;
@@ -56,6 +57,7 @@ pub fn compile_from(
     let (apis, routes) = c.apis(&gateway_cas, &mut ca_sets, &gateway_upstream);
     let tokens = c.tokens(&apis);
     let admin_allow = c.admin_allow();
+    c.fleet();
     let allow_entries = gateway_leaves.len() + apis.iter().map(|a| a.auth.allow.leaves.len()).sum::<usize>();
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
