@@ -180,21 +180,7 @@ impl ControlPlane {
 fn admin_key(cfg: &LoadedConfig, env: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
     let admin = cfg.raw.admin.as_ref();
     let key_env = admin.and_then(|a| a.key_env.as_deref()).unwrap_or(DEFAULT_KEY_ENV);
-    let Some(key) = env(key_env).filter(|k| !k.is_empty()) else {
-        return Err(cfg.error(
-            ConfigErrorKind::Environment,
-            "admin.key_env",
-            format!("the environment variable {key_env} holding the admin key is not set"),
-        ));
-    };
-    if key.len() < 16 {
-        return Err(cfg.error(
-            ConfigErrorKind::Environment,
-            "admin.key_env",
-            format!("the admin key in {key_env} must be at least 16 characters"),
-        ));
-    }
-    Ok(key)
+    required_secret(cfg, env, ("admin.key_env", key_env), "the admin key", "characters")
 }
 
 /// The HMAC key of fleet change notices from `fleet.secret_env` (at least 16 bytes), or
@@ -203,20 +189,28 @@ pub fn fleet_secret(cfg: &LoadedConfig, env: &dyn Fn(&str) -> Option<String>) ->
     let Some(fleet) = cfg.raw.fleet.as_ref() else {
         return Ok(None);
     };
-    let name = &fleet.secret_env;
-    match env(name).filter(|s| !s.is_empty()) {
-        None => Err(cfg.error(
-            ConfigErrorKind::Environment,
-            "fleet.secret_env",
-            format!("the environment variable {name} holding the fleet's notice key is not set"),
-        )),
-        Some(s) if s.len() < 16 => Err(cfg.error(
-            ConfigErrorKind::Environment,
-            "fleet.secret_env",
-            format!("the fleet's notice key in {name} must be at least 16 bytes"),
-        )),
-        Some(s) => Ok(Some(s.into_bytes())),
+    let var = ("fleet.secret_env", fleet.secret_env.as_str());
+    required_secret(cfg, env, var, "the fleet's notice key", "bytes").map(|s| Some(s.into_bytes()))
+}
+
+/// A secret from the environment variable `var.1` (named at YAML path `var.0`): set, not
+/// empty, and at least 16 `unit`s long; otherwise an `Environment` error saying `what` it is.
+fn required_secret(
+    cfg: &LoadedConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+    (path, name): (&str, &str),
+    what: &str,
+    unit: &str,
+) -> Result<String, ConfigError> {
+    let Some(value) = env(name).filter(|v| !v.is_empty()) else {
+        let message = format!("the environment variable {name} holding {what} is not set");
+        return Err(cfg.error(ConfigErrorKind::Environment, path, message));
+    };
+    if value.len() < 16 {
+        let message = format!("{what} in {name} must be at least 16 {unit}");
+        return Err(cfg.error(ConfigErrorKind::Environment, path, message));
     }
+    Ok(value)
 }
 
 /// The key-encryption secret from `admin.secret_env`, when set.
