@@ -58,6 +58,14 @@ pub mod kind {
     pub const GRANT: &str = "grant";
     /// [`super::Key`].
     pub const KEY: &str = "key";
+
+    /// Every kind this version knows.
+    pub const ALL: [&str; 7] = [CERTIFICATE, ORGANISATION, PRODUCT, APP, REQUEST, GRANT, KEY];
+
+    /// The kind constant for `name`, when this version knows it.
+    pub fn known(name: &str) -> Option<&'static str> {
+        ALL.into_iter().find(|k| *k == name)
+    }
 }
 
 // === impl ControlState ===

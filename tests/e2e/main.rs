@@ -21,5 +21,6 @@ mod adversarial;
 mod attacks;
 mod control_plane;
 mod downstream;
+mod fleet_store;
 mod resumption;
 mod upstream;

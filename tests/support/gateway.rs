@@ -14,7 +14,7 @@ pub fn free_port() -> u16 {
 /// The child gets SIGKILL when the thread that started it ends (PR_SET_PDEATHSIG): a
 /// gateway a test leaks, or one a shared fixture's thread holds until the test process
 /// exits, never outlives the tests.
-fn die_with_parent_thread(command: &mut Command) {
+pub fn die_with_parent_thread(command: &mut Command) {
     use std::os::unix::process::CommandExt;
     #[allow(unsafe_code)]
     // SAFETY: prctl is async-signal-safe; the closure allocates nothing and touches no locks.

@@ -11,3 +11,5 @@
 mod notice;
 
 pub use notice::{sign_notice, verify_notice};
+mod log;
+pub mod store;
