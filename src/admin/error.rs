@@ -103,4 +103,15 @@ pub enum OpenError {
     /// The stored state does not load.
     #[error(transparent)]
     State(#[from] StateError),
+    /// The fleet's Redis client cannot be set up (not an outage: those are served through).
+    #[error("fleet: {0}")]
+    Fleet(String),
+    /// `admin.data_dir` holds a single-node control plane, which joining a fleet would drop.
+    #[error("{}: holds a single-node control plane ({records} records); copy it into the fleet with `certgate fleet seed -c FILE` first, or move it away", dir.display())]
+    SingleNodeState {
+        /// The data directory.
+        dir: PathBuf,
+        /// How many records it holds.
+        records: usize,
+    },
 }

@@ -35,6 +35,9 @@ use crate::publish::Publisher;
 use crate::snapshot::Overlay;
 use error::OpenError;
 
+/// How often a fleet member retries a change another member's commit overtook.
+pub const COMMIT_ATTEMPTS: usize = 5;
+
 /// Default environment variable of the admin key.
 pub const DEFAULT_KEY_ENV: &str = "CERTGATE_ADMIN_KEY";
 /// Default environment variable of the key-encryption secret.
@@ -42,8 +45,15 @@ pub const DEFAULT_SECRET_ENV: &str = "CERTGATE_SECRET";
 
 /// The control plane: its records, their persistence, and the publisher it feeds.
 pub struct ControlPlane {
+    /// The records on disk: the state itself on a single node, a fleet member's local copy.
     store: Box<dyn ControlStore>,
-    vault: Option<KeyVault>,
+    /// Seals and opens stored private keys; set once the salt is known (a fleet member that
+    /// never reached Redis learns it on its first load).
+    vault: OnceLock<KeyVault>,
+    /// `admin.secret_env`'s value, when set.
+    secret: Option<String>,
+    /// The fleet, when this instance is a member.
+    fleet: Option<fleet::Member>,
     state: Mutex<ControlState>,
     publisher: OnceLock<Arc<Publisher>>,
     admin_key: String,
@@ -61,41 +71,104 @@ impl ControlPlane {
         let admin_key = admin_key(cfg, env)?;
         let data_dir = cfg.resolve_path(admin.data_dir.as_deref().unwrap_or("data"));
         let store = SqliteStore::open(&data_dir)?;
-        let vault = match secret(cfg, env) {
-            Some(secret) => {
-                let salt = match store.meta_get("kdf_salt")? {
-                    Some(s) => s,
-                    None => {
-                        let s = crypto::new_salt();
-                        store.meta_set("kdf_salt", &s)?;
-                        s
-                    }
-                };
-                Some(KeyVault::derive(secret.as_bytes(), &salt)?)
-            }
+        let member = match fleet_secret(cfg, env)? {
+            Some(notice_key) => Some(fleet::Member::open(cfg, notice_key)?),
             None => None,
         };
-        let state = ControlState::from_records(store.load_all()?, vault.as_ref())?;
+        let at = match &member {
+            Some(_) => fleet::local_position(&store)?.ok_or_else(|| OpenError::SingleNodeState {
+                dir: data_dir.clone(),
+                records: store.load_all().map(|r| r.len()).unwrap_or(0),
+            })?,
+            None => Default::default(),
+        };
+        let secret = secret(cfg, env);
+        let local_salt = store.meta_get("kdf_salt")?;
+        let salt = match (&member, local_salt) {
+            // A member takes the namespace's salt (proposing its own or a new one).
+            (Some(m), local) => {
+                let proposed = local.clone().unwrap_or_else(crypto::new_salt);
+                match m.store.salt(&proposed) {
+                    Ok(shared) => {
+                        if local.as_deref() != Some(&shared[..]) {
+                            store.meta_set("kdf_salt", &shared)?;
+                        }
+                        Some(shared)
+                    }
+                    Err(e) => {
+                        m.lost(&e);
+                        local
+                    }
+                }
+            }
+            (None, Some(local)) => Some(local),
+            (None, None) if secret.is_some() => {
+                let s = crypto::new_salt();
+                store.meta_set("kdf_salt", &s)?;
+                Some(s)
+            }
+            (None, None) => None,
+        };
+        let vault = OnceLock::new();
+        if let (Some(secret), Some(salt)) = (&secret, &salt) {
+            let _ = vault.set(KeyVault::derive(secret.as_bytes(), salt)?);
+        }
+        let mut state = ControlState::from_records(store.load_all()?, vault.get())?;
+        state.fleet_at = at;
         info!(
-            "event=control_plane_opened data_dir={} certificates={} grants={} keys={} key_encryption={}",
+            "event=control_plane_opened data_dir={} certificates={} grants={} keys={} key_encryption={} fleet={}",
             data_dir.display(),
             state.certificates.len(),
             state.grants.len(),
             state.keys.len(),
-            vault.is_some()
+            secret.is_some(),
+            member.as_ref().map(|m| m.store.name()).unwrap_or("-")
         );
         let store_dir = cfg.raw.certificate_store.as_ref().map(|s| cfg.resolve_path(&s.dir));
         let cp = ControlPlane {
             store: Box::new(store),
             vault,
+            secret,
+            fleet: member,
             state: Mutex::new(state),
             publisher: OnceLock::new(),
             admin_key,
             store_dir,
             pem_cache: PemCache::default(),
         };
+        if let Some(m) = cp.fleet.as_ref().filter(|m| m.metrics.sync_errors.with_label_values(&["unreachable"]).get() == 0) {
+            // Redis answered for the salt: start from the fleet's state, not the local copy.
+            if let Err(fleet::SyncError::Redis(e)) = cp.fleet_resync() {
+                m.lost(&e);
+            }
+        }
         cp.sync_store_dir();
         Ok(cp)
+    }
+
+    /// The key vault, once known.
+    fn vault(&self) -> Option<&KeyVault> {
+        self.vault.get()
+    }
+
+    /// Derives the vault from the fleet's salt, unless it is known already.
+    fn init_vault(&self, salt: &[u8]) {
+        if self.vault.get().is_some() {
+            return;
+        }
+        if let Some(secret) = &self.secret {
+            match KeyVault::derive(secret.as_bytes(), salt) {
+                Ok(v) => {
+                    let _ = self.vault.set(v);
+                }
+                Err(e) => warn!("event=key_vault_unavailable error=\"{e}\""),
+            }
+        }
+    }
+
+    /// Whether this instance is a fleet member.
+    pub fn is_fleet_member(&self) -> bool {
+        self.fleet.is_some()
     }
 
     /// What `run` checks of the control plane before it serves, without writing anything:
@@ -122,6 +195,11 @@ impl ControlPlane {
         let Some(store) = SqliteStore::open_existing_read_only(&data_dir).map_err(|e| at(&e))? else {
             return Ok(Overlay::default()); // a fresh data directory: nothing stored yet
         };
+        if cfg.raw.fleet.is_some() && fleet::local_position(&store).map_err(|e| at(&e))?.is_none() {
+            let records = store.load_all().map(|r| r.len()).unwrap_or(0);
+            let e = OpenError::SingleNodeState { dir: data_dir, records };
+            return Err(at(&e));
+        }
         let vault = match (secret(cfg, env), store.meta_get("kdf_salt").map_err(|e| at(&e))?) {
             (Some(secret), Some(salt)) => Some(KeyVault::derive(secret.as_bytes(), &salt).map_err(|e| at(&e))?),
             _ => None,
@@ -137,37 +215,94 @@ impl ControlPlane {
         self.state.lock().overlay()
     }
 
-    /// Connects the publisher that every change goes through.
+    /// Connects the publisher that every change goes through (and, for a fleet member, the
+    /// fleet's metrics to the gateway's).
     pub fn attach(&self, publisher: Arc<Publisher>) {
+        if let Some(m) = &self.fleet {
+            publisher.metrics().add_fleet(&m.metrics);
+        }
         let _ = self.publisher.set(publisher);
     }
 
     /// Applies `change` to the state; when it succeeds, persists its writes atomically and
     /// publishes the new overlay. The state lock is held throughout, so changes are applied
-    /// and published in order.
+    /// and published in order. A fleet member commits the writes to Redis first; when
+    /// another member committed in between, it catches up and runs `change` again on the
+    /// new state (at most [`COMMIT_ATTEMPTS`] times), so two members approving the same
+    /// request at once yield one grant and one refusal.
     fn change<T>(
         &self,
-        change: impl FnOnce(&mut ControlState) -> Result<(T, Vec<Write>), api::ApiError>,
+        mut change: impl FnMut(&mut ControlState) -> Result<(T, Vec<Write>), api::ApiError>,
     ) -> Result<T, api::ApiError> {
         let mut guard = self.state.lock();
-        let mut next = guard.clone();
-        let (out, writes) = change(&mut next)?;
-        if writes.is_empty() {
-            // Nothing to persist or publish; in-memory refreshes (parsed files) still count.
+        let Some(m) = &self.fleet else {
+            let mut next = guard.clone();
+            let (out, writes) = change(&mut next)?;
+            if !writes.is_empty() {
+                self.store.apply(&writes).map_err(api::ApiError::storage)?;
+            }
             *guard = next;
+            if !writes.is_empty() {
+                self.publish_locked(&guard);
+            }
             return Ok(out);
+        };
+        if !m.writable() {
+            return Err(api::ApiError::fleet_unavailable());
         }
-        self.store.apply(&writes).map_err(api::ApiError::storage)?;
-        *guard = next;
+        for _ in 0..COMMIT_ATTEMPTS {
+            let mut next = guard.clone();
+            let (out, writes) = change(&mut next)?;
+            if writes.is_empty() {
+                // Nothing to commit; in-memory refreshes (parsed files) still count.
+                *guard = next;
+                return Ok(out);
+            }
+            match m.store.commit(&guard.fleet_at, &writes) {
+                Ok(at) => {
+                    self.mirror(writes, &at);
+                    next.fleet_at = at.clone();
+                    *guard = next;
+                    m.in_step(&at);
+                    self.publish_locked(&guard);
+                    return Ok(out);
+                }
+                Err(fleet::store::FleetError::Conflict(_)) => match self.catch_up_locked(m, &mut guard) {
+                    Ok(()) => continue,
+                    Err(fleet::SyncError::Redis(e)) => {
+                        m.lost(&e);
+                        return Err(api::ApiError::fleet_unavailable());
+                    }
+                    Err(fleet::SyncError::Held) => return Err(api::ApiError::fleet_unavailable()),
+                },
+                Err(e) => {
+                    m.lost(&e);
+                    return Err(api::ApiError::fleet_unavailable());
+                }
+            }
+        }
+        Err(api::ApiError::fleet_busy())
+    }
+
+    /// Applies `change` to this instance's state only: nothing is persisted or shared (a
+    /// fleet member's view of its own store directory).
+    fn change_local(&self, change: impl FnOnce(&mut ControlState)) {
+        let mut guard = self.state.lock();
+        change(&mut guard);
+        self.publish_locked(&guard);
+    }
+
+    /// Publishes the overlay of `state` (the caller holds the state lock, so publishes
+    /// happen in the order of changes).
+    fn publish_locked(&self, state: &ControlState) {
         if let Some(p) = self.publisher.get() {
-            if let Err(e) = p.set_overlay(guard.overlay()) {
+            if let Err(e) = p.set_overlay(state.overlay()) {
                 warn!(
                     "event=control_plane_pending message=\"saved; applies with the next good reload\" errors={}",
                     e.len()
                 );
             }
         }
-        Ok(out)
     }
 
     /// The YAML in force (for API names and their auth settings).

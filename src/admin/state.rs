@@ -6,6 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::crypto::KeyVault;
+use super::fleet::store::Position;
+use super::store::Write;
 use super::error::StateError;
 use super::records::*;
 use crate::certs::{parse_pem, CertId, LoadedCert};
@@ -40,6 +42,8 @@ pub struct ControlState {
     /// Store-directory records written before records kept their PEM, whose file is gone:
     /// kept (with their name and organisations) until the file comes back.
     pub dormant: BTreeMap<String, CertRecord>,
+    /// Where in the fleet's history these records are (the default outside a fleet).
+    pub fleet_at: Position,
 }
 
 /// Record kinds in the store.
@@ -78,61 +82,122 @@ impl ControlState {
     ) -> Result<ControlState, StateError> {
         let mut s = ControlState::default();
         for (k, id, body) in records {
-            let bad = |source: serde_json::Error| StateError::Unreadable {
-                kind: k.clone(),
-                id: id.clone(),
-                source,
-            };
-            match k.as_str() {
-                kind::CERTIFICATE => {
-                    let record: CertRecord = serde_json::from_slice(&body).map_err(bad)?;
-                    if record.source == Source::Dir && record.pem.is_empty() {
-                        // Written before directory records kept their PEM: read the file.
-                        match record.path.as_deref().map(|p| (p, std::fs::read(p))) {
-                            Some((p, Ok(pem))) => {
-                                let loaded = parse_pem(&pem, Path::new(p))?;
-                                s.certificates.insert(
-                                    id.clone(),
-                                    StoredCert {
-                                        record,
-                                        loaded: Arc::new(loaded),
-                                    },
-                                );
-                            }
-                            _ => {
-                                s.dormant.insert(id.clone(), record);
-                            }
-                        }
-                        continue;
-                    }
-                    let loaded = parse_record(&record, vault)?;
-                    s.certificates.insert(id.clone(), StoredCert { record, loaded });
-                }
-                kind::ORGANISATION => {
-                    s.organisations
-                        .insert(id.clone(), serde_json::from_slice(&body).map_err(bad)?);
-                }
-                kind::PRODUCT => {
-                    s.products
-                        .insert(id.clone(), serde_json::from_slice(&body).map_err(bad)?);
-                }
-                kind::APP => {
-                    s.apps.insert(id.clone(), serde_json::from_slice(&body).map_err(bad)?);
-                }
-                kind::REQUEST => {
-                    s.requests
-                        .insert(id.clone(), serde_json::from_slice(&body).map_err(bad)?);
-                }
-                kind::GRANT => {
-                    s.grants.insert(id.clone(), serde_json::from_slice(&body).map_err(bad)?);
-                }
-                kind::KEY => {
-                    s.keys.insert(id.clone(), serde_json::from_slice(&body).map_err(bad)?);
-                }
-                _ => {} // a newer version's record: keep it in the store, ignore it here
-            }
+            s.put(&k, id, &body, vault)?;
         }
         Ok(s)
+    }
+
+    /// Applies one change's writes (a fleet member replaying another's change). Store-
+    /// directory certificates keep what this instance sees: visible (with the file's parsed
+    /// form, its key included) while the file is in this instance's directory, hidden until
+    /// its next directory sync finds it otherwise. An error leaves the state partly
+    /// changed: apply to a copy.
+    pub fn apply(&mut self, writes: &[Write], vault: Option<&KeyVault>) -> Result<(), StateError> {
+        for w in writes {
+            match w {
+                Write::Put { kind: k, id, body } => {
+                    let before = self.certificates.get(id).cloned();
+                    self.put(k, id.clone(), body, vault)?;
+                    if *k != kind::CERTIFICATE {
+                        continue;
+                    }
+                    if let Some(c) = self.certificates.get_mut(id) {
+                        local_dir_view(c, before.as_ref());
+                    }
+                }
+                Write::Remove { kind: k, id } => self.remove(k, id),
+            }
+        }
+        Ok(())
+    }
+
+    /// After a full load: every store-directory certificate as this instance sees it (see
+    /// [`Self::apply`]), judged by `before`, the state it replaces.
+    pub fn keep_local_dir(&mut self, before: &ControlState) {
+        for (id, c) in self.certificates.iter_mut() {
+            local_dir_view(c, before.certificates.get(id));
+        }
+    }
+
+    /// Inserts or replaces one stored record.
+    fn put(&mut self, k: &str, id: String, body: &[u8], vault: Option<&KeyVault>) -> Result<(), StateError> {
+        let bad = |source: serde_json::Error| StateError::Unreadable {
+            kind: k.to_string(),
+            id: id.clone(),
+            source,
+        };
+        match k {
+            kind::CERTIFICATE => {
+                let record: CertRecord = serde_json::from_slice(body).map_err(bad)?;
+                if record.source == Source::Dir && record.pem.is_empty() {
+                    // Written before directory records kept their PEM: read the file.
+                    match record.path.as_deref().map(|p| (p, std::fs::read(p))) {
+                        Some((p, Ok(pem))) => {
+                            let loaded = parse_pem(&pem, Path::new(p))?;
+                            self.dormant.remove(&id);
+                            self.certificates.insert(
+                                id,
+                                StoredCert {
+                                    record,
+                                    loaded: Arc::new(loaded),
+                                },
+                            );
+                        }
+                        _ => {
+                            self.certificates.remove(&id);
+                            self.dormant.insert(id, record);
+                        }
+                    }
+                    return Ok(());
+                }
+                let loaded = parse_record(&record, vault)?;
+                self.dormant.remove(&id);
+                self.certificates.insert(id, StoredCert { record, loaded });
+            }
+            kind::ORGANISATION => {
+                let r = serde_json::from_slice(body).map_err(bad)?;
+                self.organisations.insert(id, r);
+            }
+            kind::PRODUCT => {
+                let r = serde_json::from_slice(body).map_err(bad)?;
+                self.products.insert(id, r);
+            }
+            kind::APP => {
+                let r = serde_json::from_slice(body).map_err(bad)?;
+                self.apps.insert(id, r);
+            }
+            kind::REQUEST => {
+                let r = serde_json::from_slice(body).map_err(bad)?;
+                self.requests.insert(id, r);
+            }
+            kind::GRANT => {
+                let r = serde_json::from_slice(body).map_err(bad)?;
+                self.grants.insert(id, r);
+            }
+            kind::KEY => {
+                let r = serde_json::from_slice(body).map_err(bad)?;
+                self.keys.insert(id, r);
+            }
+            _ => {} // a newer version's record: keep it in the store, ignore it here
+        }
+        Ok(())
+    }
+
+    /// Removes one record.
+    fn remove(&mut self, k: &str, id: &str) {
+        match k {
+            kind::CERTIFICATE => {
+                self.certificates.remove(id);
+                self.dormant.remove(id);
+            }
+            kind::ORGANISATION => drop(self.organisations.remove(id)),
+            kind::PRODUCT => drop(self.products.remove(id)),
+            kind::APP => drop(self.apps.remove(id)),
+            kind::REQUEST => drop(self.requests.remove(id)),
+            kind::GRANT => drop(self.grants.remove(id)),
+            kind::KEY => drop(self.keys.remove(id)),
+            _ => {}
+        }
     }
 
     /// Visible certificates (not soft-deleted).
@@ -207,6 +272,24 @@ impl ControlState {
             list.dedup();
         }
         o
+    }
+}
+
+/// A store-directory certificate as this instance sees it: while `before` (this instance's
+/// view until now) shows it visible, the file's parsed form, path and visibility stay; a
+/// certificate this instance has not seen in its directory stays hidden until its next
+/// directory sync. Other certificates are left alone.
+fn local_dir_view(c: &mut StoredCert, before: Option<&StoredCert>) {
+    if c.record.source != Source::Dir {
+        return;
+    }
+    match before.filter(|b| b.record.source == Source::Dir && !b.record.deleted) {
+        Some(b) => {
+            c.loaded = b.loaded.clone();
+            c.record.path = b.record.path.clone();
+            c.record.deleted = false;
+        }
+        None => c.record.deleted = true,
     }
 }
 

@@ -35,7 +35,14 @@ pub trait ControlStore: Send + Sync {
     /// Every record: (kind, id, body).
     fn load_all(&self) -> Result<Vec<(String, String, Vec<u8>)>, StoreError>;
     /// Applies the writes atomically (all or none).
-    fn apply(&self, writes: &[Write]) -> Result<(), StoreError>;
+    fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
+        self.apply_with_meta(writes, &[])
+    }
+    /// Applies the writes and sets the `meta` values, in one transaction.
+    fn apply_with_meta(&self, writes: &[Write], meta: &[(&str, &[u8])]) -> Result<(), StoreError>;
+    /// Replaces every record and sets the `meta` values, in one transaction (a fleet
+    /// member's local copy after a full load).
+    fn replace_all(&self, records: &[(String, String, Vec<u8>)], meta: &[(&str, &[u8])]) -> Result<(), StoreError>;
     /// A small installation-wide value (the key-derivation salt).
     fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Sets a [`Self::meta_get`] value.
@@ -125,9 +132,10 @@ impl ControlStore for SqliteStore {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
+    fn apply_with_meta(&self, writes: &[Write], meta: &[(&str, &[u8])]) -> Result<(), StoreError> {
         let mut conn = self.conn.lock();
         let tx = conn.transaction()?;
+        set_meta(&tx, meta)?;
         for w in writes {
             match w {
                 Write::Put { kind, id, body } => tx
@@ -141,6 +149,20 @@ impl ControlStore for SqliteStore {
                     .map(|_| ()),
             }?;
         }
+        Ok(tx.commit()?)
+    }
+
+    fn replace_all(&self, records: &[(String, String, Vec<u8>)], meta: &[(&str, &[u8])]) -> Result<(), StoreError> {
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM records", [])?;
+        for (kind, id, body) in records {
+            tx.execute(
+                "INSERT INTO records (kind, id, body) VALUES (?1, ?2, ?3)",
+                params![kind, id, body],
+            )?;
+        }
+        set_meta(&tx, meta)?;
         Ok(tx.commit()?)
     }
 
@@ -164,6 +186,16 @@ impl ControlStore for SqliteStore {
             .map(|_| ())?;
         Ok(())
     }
+}
+
+fn set_meta(tx: &rusqlite::Transaction<'_>, meta: &[(&str, &[u8])]) -> Result<(), StoreError> {
+    for (name, value) in meta {
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)",
+            params![name, value],
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

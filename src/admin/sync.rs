@@ -12,9 +12,9 @@ use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
 
 use super::records::{CertRecord, Source};
-use super::state::{kind, public_pem, StoredCert};
+use super::state::{kind, public_pem, ControlState, StoredCert};
 use super::{ControlPlane, Write};
-use crate::certs::CertStore;
+use crate::certs::{CertStore, LoadedCert};
 use crate::clock::now_unix;
 
 /// The background service that syncs the store directory every interval.
@@ -60,84 +60,122 @@ impl ControlPlane {
         if !errors.is_empty() && store.is_empty() {
             return 0; // an unreadable directory is not "every file disappeared"
         }
-        let on_disk: BTreeMap<String, Arc<crate::certs::LoadedCert>> =
+        let on_disk: BTreeMap<String, Arc<LoadedCert>> =
             store.iter().map(|c| (c.id.to_hex(), c.clone())).collect();
-        let result = self.change(|s| {
-            let mut writes = Vec::new();
-            let (mut added, mut hidden, mut back) = (0, 0, 0);
-            for (id, loaded) in &on_disk {
-                match s.certificates.get_mut(id) {
-                    None => {
-                        let path = Some(loaded.source.display().to_string());
-                        let record = match s.dormant.remove(id) {
-                            // A record from before records kept their PEM: its file is back.
-                            Some(mut r) => {
-                                back += 1;
-                                r.deleted = false;
-                                r.path = path;
-                                r.pem = public_pem(loaded);
-                                r
-                            }
-                            None => {
-                                added += 1;
-                                CertRecord {
-                                    id: id.clone(),
-                                    name: loaded
-                                        .source
-                                        .file_stem()
-                                        .map(|n| n.to_string_lossy().into_owned())
-                                        .unwrap_or_else(|| id.clone()),
-                                    pem: public_pem(loaded),
-                                    key_sealed: None,
-                                    source: Source::Dir,
-                                    path,
-                                    deleted: false,
-                                    organisations: Vec::new(),
-                                    created_at: now_unix(),
-                                }
-                            }
-                        };
-                        writes.push(put_record(&record));
-                        s.certificates.insert(
-                            id.clone(),
-                            StoredCert {
-                                record,
-                                loaded: loaded.clone(),
-                            },
-                        );
+        let Some(m) = &self.fleet else {
+            let result = self.change(|s| Ok(reconcile(s, &on_disk, Mode::SingleNode)));
+            return result.unwrap_or_else(|e| {
+                warn!("event=store_sync_failed error=\"{}\"", e.message);
+                0
+            });
+        };
+        if m.writable() {
+            if let Ok(n) = self.change(|s| Ok(reconcile(s, &on_disk, Mode::Member { share_new: true }))) {
+                return n;
+            }
+        }
+        // Redis is away: this instance's view still follows its directory; certificates new
+        // to the fleet are shared by the first sync after it is back.
+        let mut n = 0;
+        self.change_local(|s| n = reconcile(s, &on_disk, Mode::Member { share_new: false }).0);
+        n
+    }
+}
+
+/// Who sees a store-directory record's visibility.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// One instance: visibility is part of the stored record.
+    SingleNode,
+    /// A fleet member: the record (name, organisations, PEM) is shared, but whether it is
+    /// visible is this instance's alone, because each member has its own directory. So
+    /// members with different directories never undo each other's view (no flapping).
+    /// `share_new`: certificates the fleet has no record of are committed.
+    Member { share_new: bool },
+}
+
+/// Brings `s` in line with the files in the directory; the count of changes and the writes
+/// to share.
+fn reconcile(s: &mut ControlState, on_disk: &BTreeMap<String, Arc<LoadedCert>>, mode: Mode) -> (usize, Vec<Write>) {
+    let (shared_visibility, share_new) = match mode {
+        Mode::SingleNode => (true, true),
+        Mode::Member { share_new } => (false, share_new),
+    };
+    let mut writes = Vec::new();
+    let (mut added, mut hidden, mut back) = (0, 0, 0);
+    for (id, loaded) in on_disk {
+        let path = Some(loaded.source.display().to_string());
+        match s.certificates.get_mut(id) {
+            None if share_new => {
+                let record = match s.dormant.remove(id) {
+                    // A record from before records kept their PEM: its file is back.
+                    Some(mut r) => {
+                        back += 1;
+                        r.deleted = false;
+                        r.path = path;
+                        r.pem = public_pem(loaded);
+                        r
                     }
-                    Some(c) if c.record.source == Source::Dir => {
-                        let path = Some(loaded.source.display().to_string());
-                        // The file is what the record describes now (its key included).
-                        c.loaded = loaded.clone();
-                        if c.record.deleted || c.record.path != path || c.record.pem.is_empty() {
-                            back += c.record.deleted as usize;
-                            c.record.deleted = false;
-                            c.record.path = path;
-                            c.record.pem = public_pem(loaded);
-                            writes.push(put_record(&c.record));
+                    None => {
+                        added += 1;
+                        CertRecord {
+                            id: id.clone(),
+                            name: loaded
+                                .source
+                                .file_stem()
+                                .map(|n| n.to_string_lossy().into_owned())
+                                .unwrap_or_else(|| id.clone()),
+                            pem: public_pem(loaded),
+                            key_sealed: None,
+                            source: Source::Dir,
+                            path,
+                            deleted: false,
+                            organisations: Vec::new(),
+                            created_at: now_unix(),
                         }
                     }
-                    Some(_) => {} // uploaded through the API first; the API record stays
+                };
+                writes.push(put_record(&record));
+                s.certificates.insert(
+                    id.clone(),
+                    StoredCert {
+                        record,
+                        loaded: loaded.clone(),
+                    },
+                );
+            }
+            None => {} // shared once Redis is back
+            Some(c) if c.record.source == Source::Dir => {
+                // The file is what the record describes now (its key included).
+                c.loaded = loaded.clone();
+                let fix_pem = c.record.pem.is_empty() && share_new;
+                if c.record.deleted || c.record.path != path || fix_pem {
+                    back += c.record.deleted as usize;
+                    c.record.deleted = false;
+                    c.record.path = path;
+                    c.record.pem = public_pem(loaded);
+                    if shared_visibility || fix_pem {
+                        writes.push(put_record(&c.record));
+                    }
                 }
             }
-            for c in s.certificates.values_mut() {
-                if c.record.source == Source::Dir && !c.record.deleted && !on_disk.contains_key(&c.record.id) {
-                    c.record.deleted = true;
-                    writes.push(put_record(&c.record));
-                    hidden += 1;
-                }
-            }
-            if !writes.is_empty() {
-                info!("event=store_sync added={added} hidden={hidden} returned={back}");
-            }
-            Ok((writes.len(), writes))
-        });
-        result.unwrap_or_else(|e| {
-            warn!("event=store_sync_failed error=\"{}\"", e.message);
-            0
-        })
+            Some(_) => {} // uploaded through the API first; the API record stays
+        }
     }
+    for c in s.certificates.values_mut() {
+        if c.record.source == Source::Dir && !c.record.deleted && !on_disk.contains_key(&c.record.id) {
+            c.record.deleted = true;
+            if shared_visibility {
+                writes.push(put_record(&c.record));
+            }
+            hidden += 1;
+        }
+    }
+    let changed = added + hidden + back;
+    if changed > 0 {
+        info!("event=store_sync added={added} hidden={hidden} returned={back}");
+    }
+    (changed.max(writes.len()), writes)
 }
 
 fn put_record(r: &CertRecord) -> Write {

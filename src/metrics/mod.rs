@@ -1,8 +1,10 @@
 //! Every metric certgate exports (SPEC §6), declared in one place with its help text.
 //! Label values come from config (API names) and closed enums, never from request data.
 
+mod fleet;
 mod server;
 
+pub use fleet::{FleetMetrics, SYNC_ERROR_REASONS};
 pub use server::MetricsApp;
 
 use prometheus::{

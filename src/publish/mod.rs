@@ -81,6 +81,11 @@ impl Publisher {
         &self.store
     }
 
+    /// The gateway's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
     /// The YAML currently in force.
     pub fn config(&self) -> Arc<LoadedConfig> {
         self.state.lock().config.clone()

@@ -211,18 +211,29 @@ pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
             svc.add_tcp(&addr.to_string());
         }
         server.add_service(svc);
-        let interval = publisher
-            .config()
-            .raw
-            .admin
-            .as_ref()
-            .map(|a| a.sync_interval_seconds)
-            .unwrap_or(5)
-            .max(1);
-        server.add_service(background_service(
-            "store sync",
-            StoreSync::new(cp.clone(), Duration::from_secs(interval)),
-        ));
+    }
+    if let Some(cp) = &control {
+        if listen.admin.is_some() || cp.is_fleet_member() {
+            let interval = publisher
+                .config()
+                .raw
+                .admin
+                .as_ref()
+                .map(|a| a.sync_interval_seconds)
+                .unwrap_or(5)
+                .max(1);
+            server.add_service(background_service(
+                "store sync",
+                StoreSync::new(cp.clone(), Duration::from_secs(interval)),
+            ));
+        }
+        if cp.is_fleet_member() {
+            let cp = cp.clone();
+            std::thread::Builder::new()
+                .name("fleet".into())
+                .spawn(move || crate::admin::fleet::follow(cp))
+                .context("fleet thread")?;
+        }
     }
     server.add_service(background_service("reload", Reloader::new(publisher, hup)));
     info!(

@@ -56,7 +56,8 @@ fn commits_are_ordered_replayable_and_refused_when_stale() {
     assert_eq!(two.rev, 2);
     // B catches up by replaying both changes, in order.
     match b.catch_up(&start).unwrap() {
-        CatchUp::Replay(changes) => {
+        CatchUp::Replay { to, changes } => {
+            assert_eq!(to, two.clone());
             let revs: Vec<u64> = changes.iter().map(|c| c.0).collect();
             assert_eq!(revs, [1, 2]);
             assert_eq!(changes[1].1.len(), 2);

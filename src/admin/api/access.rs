@@ -42,7 +42,7 @@ impl ControlPlane {
                 .cloned()
                 .ok_or_else(|| unknown("product", &b.product))?;
             let mut writes = Vec::new();
-            let certificate = match (product.certificate_mode, submitted) {
+            let certificate = match (product.certificate_mode, submitted.clone()) {
                 (CertificateMode::SelfServe, None) => return Err(ApiError::bad(SELF_SERVE_NEEDS_PEM)),
                 (CertificateMode::Managed, Some(_)) => return Err(ApiError::bad(MANAGED_TAKES_NO_PEM)),
                 (CertificateMode::Managed, None) => None,

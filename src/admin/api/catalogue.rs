@@ -42,7 +42,7 @@ impl ControlPlane {
         self.change(|s| {
             let org = Organisation {
                 id: new_id("org"),
-                name: b.name,
+                name: b.name.clone(),
             };
             let write = put(kind::ORGANISATION, &org.id, &org);
             let out = json!(org);
@@ -103,8 +103,8 @@ impl ControlPlane {
         self.change(|s| {
             let p = Product {
                 id: new_id("prod"),
-                name: b.name,
-                apis: b.apis,
+                name: b.name.clone(),
+                apis: b.apis.clone(),
                 auth: b.auth,
                 certificate_mode: b.certificate_mode,
                 bind_certificate_to_token: b.bind_certificate_to_token,
@@ -123,8 +123,8 @@ impl ControlPlane {
             super::certificates::check_orgs(s, std::slice::from_ref(&b.organisation))?;
             let app = App {
                 id: new_id("app"),
-                name: b.name,
-                organisation: b.organisation,
+                name: b.name.clone(),
+                organisation: b.organisation.clone(),
             };
             let write = put(kind::APP, &app.id, &app);
             let out = json!(app);

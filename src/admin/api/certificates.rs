@@ -98,7 +98,7 @@ impl ControlPlane {
                 format!("the certificate expired at {}", rfc3339(loaded.meta.not_after)),
             ));
         }
-        let key_sealed = match (&loaded.key, &self.vault) {
+        let key_sealed = match (&loaded.key, self.vault()) {
             (None, _) => None,
             (Some(_), None) => {
                 return Err(ApiError::bad(
@@ -123,7 +123,7 @@ impl ControlPlane {
             organisations: Vec::new(),
             created_at: now_unix(),
         };
-        let loaded = parse_record(&record, self.vault.as_ref()).map_err(|e| ApiError::bad(e.to_string()))?;
+        let loaded = parse_record(&record, self.vault()).map_err(|e| ApiError::bad(e.to_string()))?;
         Ok(StoredCert { record, loaded })
     }
 
@@ -142,10 +142,10 @@ impl ControlPlane {
                 }
             }
             check_orgs(s, &orgs)?;
-            cert.record.organisations = orgs;
+            cert.record.organisations = orgs.clone();
             let write = put(kind::CERTIFICATE, &cert.record.id, &cert.record);
             let out = cert_json(&cert);
-            s.certificates.insert(cert.record.id.clone(), cert);
+            s.certificates.insert(cert.record.id.clone(), cert.clone());
             Ok((ok(201, out)?, vec![write]))
         })
     }
@@ -195,11 +195,11 @@ impl ControlPlane {
                 check_orgs(s, orgs)?;
             }
             let c = s.certificates.get_mut(&key).expect("checked above");
-            if let Some(name) = patch.name {
-                c.record.name = name;
+            if let Some(name) = &patch.name {
+                c.record.name = name.clone();
             }
-            if let Some(orgs) = patch.organisations {
-                c.record.organisations = orgs;
+            if let Some(orgs) = &patch.organisations {
+                c.record.organisations = orgs.clone();
             }
             let write = put(kind::CERTIFICATE, &key, &c.record);
             Ok((ok(200, cert_json(c))?, vec![write]))

@@ -57,7 +57,7 @@ impl ControlPlane {
             let k = Key {
                 id: new_id("key"),
                 token_sha256,
-                apis: b.apis,
+                apis: b.apis.clone(),
                 bound_certificates: bound,
                 expires_at,
                 created_at: now_unix(),

@@ -92,6 +92,24 @@ impl ApiError {
         ApiError::new(500, "storage_error", format!("the change was not saved: {e}"))
     }
 
+    /// The fleet's Redis is unreachable (or this member is not in step yet): SPEC §9.
+    pub(super) fn fleet_unavailable() -> ApiError {
+        ApiError::new(
+            503,
+            "fleet_unavailable",
+            "the fleet's Redis is unreachable or this instance is still catching up: changes are refused until it is in step; reads answer from this instance's copy",
+        )
+    }
+
+    /// Other members kept committing first.
+    pub(super) fn fleet_busy() -> ApiError {
+        ApiError::new(
+            503,
+            "fleet_unavailable",
+            "other fleet members changed the state while this change was retried; try again",
+        )
+    }
+
     /// The response for this error.
     pub fn response(&self) -> AdminResponse {
         AdminResponse {

@@ -131,8 +131,13 @@ pub struct Position {
 pub enum CatchUp {
     /// Nothing happened since.
     Current,
-    /// Replay these changes, in order: (revision, writes).
-    Replay(Vec<(u64, Vec<Write>)>),
+    /// Replay these changes, in order: (revision, writes), to be at `to`.
+    Replay {
+        /// Where the member is after the replay.
+        to: Position,
+        /// The changes.
+        changes: Vec<(u64, Vec<Write>)>,
+    },
     /// The log does not reach back far enough (or says so): load everything.
     Reload,
     /// The namespace is empty but this member has a history: Redis lost its data. Nothing
@@ -294,7 +299,7 @@ impl FleetStore {
         if changes.len() as u64 != now - from {
             return Ok(CatchUp::Reload);
         }
-        Ok(CatchUp::Replay(changes))
+        Ok(CatchUp::Replay { to: fleet, changes })
     }
 
     /// Commits `writes` on top of `at`; the new position, or [`FleetError::Conflict`] when

@@ -1,0 +1,220 @@
+//! Keeping this member's state equal to the fleet's: a full load on every (re)connect, then
+//! replays on each signed notice and on a revision poll every [`POLL`] (so a lost notice
+//! costs at most that long). Runs on its own thread; the request path never waits on it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use log::warn;
+use parking_lot::MutexGuard;
+
+use super::member::Member;
+use super::notice::verify_notice;
+use super::store::{CatchUp, FleetError, Position};
+use crate::admin::state::ControlState;
+use crate::admin::{ControlPlane, Write};
+
+/// How often a member compares its revision with the fleet's, notice or not.
+pub const POLL: Duration = Duration::from_millis(250);
+
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Why a sync did not bring this member in step.
+#[derive(Debug)]
+pub enum SyncError {
+    /// Redis is unreachable: reconnect.
+    Redis(FleetError),
+    /// Redis answers but must not be followed (see [`Member::hold`]); keep polling.
+    Held,
+}
+
+impl From<FleetError> for SyncError {
+    fn from(e: FleetError) -> SyncError {
+        SyncError::Redis(e)
+    }
+}
+
+/// The local copy's position in the fleet's history: `Some` once it was a fleet copy (or
+/// fresh), `None` for a single-node database with records.
+pub fn local_position(store: &dyn crate::admin::ControlStore) -> Result<Option<Position>, crate::admin::error::StoreError> {
+    let rev = store.meta_get("fleet_rev")?;
+    let epoch = store.meta_get("fleet_epoch")?;
+    match rev.as_deref().and_then(|r| std::str::from_utf8(r).ok()?.parse().ok()) {
+        Some(rev) => Ok(Some(Position {
+            epoch: epoch.filter(|e| !e.is_empty()).map(|e| String::from_utf8_lossy(&e).into_owned()),
+            rev,
+        })),
+        None if store.load_all()?.is_empty() => Ok(Some(Position::default())),
+        None => Ok(None),
+    }
+}
+
+/// The meta values that record `at` in the local copy.
+fn position_meta(at: &Position) -> [(&'static str, Vec<u8>); 2] {
+    [
+        ("fleet_rev", at.rev.to_string().into_bytes()),
+        ("fleet_epoch", at.epoch.clone().unwrap_or_default().into_bytes()),
+    ]
+}
+
+// === impl ControlPlane (fleet) ===
+
+impl ControlPlane {
+    /// Loads the whole namespace and serves it.
+    pub fn fleet_resync(&self) -> Result<(), SyncError> {
+        let Some(m) = &self.fleet else { return Ok(()) };
+        let mut guard = self.state.lock();
+        self.resync_locked(m, &mut guard)
+    }
+
+    /// Brings this member up to the fleet's revision (replay, or a full load).
+    pub fn fleet_catch_up(&self) -> Result<(), SyncError> {
+        let Some(m) = &self.fleet else { return Ok(()) };
+        let mut guard = self.state.lock();
+        self.catch_up_locked(m, &mut guard)
+    }
+
+    pub(in crate::admin) fn resync_locked(
+        &self,
+        m: &Member,
+        guard: &mut MutexGuard<'_, ControlState>,
+    ) -> Result<(), SyncError> {
+        let full = m.store.load_all()?;
+        if full.at.epoch.is_none() && guard.fleet_at.epoch.is_some() {
+            return Err(self.emptied(m));
+        }
+        if let Some(salt) = &full.salt {
+            self.init_vault(salt);
+        }
+        let mut next = match ControlState::from_records(full.records.clone(), self.vault()) {
+            Ok(s) => s,
+            Err(e) => {
+                m.hold("unreadable_state", &format!("the fleet's records do not load here: {e}"));
+                return Err(SyncError::Held);
+            }
+        };
+        next.keep_local_dir(guard);
+        next.fleet_at = full.at.clone();
+        let meta = position_meta(&full.at);
+        let meta: Vec<(&str, &[u8])> = meta.iter().map(|(k, v)| (*k, &v[..])).collect();
+        if let Err(e) = self.store.replace_all(&full.records, &meta) {
+            warn!("event=fleet_local_copy_failed error=\"{e}\"");
+        }
+        **guard = next;
+        self.publish_locked(guard);
+        m.in_step(&full.at);
+        Ok(())
+    }
+
+    pub(in crate::admin) fn catch_up_locked(
+        &self,
+        m: &Member,
+        guard: &mut MutexGuard<'_, ControlState>,
+    ) -> Result<(), SyncError> {
+        match m.store.catch_up(&guard.fleet_at) {
+            Ok(CatchUp::Current) => {
+                m.in_step(&guard.fleet_at);
+                Ok(())
+            }
+            Ok(CatchUp::Replay { to, changes }) => {
+                let mut next = (**guard).clone();
+                for (_, writes) in &changes {
+                    if let Err(e) = next.apply(writes, self.vault()) {
+                        warn!("event=fleet_replay_failed error=\"{e}\" message=\"loading the whole namespace instead\"");
+                        m.metrics.sync_error("bad_entry");
+                        return self.resync_locked(m, guard);
+                    }
+                }
+                next.fleet_at = to.clone();
+                self.mirror(changes.iter().flat_map(|c| c.1.iter()).cloned().collect(), &to);
+                **guard = next;
+                self.publish_locked(guard);
+                m.in_step(&to);
+                Ok(())
+            }
+            Ok(CatchUp::Reload) => self.resync_locked(m, guard),
+            Ok(CatchUp::Emptied) => Err(self.emptied(m)),
+            Err(FleetError::BadEntry { rev, why }) => {
+                warn!("event=fleet_replay_failed revision={rev} error=\"{why}\" message=\"loading the whole namespace instead\"");
+                m.metrics.sync_error("bad_entry");
+                self.resync_locked(m, guard)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes a committed or replayed change into the local copy (a failure costs only the
+    /// copy's freshness: the next full load rewrites it).
+    pub(in crate::admin) fn mirror(&self, writes: Vec<Write>, at: &Position) {
+        let meta = position_meta(at);
+        let meta: Vec<(&str, &[u8])> = meta.iter().map(|(k, v)| (*k, &v[..])).collect();
+        if let Err(e) = self.store.apply_with_meta(&writes, &meta) {
+            warn!("event=fleet_local_copy_failed error=\"{e}\"");
+        }
+    }
+
+    fn emptied(&self, m: &Member) -> SyncError {
+        m.hold(
+            "emptied",
+            "the fleet's namespace is empty but this instance served a history: Redis lost its data. Serving the last state; restore the namespace with `certgate fleet seed` from an instance's admin.data_dir",
+        );
+        SyncError::Held
+    }
+}
+
+/// Follows the fleet until the process ends: subscribe, load in full, then replay on
+/// notices and polls; on any Redis failure, start over after a backoff.
+pub fn follow(cp: Arc<ControlPlane>) {
+    let Some(m) = cp.fleet.as_ref() else { return };
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match follow_once(&cp, m) {
+            Ok(()) => backoff = Duration::from_millis(100),
+            Err(e) => m.lost(&e),
+        }
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// One connection's worth of following; returns when Redis fails.
+fn follow_once(cp: &ControlPlane, m: &Member) -> Result<(), FleetError> {
+    let mut con = m.store.connect()?;
+    con.set_read_timeout(Some(POLL))?;
+    let mut ps = con.as_pubsub();
+    ps.subscribe(&m.store.keys().notices)?;
+    // Subscribed first, loaded second: no change can fall between the two.
+    let mut last_check = Instant::now();
+    match cp.fleet_resync() {
+        Ok(()) | Err(SyncError::Held) => {}
+        Err(SyncError::Redis(e)) => return Err(e),
+    }
+    loop {
+        let announced = match ps.get_message() {
+            Ok(msg) => {
+                let payload: String = msg.get_payload().unwrap_or_default();
+                match verify_notice(m.store.secret(), m.store.name(), &payload) {
+                    Some(rev) => rev > cp.state.lock().fleet_at.rev,
+                    None => {
+                        m.metrics.sync_error("bad_notice");
+                        let n = m.metrics.sync_errors.with_label_values(&["bad_notice"]).get();
+                        if n.is_power_of_two() {
+                            warn!("event=fleet_bad_notice count={n} message=\"ignored a notice without a valid MAC on the fleet channel\"");
+                        }
+                        false
+                    }
+                }
+            }
+            Err(e) if e.is_timeout() => false,
+            Err(e) => return Err(e.into()),
+        };
+        if announced || last_check.elapsed() >= POLL {
+            last_check = Instant::now();
+            match cp.fleet_catch_up() {
+                Ok(()) | Err(SyncError::Held) => {}
+                Err(SyncError::Redis(e)) => return Err(e),
+            }
+        }
+    }
+}
