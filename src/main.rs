@@ -45,9 +45,24 @@ enum Command {
         #[command(subcommand)]
         command: CertCommand,
     },
+    /// The fleet's shared control plane on Redis (SPEC §9).
+    Fleet {
+        #[command(subcommand)]
+        command: FleetCommand,
+    },
     /// Run a self-contained demo: throwaway PKI, an mTLS upstream, the gateway and curl calls.
     #[cfg(feature = "demo")]
     Demo(certgate::demo::DemoArgs),
+}
+
+#[derive(Subcommand)]
+enum FleetCommand {
+    /// Copy the control plane under admin.data_dir into the fleet's empty namespace.
+    Seed {
+        /// The YAML configuration file (its `admin` and `fleet` sections).
+        #[arg(short, long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -140,6 +155,14 @@ fn main() -> ExitCode {
                 Err(e) => Err(e),
             }
         }
+        Some(Command::Fleet {
+            command: FleetCommand::Seed { config },
+        }) => certgate::admin::fleet::seed(&config, &|name| std::env::var(name).ok()).map(|s| {
+            println!(
+                "seeded fleet namespace `{}` with {} records (revision 1)",
+                s.namespace, s.records
+            );
+        }),
         #[cfg(feature = "demo")]
         Some(Command::Demo(args)) => certgate::demo::run(args, hup),
     };

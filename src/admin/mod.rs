@@ -136,7 +136,11 @@ impl ControlPlane {
             store_dir,
             pem_cache: PemCache::default(),
         };
-        if let Some(m) = cp.fleet.as_ref().filter(|m| m.metrics.sync_errors.with_label_values(&["unreachable"]).get() == 0) {
+        if let Some(m) = cp
+            .fleet
+            .as_ref()
+            .filter(|m| m.metrics.sync_errors.with_label_values(&["unreachable"]).get() == 0)
+        {
             // Redis answered for the salt: start from the fleet's state, not the local copy.
             if let Err(fleet::SyncError::Redis(e)) = cp.fleet_resync() {
                 m.lost(&e);

@@ -6,10 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::crypto::KeyVault;
-use super::fleet::store::Position;
-use super::store::Write;
 use super::error::StateError;
+use super::fleet::store::Position;
 use super::records::*;
+use super::store::Write;
 use crate::certs::{parse_pem, CertId, LoadedCert};
 use crate::snapshot::{Overlay, OverlayToken, TokenHash};
 

@@ -60,8 +60,7 @@ impl ControlPlane {
         if !errors.is_empty() && store.is_empty() {
             return 0; // an unreadable directory is not "every file disappeared"
         }
-        let on_disk: BTreeMap<String, Arc<LoadedCert>> =
-            store.iter().map(|c| (c.id.to_hex(), c.clone())).collect();
+        let on_disk: BTreeMap<String, Arc<LoadedCert>> = store.iter().map(|c| (c.id.to_hex(), c.clone())).collect();
         let Some(m) = &self.fleet else {
             let result = self.change(|s| Ok(reconcile(s, &on_disk, Mode::SingleNode)));
             return result.unwrap_or_else(|e| {

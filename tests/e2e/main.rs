@@ -21,6 +21,7 @@ mod adversarial;
 mod attacks;
 mod control_plane;
 mod downstream;
+mod fleet;
 mod fleet_store;
 mod resumption;
 mod upstream;

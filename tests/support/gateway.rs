@@ -182,7 +182,8 @@ impl Gateway {
         let text = yaml
             .replace("{https}", &self.https.to_string())
             .replace("{http}", &self.http.to_string())
-            .replace("{metrics}", &self.metrics.to_string());
+            .replace("{metrics}", &self.metrics.to_string())
+            .replace("{admin}", &self.admin.to_string());
         std::fs::write(&self.config, text).unwrap();
     }
 

@@ -37,12 +37,16 @@ impl From<FleetError> for SyncError {
 
 /// The local copy's position in the fleet's history: `Some` once it was a fleet copy (or
 /// fresh), `None` for a single-node database with records.
-pub fn local_position(store: &dyn crate::admin::ControlStore) -> Result<Option<Position>, crate::admin::error::StoreError> {
+pub fn local_position(
+    store: &dyn crate::admin::ControlStore,
+) -> Result<Option<Position>, crate::admin::error::StoreError> {
     let rev = store.meta_get("fleet_rev")?;
     let epoch = store.meta_get("fleet_epoch")?;
     match rev.as_deref().and_then(|r| std::str::from_utf8(r).ok()?.parse().ok()) {
         Some(rev) => Ok(Some(Position {
-            epoch: epoch.filter(|e| !e.is_empty()).map(|e| String::from_utf8_lossy(&e).into_owned()),
+            epoch: epoch
+                .filter(|e| !e.is_empty())
+                .map(|e| String::from_utf8_lossy(&e).into_owned()),
             rev,
         })),
         None if store.load_all()?.is_empty() => Ok(Some(Position::default())),
@@ -90,7 +94,10 @@ impl ControlPlane {
         let mut next = match ControlState::from_records(full.records.clone(), self.vault()) {
             Ok(s) => s,
             Err(e) => {
-                m.hold("unreadable_state", &format!("the fleet's records do not load here: {e}"));
+                m.hold(
+                    "unreadable_state",
+                    &format!("the fleet's records do not load here: {e}"),
+                );
                 return Err(SyncError::Held);
             }
         };
@@ -121,7 +128,9 @@ impl ControlPlane {
                 let mut next = (**guard).clone();
                 for (_, writes) in &changes {
                     if let Err(e) = next.apply(writes, self.vault()) {
-                        warn!("event=fleet_replay_failed error=\"{e}\" message=\"loading the whole namespace instead\"");
+                        warn!(
+                            "event=fleet_replay_failed error=\"{e}\" message=\"loading the whole namespace instead\""
+                        );
                         m.metrics.sync_error("bad_entry");
                         return self.resync_locked(m, guard);
                     }

@@ -43,17 +43,15 @@ impl Member {
                     std::fs::read(&path).map_err(|e| OpenError::Fleet(format!("{}: {e}", path.display())))
                 };
                 let root_cert = tls.ca.as_deref().map(read).transpose()?;
-                let client_tls = match tls.certificate.as_deref().map(read).transpose()? {
-                    Some(pem) => Some(redis::ClientTlsConfig {
+                let client_tls = tls.certificate.as_deref().map(read).transpose()?.map(|pem| {
+                    // One PEM holds both: the certificate parser skips the key and the key
+                    // parser the certificates.
+                    redis::ClientTlsConfig {
                         client_cert: pem.clone(),
                         client_key: pem,
-                    }),
-                    None => None,
-                };
-                redis::Client::build_with_tls(
-                    f.redis_url.as_str(),
-                    redis::TlsCertificates { client_tls, root_cert },
-                )
+                    }
+                });
+                redis::Client::build_with_tls(f.redis_url.as_str(), redis::TlsCertificates { client_tls, root_cert })
             }
         }
         .map_err(|e| OpenError::Fleet(format!("fleet.redis_url: {e}")))?;

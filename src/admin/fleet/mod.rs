@@ -12,8 +12,10 @@ mod follow;
 mod log;
 mod member;
 mod notice;
+mod seed;
 pub mod store;
 
 pub use follow::{follow, local_position, SyncError, POLL};
 pub use member::Member;
 pub use notice::{sign_notice, verify_notice};
+pub use seed::{seed, Seeded};
