@@ -1,7 +1,6 @@
 //! The control plane's records in memory, and what they add to the data plane
 //! ([`ControlState::overlay`]). Pure: no I/O, no locking.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -22,26 +21,30 @@ pub struct StoredCert {
     pub loaded: Arc<LoadedCert>,
 }
 
+/// Records of one kind by ID: a persistent map, so copying the state for a change costs
+/// nothing however many records it holds (the copy shares every untouched node).
+pub type Records<V> = imbl::OrdMap<String, V>;
+
 /// Every control-plane record, by ID.
 #[derive(Clone, Default)]
 pub struct ControlState {
     /// Certificates.
-    pub certificates: BTreeMap<String, StoredCert>,
+    pub certificates: Records<StoredCert>,
     /// Organisations.
-    pub organisations: BTreeMap<String, Organisation>,
+    pub organisations: Records<Organisation>,
     /// Products.
-    pub products: BTreeMap<String, Product>,
+    pub products: Records<Product>,
     /// Apps.
-    pub apps: BTreeMap<String, App>,
+    pub apps: Records<App>,
     /// Access requests.
-    pub requests: BTreeMap<String, AccessRequest>,
+    pub requests: Records<AccessRequest>,
     /// Grants.
-    pub grants: BTreeMap<String, Grant>,
+    pub grants: Records<Grant>,
     /// Directly issued keys.
-    pub keys: BTreeMap<String, Key>,
+    pub keys: Records<Key>,
     /// Store-directory records written before records kept their PEM, whose file is gone:
     /// kept (with their name and organisations) until the file comes back.
-    pub dormant: BTreeMap<String, CertRecord>,
+    pub dormant: Records<CertRecord>,
     /// Where in the fleet's history these records are (the default outside a fleet).
     pub fleet_at: Position,
 }
@@ -114,8 +117,16 @@ impl ControlState {
     /// After a full load: every store-directory certificate as this instance sees it (see
     /// [`Self::apply`]), judged by `before`, the state it replaces.
     pub fn keep_local_dir(&mut self, before: &ControlState) {
-        for (id, c) in self.certificates.iter_mut() {
-            local_dir_view(c, before.certificates.get(id));
+        let dir_ids: Vec<String> = self
+            .certificates
+            .iter()
+            .filter(|(_, c)| c.record.source == Source::Dir)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in dir_ids {
+            if let Some(c) = self.certificates.get_mut(&id) {
+                local_dir_view(c, before.certificates.get(&id));
+            }
         }
     }
 

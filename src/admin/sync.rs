@@ -161,14 +161,19 @@ fn reconcile(s: &mut ControlState, on_disk: &BTreeMap<String, Arc<LoadedCert>>, 
             Some(_) => {} // uploaded through the API first; the API record stays
         }
     }
-    for c in s.certificates.values_mut() {
-        if c.record.source == Source::Dir && !c.record.deleted && !on_disk.contains_key(&c.record.id) {
-            c.record.deleted = true;
-            if shared_visibility {
-                writes.push(put_record(&c.record));
-            }
-            hidden += 1;
+    let gone: Vec<String> = s
+        .certificates
+        .values()
+        .filter(|c| c.record.source == Source::Dir && !c.record.deleted && !on_disk.contains_key(&c.record.id))
+        .map(|c| c.record.id.clone())
+        .collect();
+    for id in &gone {
+        let Some(c) = s.certificates.get_mut(id) else { continue };
+        c.record.deleted = true;
+        if shared_visibility {
+            writes.push(put_record(&c.record));
         }
+        hidden += 1;
     }
     let changed = added + hidden + back;
     if changed > 0 {
