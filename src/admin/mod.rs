@@ -84,12 +84,15 @@ impl ControlPlane {
         };
         let secret = secret(cfg, env);
         let local_salt = store.meta_get("kdf_salt")?;
+        // Whether Redis answered (for the salt): then the fleet's state is loaded below.
+        let mut reached = false;
         let salt = match (&member, local_salt) {
             // A member takes the namespace's salt (proposing its own or a new one).
             (Some(m), local) => {
                 let proposed = local.clone().unwrap_or_else(crypto::new_salt);
                 match m.store.salt(&proposed) {
                     Ok(shared) => {
+                        reached = true;
                         if local.as_deref() != Some(&shared[..]) {
                             store.meta_set("kdf_salt", &shared)?;
                         }
@@ -136,11 +139,7 @@ impl ControlPlane {
             store_dir,
             pem_cache: PemCache::default(),
         };
-        if let Some(m) = cp
-            .fleet
-            .as_ref()
-            .filter(|m| m.metrics.sync_errors.with_label_values(&["unreachable"]).get() == 0)
-        {
+        if let Some(m) = cp.fleet.as_ref().filter(|_| reached) {
             // Redis answered for the salt: start from the fleet's state, not the local copy.
             if let Err(fleet::SyncError::Redis(e)) = cp.fleet_resync() {
                 m.lost(&e);
@@ -264,7 +263,7 @@ impl ControlPlane {
             }
             match m.store.commit(&guard.fleet_at, &writes) {
                 Ok(at) => {
-                    self.mirror(writes, &at);
+                    self.mirror(&writes, &at);
                     next.fleet_at = at.clone();
                     *guard = next;
                     m.in_step(&at);

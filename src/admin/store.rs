@@ -39,10 +39,10 @@ pub trait ControlStore: Send + Sync {
         self.apply_with_meta(writes, &[])
     }
     /// Applies the writes and sets the `meta` values, in one transaction.
-    fn apply_with_meta(&self, writes: &[Write], meta: &[(&str, &[u8])]) -> Result<(), StoreError>;
+    fn apply_with_meta(&self, writes: &[Write], meta: &[(&str, Vec<u8>)]) -> Result<(), StoreError>;
     /// Replaces every record and sets the `meta` values, in one transaction (a fleet
     /// member's local copy after a full load).
-    fn replace_all(&self, records: &[(String, String, Vec<u8>)], meta: &[(&str, &[u8])]) -> Result<(), StoreError>;
+    fn replace_all(&self, records: &[(String, String, Vec<u8>)], meta: &[(&str, Vec<u8>)]) -> Result<(), StoreError>;
     /// A small installation-wide value (the key-derivation salt).
     fn meta_get(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Sets a [`Self::meta_get`] value.
@@ -132,7 +132,7 @@ impl ControlStore for SqliteStore {
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn apply_with_meta(&self, writes: &[Write], meta: &[(&str, &[u8])]) -> Result<(), StoreError> {
+    fn apply_with_meta(&self, writes: &[Write], meta: &[(&str, Vec<u8>)]) -> Result<(), StoreError> {
         let mut conn = self.conn.lock();
         let tx = conn.transaction()?;
         set_meta(&tx, meta)?;
@@ -152,7 +152,7 @@ impl ControlStore for SqliteStore {
         Ok(tx.commit()?)
     }
 
-    fn replace_all(&self, records: &[(String, String, Vec<u8>)], meta: &[(&str, &[u8])]) -> Result<(), StoreError> {
+    fn replace_all(&self, records: &[(String, String, Vec<u8>)], meta: &[(&str, Vec<u8>)]) -> Result<(), StoreError> {
         let mut conn = self.conn.lock();
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM records", [])?;
@@ -188,7 +188,7 @@ impl ControlStore for SqliteStore {
     }
 }
 
-fn set_meta(tx: &rusqlite::Transaction<'_>, meta: &[(&str, &[u8])]) -> Result<(), StoreError> {
+fn set_meta(tx: &rusqlite::Transaction<'_>, meta: &[(&str, Vec<u8>)]) -> Result<(), StoreError> {
     for (name, value) in meta {
         tx.execute(
             "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)",

@@ -55,7 +55,7 @@ pub fn local_position(
 }
 
 /// The meta values that record `at` in the local copy.
-fn position_meta(at: &Position) -> [(&'static str, Vec<u8>); 2] {
+pub(in crate::admin) fn position_meta(at: &Position) -> [(&'static str, Vec<u8>); 2] {
     [
         ("fleet_rev", at.rev.to_string().into_bytes()),
         ("fleet_epoch", at.epoch.clone().unwrap_or_default().into_bytes()),
@@ -103,9 +103,7 @@ impl ControlPlane {
         };
         next.keep_local_dir(guard);
         next.fleet_at = full.at.clone();
-        let meta = position_meta(&full.at);
-        let meta: Vec<(&str, &[u8])> = meta.iter().map(|(k, v)| (*k, &v[..])).collect();
-        if let Err(e) = self.store.replace_all(&full.records, &meta) {
+        if let Err(e) = self.store.replace_all(&full.records, &position_meta(&full.at)) {
             warn!("event=fleet_local_copy_failed error=\"{e}\"");
         }
         **guard = next;
@@ -136,7 +134,8 @@ impl ControlPlane {
                     }
                 }
                 next.fleet_at = to.clone();
-                self.mirror(changes.iter().flat_map(|c| c.1.iter()).cloned().collect(), &to);
+                let writes: Vec<Write> = changes.into_iter().flat_map(|c| c.1).collect();
+                self.mirror(&writes, &to);
                 **guard = next;
                 self.publish_locked(guard);
                 m.in_step(&to);
@@ -155,10 +154,8 @@ impl ControlPlane {
 
     /// Writes a committed or replayed change into the local copy (a failure costs only the
     /// copy's freshness: the next full load rewrites it).
-    pub(in crate::admin) fn mirror(&self, writes: Vec<Write>, at: &Position) {
-        let meta = position_meta(at);
-        let meta: Vec<(&str, &[u8])> = meta.iter().map(|(k, v)| (*k, &v[..])).collect();
-        if let Err(e) = self.store.apply_with_meta(&writes, &meta) {
+    pub(in crate::admin) fn mirror(&self, writes: &[Write], at: &Position) {
+        if let Err(e) = self.store.apply_with_meta(writes, &position_meta(at)) {
             warn!("event=fleet_local_copy_failed error=\"{e}\"");
         }
     }
@@ -176,27 +173,48 @@ impl ControlPlane {
 /// notices and polls; on any Redis failure, start over after a backoff.
 pub fn follow(cp: Arc<ControlPlane>) {
     let Some(m) = cp.fleet.as_ref() else { return };
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = MIN_BACKOFF;
     loop {
-        match follow_once(&cp, m) {
-            Ok(()) => backoff = Duration::from_millis(100),
-            Err(e) => m.lost(&e),
-        }
+        let e = follow_once(&cp, m, &mut backoff);
+        m.lost(&e);
         std::thread::sleep(backoff);
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
-/// One connection's worth of following; returns when Redis fails.
-fn follow_once(cp: &ControlPlane, m: &Member) -> Result<(), FleetError> {
+/// Shortest wait between reconnection attempts (and the first one after a connection
+/// that worked).
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+
+/// One connection's worth of following; returns why Redis failed. Once subscribed and in
+/// step it resets `backoff`.
+fn follow_once(cp: &ControlPlane, m: &Member, backoff: &mut Duration) -> FleetError {
+    match follow_connected(cp, m, backoff) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+fn follow_connected(
+    cp: &ControlPlane,
+    m: &Member,
+    backoff: &mut Duration,
+) -> Result<std::convert::Infallible, FleetError> {
     let mut con = m.store.connect()?;
     con.set_read_timeout(Some(POLL))?;
     let mut ps = con.as_pubsub();
     ps.subscribe(&m.store.keys().notices)?;
-    // Subscribed first, loaded second: no change can fall between the two.
+    // Subscribed first, synced second: no change can fall between the two. A member still
+    // in step (the load `ControlPlane::open` did) only catches up; after an outage it loads
+    // in full before it accepts writes again.
     let mut last_check = Instant::now();
-    match cp.fleet_resync() {
-        Ok(()) | Err(SyncError::Held) => {}
+    let synced = if m.writable() {
+        cp.fleet_catch_up()
+    } else {
+        cp.fleet_resync()
+    };
+    match synced {
+        Ok(()) | Err(SyncError::Held) => *backoff = MIN_BACKOFF,
         Err(SyncError::Redis(e)) => return Err(e),
     }
     loop {

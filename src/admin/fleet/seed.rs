@@ -50,9 +50,7 @@ pub fn seed(config: &Path, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
     // This directory is now a copy of the fleet at its first revision.
     let at = member.store.position()?;
     let local = SqliteStore::open(&data_dir)?;
-    let rev = at.rev.to_string();
-    let epoch = at.epoch.unwrap_or_default();
-    local.apply_with_meta(&[], &[("fleet_rev", rev.as_bytes()), ("fleet_epoch", epoch.as_bytes())])?;
+    local.apply_with_meta(&[], &super::follow::position_meta(&at))?;
     Ok(Seeded {
         namespace,
         records: records.len(),
