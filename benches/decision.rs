@@ -69,13 +69,15 @@ fn world() -> World {
     for i in 0..TOKENS {
         let record = TokenRecord {
             apis: vec![target].into(),
-            bound_certificates: Box::new([]),
+            binding: certgate::snapshot::Binding::Unbound,
             certificate: None,
             expires_at: None,
         };
         tokens.insert(TokenHash::of(format!("token-{i}").as_bytes()), record);
     }
-    snap.tokens = tokens;
+    std::sync::Arc::get_mut(&mut snap.compiled)
+        .expect("not shared yet")
+        .tokens = tokens;
     let listed = PeerCert::new(leaves[7].clone(), vec![]).unwrap();
     let issued = Spec::client("issued by the client CA").issue(Some(&client_ca));
     let ca_issued = PeerCert::new(issued.cert.clone(), vec![]).unwrap();

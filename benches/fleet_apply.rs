@@ -3,12 +3,13 @@
 //! certificates.
 //!
 //! Run: `cargo bench --bench fleet_apply`. Cases:
-//! - `one grant change`: a replayed change (one grant record) applied to the state, its
-//!   overlay derived and published into the data plane — what every member does for every
-//!   change another member commits;
+//! - `one grant change`, `one key added`, `one certificate uploaded`: a replayed change
+//!   applied to the state, its delta derived and patched into the running snapshot's control
+//!   layer — what every member does for every change another member commits;
 //! - `full resync`: every record parsed into a state and published — what a member does on
 //!   every (re)connect to Redis;
-//! - `part: …`: the three steps of one change, timed apart.
+//! - `compile with the whole overlay`: what a YAML reload costs at this size;
+//! - `part: …`: the steps of one change, timed apart.
 
 #![allow(missing_docs)]
 
@@ -98,7 +99,16 @@ fn publisher(dir: &std::path::Path) -> Publisher {
     let yaml = "listen:\n  https: \"127.0.0.1:1\"\ntls:\n  certificate: server.crt\n  key: server.key\napis:\n  - name: orders\n    listen_path: /orders/\n    auth: {type: token, mutual_tls: true}\n    upstream: {url: \"https://orders.internal\"}\n";
     std::fs::write(dir.join("certgate.yaml"), yaml).unwrap();
     let cfg = load(&dir.join("certgate.yaml")).unwrap();
-    Publisher::start(cfg, Overlay::default(), Arc::new(Metrics::new())).unwrap()
+    Publisher::start(cfg, Arc::new(Overlay::default()), Arc::new(Metrics::new())).unwrap()
+}
+
+/// Applies `writes` to a copy of `live` and publishes the change as a member does.
+fn change(p: &Publisher, live: &mut ControlState, writes: &[Write]) {
+    let mut next = live.clone();
+    next.apply(writes, None).unwrap();
+    let delta = ControlState::delta(live, &next);
+    p.set_control(Arc::new(next.clone()), Some(delta)).unwrap();
+    *live = next;
 }
 
 fn bench(c: &mut Criterion) {
@@ -107,14 +117,34 @@ fn bench(c: &mut Criterion) {
     let records = records();
     let state = ControlState::from_records(records.clone(), None).unwrap();
     p.set_overlay(state.overlay()).unwrap();
-    let writes = |status| {
+    let put = |kind: &'static str, id: &str, body: Vec<u8>| {
         vec![Write::Put {
-            kind: "grant",
-            id: "grant_1".into(),
-            body: serde_json::to_vec(&grant(status)).unwrap(),
+            kind,
+            id: id.into(),
+            body,
         }]
     };
-    let (approve, revoke) = (writes(GrantStatus::Active), writes(GrantStatus::Revoked));
+    let grant_writes = |status| put("grant", "grant_1", serde_json::to_vec(&grant(status)).unwrap());
+    let (approve, revoke) = (grant_writes(GrantStatus::Active), grant_writes(GrantStatus::Revoked));
+    let ca = Spec::ca("bench upload CA").issue(None);
+    let uploads: Vec<Vec<Write>> = bulk_leaves(&ca, 64)
+        .into_iter()
+        .map(|c| {
+            let id = hex::encode(c.digest(openssl::hash::MessageDigest::sha256()).unwrap());
+            let r = CertRecord {
+                id: id.clone(),
+                name: id.clone(),
+                pem: String::from_utf8(c.to_pem().unwrap()).unwrap(),
+                key_sealed: None,
+                source: Source::Api,
+                path: None,
+                deleted: false,
+                organisations: vec!["org_1".into()],
+                created_at: 0,
+            };
+            put("certificate", &id, serde_json::to_vec(&r).unwrap())
+        })
+        .collect();
     let mut g = c.benchmark_group("fleet_apply");
     g.sample_size(10);
     let mut flip = false;
@@ -122,10 +152,30 @@ fn bench(c: &mut Criterion) {
     g.bench_function("one grant change (100k certificates, 100k keys)", |b| {
         b.iter(|| {
             flip = !flip;
-            let mut next = live.clone();
-            next.apply(if flip { &approve } else { &revoke }, None).unwrap();
-            p.set_overlay(next.overlay()).unwrap();
-            live = next;
+            change(&p, &mut live, if flip { &approve } else { &revoke });
+        })
+    });
+    let mut n = 0u64;
+    g.bench_function("one key added (100k certificates, 100k keys)", |b| {
+        b.iter(|| {
+            n += 1;
+            let k = Key {
+                id: format!("bench_key_{n}"),
+                token_sha256: hex::encode(certgate::certs::sha256(format!("bench token {n}").as_bytes())),
+                apis: vec!["orders".into()],
+                bound_certificates: Vec::new(),
+                expires_at: None,
+                created_at: 0,
+            };
+            change(&p, &mut live, &put("key", &k.id, serde_json::to_vec(&k).unwrap()));
+        })
+    });
+    let mut u = 0usize;
+    g.bench_function("one certificate uploaded (100k certificates, 100k keys)", |b| {
+        b.iter(|| {
+            // The same few uploads again and again: each replaces its record (a new parse).
+            u += 1;
+            change(&p, &mut live, &uploads[u % uploads.len()]);
         })
     });
     // Where the time of one change goes.
@@ -136,15 +186,19 @@ fn bench(c: &mut Criterion) {
             next
         })
     });
-    g.bench_function("part: overlay()", |b| b.iter(|| live.overlay()));
-    let overlay = live.overlay();
-    g.bench_function("part: publish (YAML compiled with the overlay)", |b| {
-        b.iter(|| p.set_overlay(overlay.clone()).unwrap())
+    let mut approved = live.clone();
+    approved.apply(&approve, None).unwrap();
+    g.bench_function("part: delta()", |b| b.iter(|| ControlState::delta(&live, &approved)));
+    g.bench_function("part: ca_allow()", |b| b.iter(|| live.ca_allow()));
+    g.bench_function("compile with the whole overlay (a YAML reload)", |b| {
+        b.iter(|| p.set_overlay(live.overlay()).unwrap())
     });
     g.bench_function("full resync (100k certificates, 100k keys)", |b| {
         b.iter(|| {
             let s = ControlState::from_records(records.clone(), None).unwrap();
-            p.set_overlay(s.overlay()).unwrap();
+            let delta = ControlState::delta(&live, &s);
+            p.set_control(Arc::new(s.clone()), Some(delta)).unwrap();
+            live = s;
         })
     });
     g.finish();

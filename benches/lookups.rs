@@ -46,7 +46,7 @@ fn token_table() -> TokenTable {
             TokenHash::of(format!("token-{i}").as_bytes()),
             TokenRecord {
                 apis: vec![].into(),
-                bound_certificates: Box::new([]),
+                binding: certgate::snapshot::Binding::Unbound,
                 certificate: None,
                 expires_at: None,
             },

@@ -3,11 +3,13 @@
 //! directly issued keys — served as a JSON admin API on `listen.admin`.
 //!
 //! Flow: an admin call changes [`ControlState`] and persists it through a [`ControlStore`]
-//! (atomically), then the state's [`ControlState::overlay`] goes through the same compile as
-//! the YAML and is published at once ([`crate::publish::Publisher::set_overlay`]).
+//! (atomically), then what the change did to the state's entries ([`ControlState::delta`])
+//! is published at once ([`crate::publish::Publisher::set_control`]), patching the running
+//! snapshot's control layer.
 
 mod api;
 mod crypto;
+mod entries;
 pub mod error;
 pub mod fleet;
 mod http;
@@ -32,7 +34,7 @@ pub use sync::StoreSync;
 use crate::certs::PemCache;
 use crate::config::{ConfigError, ConfigErrorKind, ConfigErrors, LoadedConfig};
 use crate::publish::Publisher;
-use crate::snapshot::Overlay;
+use crate::snapshot::{Overlay, OverlaySource};
 use error::OpenError;
 
 /// How often a fleet member retries a change another member's commit overtook.
@@ -213,9 +215,9 @@ impl ControlPlane {
             .overlay())
     }
 
-    /// What the control plane adds to the data plane now.
-    pub fn overlay(&self) -> Overlay {
-        self.state.lock().overlay()
+    /// The control plane now, as the publisher's source of overlays.
+    pub fn source(&self) -> Arc<dyn OverlaySource> {
+        Arc::new(self.state.lock().clone())
     }
 
     /// Connects the publisher that every change goes through (and, for a fleet member, the
@@ -243,11 +245,9 @@ impl ControlPlane {
             let (out, writes) = change(&mut next)?;
             if !writes.is_empty() {
                 self.store.apply(&writes).map_err(api::ApiError::storage)?;
+                self.publish_locked(&guard, &next);
             }
             *guard = next;
-            if !writes.is_empty() {
-                self.publish_locked(&guard);
-            }
             return Ok(out);
         };
         if !m.writable() {
@@ -265,9 +265,9 @@ impl ControlPlane {
                 Ok(at) => {
                     self.mirror(&writes, &at);
                     next.fleet_at = at.clone();
+                    self.publish_locked(&guard, &next);
                     *guard = next;
                     m.in_step(&at);
-                    self.publish_locked(&guard);
                     return Ok(out);
                 }
                 Err(fleet::store::FleetError::Conflict(_)) => match self.catch_up_locked(m, &mut guard) {
@@ -291,15 +291,18 @@ impl ControlPlane {
     /// fleet member's view of its own store directory).
     fn change_local(&self, change: impl FnOnce(&mut ControlState)) {
         let mut guard = self.state.lock();
-        change(&mut guard);
-        self.publish_locked(&guard);
+        let mut next = guard.clone();
+        change(&mut next);
+        self.publish_locked(&guard, &next);
+        *guard = next;
     }
 
-    /// Publishes the overlay of `state` (the caller holds the state lock, so publishes
-    /// happen in the order of changes).
-    fn publish_locked(&self, state: &ControlState) {
+    /// Publishes the change from `before` to `after` (the caller holds the state lock, so
+    /// publishes happen in the order of changes).
+    fn publish_locked(&self, before: &ControlState, after: &ControlState) {
         if let Some(p) = self.publisher.get() {
-            if let Err(e) = p.set_overlay(state.overlay()) {
+            let delta = ControlState::delta(before, after);
+            if let Err(e) = p.set_control(Arc::new(after.clone()), Some(delta)) {
                 warn!(
                     "event=control_plane_pending message=\"saved; applies with the next good reload\" errors={}",
                     e.len()

@@ -13,7 +13,7 @@ pub enum Source {
 }
 
 /// A certificate in the control plane.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertRecord {
     /// Certificate ID (hex).
     pub id: String,
@@ -40,7 +40,7 @@ pub struct CertRecord {
 }
 
 /// An organisation (owner of certificates and apps).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Organisation {
     /// ID.
     pub id: String,
@@ -69,7 +69,7 @@ pub enum CertificateMode {
 }
 
 /// An API product.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Product {
     /// ID.
     pub id: String,
@@ -86,7 +86,7 @@ pub struct Product {
 }
 
 /// A consumer application.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct App {
     /// ID.
     pub id: String,
@@ -109,7 +109,7 @@ pub enum RequestStatus {
 }
 
 /// An app's request for a product.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessRequest {
     /// ID.
     pub id: String,
@@ -138,7 +138,7 @@ pub enum GrantStatus {
 }
 
 /// What an approval created.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
     /// ID.
     pub id: String,
@@ -167,7 +167,7 @@ pub struct Grant {
 }
 
 /// A token issued directly (`POST /keys`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Key {
     /// ID.
     pub id: String,

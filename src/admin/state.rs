@@ -1,5 +1,5 @@
-//! The control plane's records in memory, and what they add to the data plane
-//! ([`ControlState::overlay`]). Pure: no I/O, no locking.
+//! The control plane's records in memory. What they add to the data plane is
+//! [`super::entries`]. Pure: no I/O, no locking.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,7 +10,6 @@ use super::fleet::store::Position;
 use super::records::*;
 use super::store::Write;
 use crate::certs::{parse_pem, CertId, LoadedCert};
-use crate::snapshot::{Overlay, OverlayToken, TokenHash};
 
 /// A stored certificate with its parsed form (the key decrypted, in memory only).
 #[derive(Clone)]
@@ -19,6 +18,14 @@ pub struct StoredCert {
     pub record: CertRecord,
     /// Parsed certificate (and key).
     pub loaded: Arc<LoadedCert>,
+}
+
+/// Equal when the records are and the parsed form is the same one (a copy of the state, or
+/// a reload that reused it), which is what tells [`ControlState`] diffs apart.
+impl PartialEq for StoredCert {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.loaded, &other.loaded) && self.record == other.record
+    }
 }
 
 /// Records of one kind by ID: a persistent map, so copying the state for a change costs
@@ -243,46 +250,6 @@ impl ControlState {
                 .collect(),
         };
         ids.into_iter().filter_map(CertId::parse).collect()
-    }
-
-    /// What the control plane adds to the data plane: uploaded certificates join the store,
-    /// active grants add their certificates to their APIs' allow lists and their tokens
-    /// (bound when the product says so), keys add their tokens.
-    pub fn overlay(&self) -> Overlay {
-        let mut o = Overlay::default();
-        for c in self.live_certificates().filter(|c| c.record.source == Source::Api) {
-            o.certificates.push(c.loaded.clone());
-        }
-        for g in self.grants.values().filter(|g| g.status == GrantStatus::Active) {
-            let certs = self.grant_certificates(g);
-            for api in &g.apis {
-                o.allow.entry(api.clone()).or_default().extend(certs.iter().copied());
-            }
-            if let Some(hash) = g.token_sha256.as_deref().and_then(CertId::parse) {
-                o.tokens.push(OverlayToken {
-                    hash: TokenHash(hash.0),
-                    apis: g.apis.clone(),
-                    bound_certificates: if g.bind { certs } else { Vec::new() },
-                    expires_at: None,
-                });
-            }
-        }
-        for k in self.keys.values() {
-            let Some(hash) = CertId::parse(&k.token_sha256) else {
-                continue;
-            };
-            o.tokens.push(OverlayToken {
-                hash: TokenHash(hash.0),
-                apis: k.apis.clone(),
-                bound_certificates: k.bound_certificates.iter().filter_map(|id| CertId::parse(id)).collect(),
-                expires_at: k.expires_at,
-            });
-        }
-        for list in o.allow.values_mut() {
-            list.sort();
-            list.dedup();
-        }
-        o
     }
 }
 

@@ -11,9 +11,19 @@ use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
+use std::collections::HashSet;
+
 use crate::snapshot::CertGauge;
 #[cfg(test)]
 use std::sync::Arc;
+
+/// The expiry gauges' label sets: the compiled YAML's (replaced at every compile) and the
+/// control plane's (patched change by change). A series is exported while either holds it.
+#[derive(Default)]
+struct CertLabels {
+    compiled: HashSet<[String; 3]>,
+    control: HashSet<[String; 3]>,
+}
 
 /// The API label used when no API matched (`no_route`).
 pub const NO_API: &str = "";
@@ -29,8 +39,8 @@ pub struct Metrics {
     reloads: IntCounterVec,
     last_reload_success: Gauge,
     cert_not_after: GaugeVec,
-    /// Label sets of the expiry gauges now exported.
-    cert_labels: parking_lot::Mutex<std::collections::HashSet<[String; 3]>>,
+    /// Label sets of the expiry gauges now exported, by who sets them.
+    cert_labels: parking_lot::Mutex<CertLabels>,
     handshakes_present: IntCounter,
     handshakes_absent: IntCounter,
 }
@@ -179,19 +189,50 @@ impl Metrics {
     /// set before stale series are removed, so a scrape in between never sees a gauge
     /// missing (at worst, for a moment, one that is about to go).
     pub fn set_certificates(&self, certs: &[CertGauge]) {
-        let mut current = self.cert_labels.lock();
-        let mut next = std::collections::HashSet::with_capacity(certs.len());
-        for c in certs {
-            let labels = [c.id.to_hex(), c.subject.clone(), c.role.to_string()];
-            self.cert_not_after
-                .with_label_values(&[&labels[0], &labels[1], &labels[2]])
-                .set(c.not_after as f64);
-            next.insert(labels);
+        let mut labels = self.cert_labels.lock();
+        let next: HashSet<[String; 3]> = certs.iter().map(|c| self.set_gauge(c)).collect();
+        let gone: Vec<[String; 3]> = labels.compiled.difference(&next).cloned().collect();
+        labels.compiled = next;
+        for g in gone {
+            if !labels.control.contains(&g) {
+                let _ = self.cert_not_after.remove_label_values(&[&g[0], &g[1], &g[2]]);
+            }
         }
-        for gone in current.difference(&next) {
-            let _ = self.cert_not_after.remove_label_values(&[&gone[0], &gone[1], &gone[2]]);
+    }
+
+    /// The control plane's expiry gauges: `added` are set, then `removed` go (unless the
+    /// compiled YAML has them too, or they were just added). With `replace`, every earlier
+    /// control-plane gauge not in `added` goes as well.
+    pub fn update_control_certificates<'a>(
+        &self,
+        removed: impl IntoIterator<Item = &'a CertGauge>,
+        added: impl IntoIterator<Item = &'a CertGauge>,
+        replace: bool,
+    ) {
+        let mut labels = self.cert_labels.lock();
+        let added: HashSet<[String; 3]> = added.into_iter().map(|c| self.set_gauge(c)).collect();
+        let mut gone: Vec<[String; 3]> = removed.into_iter().map(gauge_labels).collect();
+        if replace {
+            gone.extend(labels.control.drain());
         }
-        *current = next;
+        for g in gone {
+            if added.contains(&g) {
+                continue;
+            }
+            labels.control.remove(&g);
+            if !labels.compiled.contains(&g) {
+                let _ = self.cert_not_after.remove_label_values(&[&g[0], &g[1], &g[2]]);
+            }
+        }
+        labels.control.extend(added);
+    }
+
+    fn set_gauge(&self, c: &CertGauge) -> [String; 3] {
+        let labels = gauge_labels(c);
+        self.cert_not_after
+            .with_label_values(&[&labels[0], &labels[1], &labels[2]])
+            .set(c.not_after as f64);
+        labels
     }
 
     /// The Prometheus text exposition of every metric.
@@ -200,6 +241,10 @@ impl Metrics {
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         buf
     }
+}
+
+fn gauge_labels(c: &CertGauge) -> [String; 3] {
+    [c.id.to_hex(), c.subject.clone(), c.role.to_string()]
 }
 
 impl Default for Metrics {

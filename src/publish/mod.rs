@@ -1,8 +1,12 @@
-//! The one writer of the snapshot store, and SIGHUP ([`Reloader`]). Both inputs of a snapshot go through here: the YAML
-//! (at start and on SIGHUP) and the control plane's overlay (on every admin change). Each
-//! publish compiles the latest good YAML with the latest overlay and swaps the result in.
-//! The lock below is held by writers only; the request path never touches it.
+//! The one writer of the snapshot store, and SIGHUP ([`Reloader`]). Both inputs of a
+//! snapshot go through here: the YAML (at start and on SIGHUP) and the control plane (on
+//! every change). A YAML load compiles the YAML with the control plane's whole overlay; a
+//! control-plane change patches a copy of the running snapshot's control layer and keeps
+//! its compiled part, unless the change alters what only a compile builds (CA anchors, a
+//! certificate the YAML names). The lock below is held by writers only; the request path
+//! never touches it.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,10 +18,10 @@ mod sighup;
 use parking_lot::Mutex;
 pub use sighup::Reloader;
 
-use crate::certs::{FileSet, Files, PemCache};
+use crate::certs::{CertId, FileSet, Files, PemCache};
 use crate::config::{self, ConfigErrors, LoadedConfig};
 use crate::metrics::Metrics;
-use crate::snapshot::{compile_from, Overlay, Snapshot, SnapshotStore};
+use crate::snapshot::{compile_from, EntriesDelta, Overlay, OverlaySource, Snapshot, SnapshotStore};
 
 /// Builds and publishes snapshots.
 pub struct Publisher {
@@ -33,7 +37,13 @@ struct State {
     /// Every file the last good YAML load read, as it read them: control-plane changes
     /// recompile against these, never against the disk.
     files: Arc<FileSet>,
-    overlay: Arc<Overlay>,
+    /// The control plane as of its latest change.
+    control: Arc<dyn OverlaySource>,
+    /// The CA entries the running snapshot was compiled with.
+    ca_allow: BTreeMap<String, Vec<CertId>>,
+    /// Whether the running snapshot's control layer is `control`'s. False after a change
+    /// whose compile failed: until a compile succeeds, every change compiles.
+    layer_current: bool,
 }
 
 /// What one YAML reload did.
@@ -48,20 +58,26 @@ pub enum ReloadOutcome {
 // === impl Publisher ===
 
 impl Publisher {
-    /// Compiles the loaded YAML with `overlay` and publishes it as generation 1; later
-    /// reloads reread the same file.
-    pub fn start(config: LoadedConfig, overlay: Overlay, metrics: Arc<Metrics>) -> Result<Publisher, ConfigErrors> {
+    /// Compiles the loaded YAML with `control`'s overlay and publishes it as generation 1;
+    /// later reloads reread the same file.
+    pub fn start(
+        config: LoadedConfig,
+        control: Arc<dyn OverlaySource>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Publisher, ConfigErrors> {
         let cache = PemCache::default();
         let path = config.file.clone();
         let config = Arc::new(config);
+        let overlay = control.overlay();
         let (snap, files) = compile_disk(&config, 1, &cache, &overlay);
         let snap = snap?;
         log_warnings(&snap);
         metrics.reload(true);
-        metrics.set_certificates(&snap.certificates);
+        set_gauges(&metrics, &snap, &overlay);
+        let s = snap.totals();
         info!(
             "event=config_loaded generation=1 apis={} tokens={} store_certificates={} allow_entries={}",
-            snap.stats.apis, snap.stats.tokens, snap.stats.store_certificates, snap.stats.allow_entries
+            s.apis, s.tokens, s.store_certificates, s.allow_entries
         );
         Ok(Publisher {
             config_path: path,
@@ -71,7 +87,9 @@ impl Publisher {
             state: Mutex::new(State {
                 config,
                 files: Arc::new(files),
-                overlay: Arc::new(overlay),
+                control,
+                ca_allow: overlay.ca_allow,
+                layer_current: true,
             }),
         })
     }
@@ -98,8 +116,9 @@ impl Publisher {
         let old = self.store.load_full();
         let generation = old.generation + 1;
         let started = Instant::now();
+        let overlay = state.control.overlay();
         let result = config::load(&self.config_path).and_then(|c| {
-            let (snap, files) = compile_disk(&c, generation, &self.cache, &state.overlay);
+            let (snap, files) = compile_disk(&c, generation, &self.cache, &overlay);
             Ok((c, snap?, files))
         });
         match result {
@@ -110,7 +129,9 @@ impl Publisher {
                 log_reload(&snap, &old, started);
                 state.config = Arc::new(config);
                 state.files = Arc::new(files);
-                self.publish(snap);
+                state.ca_allow = overlay.ca_allow.clone();
+                state.layer_current = true;
+                self.publish_compiled(snap, &overlay);
                 self.metrics.reload(true);
                 ReloadOutcome::Applied(generation)
             }
@@ -129,25 +150,46 @@ impl Publisher {
         }
     }
 
-    /// A control-plane change: the running YAML with a new overlay, published at once.
-    pub fn set_overlay(&self, overlay: Overlay) -> Result<u64, ConfigErrors> {
+    /// A control-plane change, published at once: `control` is the control plane after
+    /// it, `delta` what it changed (`None`: unknown, compile). The running snapshot's
+    /// control layer is patched with `delta` unless the change needs the compile.
+    pub fn set_control(
+        &self,
+        control: Arc<dyn OverlaySource>,
+        delta: Option<EntriesDelta>,
+    ) -> Result<u64, ConfigErrors> {
         let mut state = self.state.lock();
-        let generation = self.store.load().generation + 1;
-        let overlay = Arc::new(overlay);
+        let started = Instant::now();
+        // Keep the source either way: it is what the control plane holds, and the next
+        // successful compile applies it.
+        state.control = control.clone();
+        let current = self.store.load_full();
+        if let Some(delta) = delta.filter(|_| state.layer_current) {
+            let compile = control.ca_allow() != state.ca_allow
+                || delta.removed_members().iter().any(|id| current.referenced.contains(id));
+            if !compile {
+                return Ok(self.patch(&current, &delta, started));
+            }
+        }
+        let generation = current.generation + 1;
+        let overlay = control.overlay();
         let compiled = compile_from(&state.config, generation, &Files::replay(&state.files), &overlay);
-        // Keep the overlay either way: it is what the control plane holds, and the next
-        // successful YAML reload applies it.
-        state.overlay = overlay;
         match compiled {
             Ok(snap) => {
+                let s = snap.totals();
                 info!(
-                    "event=control_plane_applied generation={generation} tokens={} allow_entries={}",
-                    snap.stats.tokens, snap.stats.allow_entries
+                    "event=control_plane_applied generation={generation} compiled=true took_ms={} tokens={} allow_entries={}",
+                    started.elapsed().as_millis(),
+                    s.tokens,
+                    s.allow_entries
                 );
-                self.publish(snap);
+                state.ca_allow = overlay.ca_allow.clone();
+                state.layer_current = true;
+                self.publish_compiled(snap, &overlay);
                 Ok(generation)
             }
             Err(errors) => {
+                state.layer_current = false;
                 for e in errors.iter() {
                     error!("event=control_plane_not_applied {e}");
                 }
@@ -156,11 +198,58 @@ impl Publisher {
         }
     }
 
-    fn publish(&self, snap: Snapshot) {
+    /// A control-plane change as a whole overlay (compiled): [`Self::set_control`] without
+    /// a delta.
+    pub fn set_overlay(&self, overlay: Overlay) -> Result<u64, ConfigErrors> {
+        self.set_control(Arc::new(overlay), None)
+    }
+
+    /// Publishes `current` with its control layer patched by `delta`; an empty delta
+    /// publishes nothing.
+    fn patch(&self, current: &Snapshot, delta: &EntriesDelta, started: Instant) -> u64 {
+        if delta.is_empty() {
+            return current.generation;
+        }
+        let mut layer = (*current.control).clone();
+        layer.apply(delta, &current.api_names());
+        let gauges = |e: &crate::snapshot::Entries| {
+            e.members
+                .iter()
+                .filter_map(|m| m.gauge.as_ref())
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let (removed, added) = (gauges(&delta.removed), gauges(&delta.added));
+        self.metrics.update_control_certificates(&removed, &added, false);
+        let generation = current.generation + 1;
+        let stats = layer.stats();
+        self.store.publish(Snapshot {
+            generation,
+            compiled: current.compiled.clone(),
+            control: Arc::new(layer),
+        });
+        info!(
+            "event=control_plane_applied generation={generation} compiled=false took_us={} tokens={} allow_entries={}",
+            started.elapsed().as_micros(),
+            stats.tokens + current.compiled.stats.tokens,
+            stats.allow_entries + current.compiled.stats.allow_entries
+        );
+        generation
+    }
+
+    /// Publishes a compiled snapshot, its warnings logged and its gauges set.
+    fn publish_compiled(&self, snap: Snapshot, overlay: &Overlay) {
         log_warnings(&snap);
-        self.metrics.set_certificates(&snap.certificates);
+        set_gauges(&self.metrics, &snap, overlay);
         self.store.publish(snap);
     }
+}
+
+/// The expiry gauges of a compiled snapshot and its overlay's certificates.
+fn set_gauges(metrics: &Metrics, snap: &Snapshot, overlay: &Overlay) {
+    metrics.set_certificates(&snap.certificates);
+    let control = overlay.entries.members.iter().filter_map(|m| m.gauge.as_ref());
+    metrics.update_control_certificates([], control, true);
 }
 
 /// Compiles against the disk; the snapshot and what was read for it.
@@ -180,7 +269,7 @@ fn compile_disk(
 }
 
 fn log_reload(snap: &Snapshot, old: &Snapshot, started: Instant) {
-    let (s, o) = (snap.stats, old.stats);
+    let (s, o) = (snap.totals(), old.totals());
     let delta = |a: usize, b: usize| a as i64 - b as i64;
     info!(
         "event=reload result=success generation={} took_ms={} apis={}({:+}) tokens={}({:+}) store_certificates={}({:+}) allow_entries={}({:+})",

@@ -128,8 +128,11 @@ pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
         )),
         None => None,
     };
-    let overlay = control.as_ref().map(|c| c.overlay()).unwrap_or_default();
-    let publisher = Arc::new(Publisher::start(first, overlay, metrics.clone()).map_err(|e| anyhow::anyhow!("{e}"))?);
+    let source = match &control {
+        Some(c) => c.source(),
+        None => Arc::new(crate::snapshot::Overlay::default()),
+    };
+    let publisher = Arc::new(Publisher::start(first, source, metrics.clone()).map_err(|e| anyhow::anyhow!("{e}"))?);
     if let Some(c) = &control {
         c.attach(publisher.clone());
     }

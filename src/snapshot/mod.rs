@@ -8,6 +8,7 @@
 
 mod client_allow;
 mod compile;
+mod control;
 pub mod domain_map;
 pub mod handshake;
 pub mod host;
@@ -21,6 +22,7 @@ mod tokens;
 pub mod upstream;
 
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,24 +30,36 @@ use http::HeaderName;
 
 pub use client_allow::{CaSet, ClientAllowList};
 pub use compile::{compile, compile_from, compile_with, EXPIRY_WARNING_DAYS};
+pub use control::{ApiNames, ControlLayer, ControlStats};
 pub use domain_map::{select, DomainMap};
 pub use handshake::HandshakePrefs;
-pub use overlay::{Overlay, OverlayToken};
+pub use overlay::{AllowEntry, AllowTarget, Entries, EntriesDelta, MemberEntry, Overlay, OverlaySource, OverlayToken};
 pub use pins::PinSet;
 pub use routes::{ApiIndex, RouteTable, RouteTableBuilder};
 pub use server_tls::{ServerCredential, ServerIdentities, ServerIdentity};
 pub use store::SnapshotStore;
-pub use tokens::{TokenHash, TokenRecord, TokenTable};
+pub use tokens::{Binding, TokenHash, TokenRecord, TokenTable};
 
 use crate::certs::{CertId, DigestSet};
 use crate::config::{AuthType, ClientAuth};
 use jwt::JwtVerifier;
 use upstream::ApiUpstream;
 
-/// Everything one configuration generation decides with. Immutable once built.
+/// Everything one configuration generation decides with. Immutable once built: the YAML's
+/// compiled part and the control plane's layer, each shared with the generations before
+/// and after it that did not change it (a control-plane change makes a new generation
+/// with the same [`Compiled`] and a patched [`ControlLayer`]).
 pub struct Snapshot {
-    /// Increases by one with every successful load.
+    /// Increases by one with every published change (YAML reload or control-plane change).
     pub generation: u64,
+    /// The YAML compiled with the control plane's certificates and CA entries.
+    pub compiled: Arc<Compiled>,
+    /// The control plane's visible certificates, grants and issued tokens.
+    pub control: Arc<ControlLayer>,
+}
+
+/// What one compile of the YAML (with the control plane's certificates) produced.
+pub struct Compiled {
     /// Listener settings (frozen at start; a reload that changes them only warns).
     pub listen: ListenSettings,
     /// Handshake policy for client certificates.
@@ -64,9 +78,12 @@ pub struct Snapshot {
     pub admin_allow: Option<ClientAllowList>,
     /// Every loaded certificate with a role, for the expiry gauges.
     pub certificates: Vec<CertGauge>,
+    /// Store certificates the YAML names by ID: removing one from the control plane needs
+    /// a compile, which then reports the dangling reference.
+    pub referenced: DigestSet<CertId>,
     /// Things an operator should know (expired certificates, ignored settings).
     pub warnings: Vec<String>,
-    /// Counts for the reload log line.
+    /// Counts for the reload log line (the YAML's side; see [`Snapshot::totals`]).
     pub stats: SnapshotStats,
 }
 
@@ -175,6 +192,34 @@ pub struct SnapshotStats {
 // === impl Snapshot ===
 
 impl Snapshot {
+    /// Sizes of both parts, for logs.
+    pub fn totals(&self) -> SnapshotStats {
+        let (s, c) = (self.compiled.stats, self.control.stats());
+        SnapshotStats {
+            apis: s.apis,
+            tokens: s.tokens + c.tokens,
+            store_certificates: s.store_certificates,
+            allow_entries: s.allow_entries + c.allow_entries,
+        }
+    }
+}
+
+impl Deref for Snapshot {
+    type Target = Compiled;
+
+    fn deref(&self) -> &Compiled {
+        &self.compiled
+    }
+}
+
+// === impl Compiled ===
+
+impl Compiled {
+    /// API names → indexes, for resolving control-plane entries.
+    pub fn api_names(&self) -> ApiNames<'_> {
+        self.apis.iter().map(|a| (&*a.name, a.index)).collect()
+    }
+
     /// The API at `index`.
     pub fn api(&self, index: ApiIndex) -> &Api {
         &self.apis[index as usize]

@@ -16,12 +16,28 @@ pub struct TokenHash(pub [u8; 32]);
 pub struct TokenRecord {
     /// APIs this token may call, sorted.
     pub apis: Box<[ApiIndex]>,
-    /// Certificate-token binding: the leaf IDs this token may be used with.
-    pub bound_certificates: Box<[CertId]>,
+    /// Certificate-token binding: which leaves this token may be used with.
+    pub binding: Binding,
     /// Makes the record the credential of this certificate (`auth.type: certificate`).
     pub certificate: Option<CertId>,
     /// Expiry, seconds since the epoch.
     pub expires_at: Option<i64>,
+}
+
+/// Which leaves a token may be used with on an mTLS API (SPEC §3 step 4).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Binding {
+    /// Any leaf the allow list lets in.
+    #[default]
+    Unbound,
+    /// One of these leaf IDs (`bound_certificates`, keys' bindings).
+    Leaves(Box<[CertId]>),
+    /// One of these leaf IDs while the control plane holds it visible (a bound self-serve
+    /// grant: a certificate deleted later no longer carries the token).
+    LiveLeaves(Box<[CertId]>),
+    /// Any visible control-plane certificate of this organisation, including ones added
+    /// after the token was issued (a bound managed grant).
+    Organisation(std::sync::Arc<str>),
 }
 
 /// Every token record, by token hash, and the certificate credentials, by leaf ID.
@@ -107,7 +123,17 @@ impl TokenTable {
     /// The record for a presented token. The map is keyed by a SHA-256 and digests are
     /// compared in constant time, so timing reveals nothing about stored tokens.
     pub fn get(&self, token: &[u8]) -> Option<&TokenRecord> {
-        self.by_hash.get(&TokenHash::of(token))
+        self.get_hash(&TokenHash::of(token))
+    }
+
+    /// The record for a token hash.
+    pub fn get_hash(&self, hash: &TokenHash) -> Option<&TokenRecord> {
+        self.by_hash.get(hash)
+    }
+
+    /// Whether a record has this hash.
+    pub fn contains(&self, hash: &TokenHash) -> bool {
+        self.by_hash.contains_key(hash)
     }
 
     /// The records whose `certificate` is this leaf.

@@ -106,8 +106,8 @@ impl ControlPlane {
         if let Err(e) = self.store.replace_all(&full.records, &position_meta(&full.at)) {
             warn!("event=fleet_local_copy_failed error=\"{e}\"");
         }
+        self.publish_locked(guard, &next);
         **guard = next;
-        self.publish_locked(guard);
         m.in_step(&full.at);
         Ok(())
     }
@@ -136,8 +136,8 @@ impl ControlPlane {
                 next.fleet_at = to.clone();
                 let writes: Vec<Write> = changes.into_iter().flat_map(|c| c.1).collect();
                 self.mirror(&writes, &to);
+                self.publish_locked(guard, &next);
                 **guard = next;
-                self.publish_locked(guard);
                 m.in_step(&to);
                 Ok(())
             }

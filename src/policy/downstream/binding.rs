@@ -3,16 +3,29 @@
 use super::super::{Deny, PeerCert};
 use super::jwt::Claims;
 use crate::snapshot::jwt::{b64url_nopad, JwtVerifier};
-use crate::snapshot::{Api, TokenRecord};
+use crate::snapshot::{Api, Binding, ControlLayer, TokenRecord};
 
-/// A token with `bound_certificates`, on an API with `mutual_tls`, only works with one of
-/// those leaves.
-pub fn check_token(record: &TokenRecord, api: &Api, peer: Option<&PeerCert>) -> Result<(), Deny> {
-    if record.bound_certificates.is_empty() || !api.auth.mutual_tls {
+/// A bound token, on an API with `mutual_tls`, only works with a leaf its binding names:
+/// one of its `bound_certificates`, or (issued by the control plane) one of its grant's
+/// visible certificates.
+pub fn check_token(
+    record: &TokenRecord,
+    api: &Api,
+    peer: Option<&PeerCert>,
+    control: &ControlLayer,
+) -> Result<(), Deny> {
+    if !api.auth.mutual_tls {
         return Ok(());
     }
-    match peer {
-        Some(p) if record.bound_certificates.contains(&p.id) => Ok(()),
+    let bound = |id| match &record.binding {
+        Binding::Unbound => true,
+        Binding::Leaves(ids) => ids.contains(id),
+        Binding::LiveLeaves(ids) => ids.contains(id) && control.is_visible(id),
+        Binding::Organisation(org) => control.in_organisation(id, org),
+    };
+    match (&record.binding, peer) {
+        (Binding::Unbound, _) => Ok(()),
+        (_, Some(p)) if bound(&p.id) => Ok(()),
         _ => Err(Deny::TokenBindingMismatch),
     }
 }

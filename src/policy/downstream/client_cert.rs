@@ -15,12 +15,23 @@ pub fn check(
     peer: Option<&PeerCert>,
     now: i64,
 ) -> Result<(), Deny> {
+    check_listed(|id| gateway.contains(id), allow, peer, now)
+}
+
+/// [`check`], with `also_listed` saying which leaves other lists allow (the gateway-wide
+/// list, the control plane's grants).
+pub fn check_listed(
+    also_listed: impl Fn(&CertId) -> bool,
+    allow: &ClientAllowList,
+    peer: Option<&PeerCert>,
+    now: i64,
+) -> Result<(), Deny> {
     let peer = peer.ok_or(Deny::ClientCertRequired)?;
     if !peer.strong_key {
         // Below 112-bit security a key is refused however it is listed.
         return Err(Deny::CertNotAllowed(peer.id));
     }
-    if allow.leaves.contains(&peer.id) || gateway.contains(&peer.id) {
+    if allow.leaves.contains(&peer.id) || also_listed(&peer.id) {
         return if peer.valid_at(now) {
             Ok(())
         } else {

@@ -29,13 +29,14 @@ pub struct RequestView<'a> {
 /// Decides whether this request may call `api` (steps 2–4 of SPEC §3).
 pub fn authorize(snap: &Snapshot, api: &Api, req: &RequestView<'_>) -> Result<(), Deny> {
     if api.auth.mutual_tls {
-        client_cert::check(&snap.gateway_leaves, &api.auth.allow, req.peer, req.now)?;
+        let listed = |id: &_| snap.gateway_leaves.contains(id) || snap.control.allows(api.index, id);
+        client_cert::check_listed(listed, &api.auth.allow, req.peer, req.now)?;
     }
     match api.auth.kind {
         AuthType::None => Ok(()),
         AuthType::Token => {
-            let record = token::check(&snap.tokens, api, req)?;
-            binding::check_token(record, api, req.peer)
+            let record = token::check(snap, api, req)?;
+            binding::check_token(record, api, req.peer, &snap.control)
         }
         AuthType::Jwt => {
             let Some(verifier) = api.auth.jwt.as_ref() else {

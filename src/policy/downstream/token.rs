@@ -2,12 +2,14 @@
 
 use super::super::Deny;
 use super::{credential, RequestView};
-use crate::snapshot::{Api, TokenRecord, TokenTable};
+use crate::snapshot::{Api, Snapshot, TokenHash, TokenRecord, TokenTable};
 
-/// The live record of the presented token, if it grants this API.
-pub fn check<'s>(tokens: &'s TokenTable, api: &Api, req: &RequestView<'_>) -> Result<&'s TokenRecord, Deny> {
+/// The live record of the presented token, if it grants this API: the YAML's record, or
+/// else the control plane's (a configured token shadows an issued one with the same hash).
+pub fn check<'s>(snap: &'s Snapshot, api: &Api, req: &RequestView<'_>) -> Result<&'s TokenRecord, Deny> {
     let raw = credential(req.headers, &api.auth.token_header)?.ok_or(Deny::TokenMissing)?;
-    match tokens.get(raw) {
+    let hash = TokenHash::of(raw);
+    match snap.tokens.get_hash(&hash).or_else(|| snap.control.token(&hash)) {
         Some(r) if r.live_at(req.now) && r.grants(api.index) => Ok(r),
         _ => Err(Deny::TokenInvalid),
     }

@@ -25,19 +25,18 @@ impl Compiler<'_> {
     ) -> Option<ApiAuth> {
         let a = &conf.auth;
         let mark = self.mark();
-        let (mut leaves, mut cas) =
-            self.allow_entries(&a.client_certificates, &format!("{base}.auth.client_certificates"));
-        for id in self.overlay.allow.get(&conf.name).into_iter().flatten() {
+        let (leaves, mut cas) = self.allow_entries(&a.client_certificates, &format!("{base}.auth.client_certificates"));
+        // Control-plane grants' CA certificates become anchors here; their other entries
+        // are in the control layer.
+        for id in self.overlay.ca_allow.get(&conf.name).into_iter().flatten() {
             match self.store.get(id).cloned() {
                 Some(c) => {
-                    self.gauge(&c, "client_allow");
-                    leaves.insert(c.id);
                     if let (true, Some(leaf)) = (c.meta.is_ca, c.leaf()) {
                         cas.push((c.id, leaf.clone()));
                     }
                 }
                 None => self.warnings.push(format!(
-                    "API {}: control-plane allow-list entry {id} is not in the store",
+                    "API {}: control-plane CA entry {id} is not in the store",
                     conf.name
                 )),
             }

@@ -30,6 +30,7 @@ impl Compiler<'_> {
     /// Resolves a certificate reference (SPEC §1): a store ID or a PEM path.
     pub(super) fn resolve(&mut self, reference: &str, path: &str) -> Option<Arc<LoadedCert>> {
         if let Some(id) = CertId::parse(reference) {
+            self.referenced.insert(id);
             return match self.store.get(&id) {
                 Some(c) => {
                     let c = c.clone();

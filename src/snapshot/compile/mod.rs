@@ -15,8 +15,8 @@ mod server_tls;
 mod tokens;
 mod upstream;
 
-use super::{CertGauge, Overlay, Snapshot, SnapshotStats};
-use crate::certs::{CertId, CertStore, Files, LoadedCert, PemCache};
+use super::{CertGauge, Compiled, ControlLayer, Overlay, Snapshot, SnapshotStats};
+use crate::certs::{CertId, CertStore, DigestSet, Files, LoadedCert, PemCache};
 use crate::config::{ConfigError, ConfigErrorKind, ConfigErrors, LoadedConfig};
 
 /// Compiles a loaded config, reading the certificate store directory and every file it names.
@@ -25,8 +25,8 @@ pub fn compile(cfg: &LoadedConfig, generation: u64) -> Result<Snapshot, ConfigEr
 }
 
 /// Like [`compile`], reusing the PEM files `cache` parsed on earlier loads, and merging the
-/// control plane's `overlay` (its certificates join the store, its allow-list entries and
-/// tokens join the YAML's).
+/// control plane's `overlay` (its certificates join the store, its CA entries the CA sets,
+/// and its entries make the snapshot's [`ControlLayer`]).
 pub fn compile_with(
     cfg: &LoadedConfig,
     generation: u64,
@@ -64,8 +64,7 @@ pub fn compile_from(
     }
     let mut certificates: Vec<CertGauge> = c.gauges.into_iter().collect();
     certificates.sort();
-    Ok(Snapshot {
-        generation,
+    let mut compiled = Compiled {
         listen: listen.expect("listen has no errors"),
         client_auth: cfg.raw.tls.as_ref().map(|t| t.client_auth).unwrap_or_default(),
         server,
@@ -81,7 +80,15 @@ pub fn compile_from(
         gateway_leaves,
         admin_allow,
         certificates,
+        referenced: c.referenced,
         warnings: c.warnings,
+    };
+    let (control, warnings) = ControlLayer::build(&overlay.entries, &compiled.api_names());
+    compiled.warnings.extend(warnings);
+    Ok(Snapshot {
+        generation,
+        compiled: Arc::new(compiled),
+        control: Arc::new(control),
     })
 }
 
@@ -101,6 +108,7 @@ struct Compiler<'a> {
     overlay: &'a Overlay,
     gauges: BTreeSet<CertGauge>,
     warned_expired: BTreeSet<CertId>,
+    referenced: DigestSet<CertId>,
 }
 
 impl<'a> Compiler<'a> {
@@ -116,6 +124,7 @@ impl<'a> Compiler<'a> {
             overlay,
             gauges: BTreeSet::new(),
             warned_expired: BTreeSet::new(),
+            referenced: DigestSet::default(),
         }
     }
 

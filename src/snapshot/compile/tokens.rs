@@ -1,18 +1,19 @@
-//! `tokens[]` and the control plane's issued tokens, into one token table.
+//! `tokens[]` into the token table (the control plane's issued tokens are in its layer,
+//! [`crate::snapshot::ControlLayer`]).
 
 use std::collections::{BTreeSet, HashMap};
 
 use super::Compiler;
 use crate::certs::CertId;
 use crate::config::ConfigErrorKind as Kind;
-use crate::snapshot::tokens::{TokenHash, TokenRecord, TokenTable};
+use crate::snapshot::tokens::{Binding, TokenHash, TokenRecord, TokenTable};
 use crate::snapshot::Api;
 
 impl Compiler<'_> {
     pub(super) fn tokens(&mut self, apis: &[Api]) -> TokenTable {
         let by_name: HashMap<&str, u32> = apis.iter().map(|a| (&*a.name, a.index)).collect();
         let known_names: BTreeSet<&str> = self.cfg.raw.apis.iter().map(|a| a.name.as_str()).collect();
-        let mut table = TokenTable::with_capacity(self.cfg.raw.tokens.len() + self.overlay.tokens.len());
+        let mut table = TokenTable::with_capacity(self.cfg.raw.tokens.len());
         for (i, t) in self.cfg.raw.tokens.iter().enumerate() {
             let base = format!("tokens[{i}]");
             let mark = self.mark();
@@ -73,33 +74,16 @@ impl Compiler<'_> {
             let Some(hash) = hash else { continue };
             let record = TokenRecord {
                 apis: grants.into(),
-                bound_certificates: bound.into(),
+                binding: if bound.is_empty() {
+                    Binding::Unbound
+                } else {
+                    Binding::Leaves(bound.into())
+                },
                 certificate,
                 expires_at,
             };
             if !table.insert(hash, record) {
                 self.error(Kind::Duplicate, &base, "the same token appears twice");
-            }
-        }
-        for t in &self.overlay.tokens {
-            let mut grants = Vec::new();
-            for name in &t.apis {
-                match by_name.get(name.as_str()) {
-                    Some(idx) => grants.push(*idx),
-                    None => self
-                        .warnings
-                        .push(format!("an issued token grants API `{name}`, which is not configured")),
-                }
-            }
-            let record = TokenRecord {
-                apis: grants.into(),
-                bound_certificates: t.bound_certificates.clone().into(),
-                certificate: None,
-                expires_at: t.expires_at,
-            };
-            if !table.insert(t.hash, record) {
-                self.warnings
-                    .push("an issued token equals a configured one; the configured record wins".into());
             }
         }
         table

@@ -1,0 +1,236 @@
+//! What the control plane's records add to the data plane: the whole [`Overlay`] (for a
+//! compile), and the [`EntriesDelta`] between two states (for patching the running
+//! snapshot's control layer). Pure: derived from [`ControlState`] alone.
+//!
+//! Each record contributes on its own: a visible certificate is a member with its
+//! organisations; an active grant opens its APIs to its organisation (managed) or its
+//! certificates (self-serve) and issues its token; a key issues its token. A change's delta
+//! is therefore the contributions of the records it touched, before and after.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use imbl::ordmap::DiffItem;
+
+use super::records::*;
+use super::state::{ControlState, StoredCert};
+use crate::certs::CertId;
+use crate::snapshot::{
+    AllowEntry, AllowTarget, Binding, CertGauge, Entries, EntriesDelta, MemberEntry, Overlay, OverlaySource,
+    OverlayToken, TokenHash,
+};
+
+/// A record that contributes entries.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Owner {
+    Certificate(String),
+    Grant(String),
+    Key(String),
+}
+
+// === impl ControlState (entries) ===
+
+impl ControlState {
+    /// What the control plane adds to the data plane: uploaded certificates join the store,
+    /// grants' CA certificates the CA sets, and every record's entries the control layer.
+    pub fn overlay(&self) -> Overlay {
+        let mut entries = Entries::default();
+        for c in self.live_certificates() {
+            entries.members.push(member(c));
+        }
+        for g in self.grants.values() {
+            self.grant_entries(g, &mut entries);
+        }
+        for k in self.keys.values() {
+            key_entries(k, &mut entries);
+        }
+        Overlay {
+            certificates: self
+                .live_certificates()
+                .filter(|c| c.record.source == Source::Api)
+                .map(|c| c.loaded.clone())
+                .collect(),
+            ca_allow: self.ca_allow(),
+            entries,
+        }
+    }
+
+    /// The CA certificates active grants allow, by API name: they must be chain anchors.
+    pub fn ca_allow(&self) -> BTreeMap<String, Vec<CertId>> {
+        let cas: Vec<&StoredCert> = self.live_certificates().filter(|c| c.loaded.meta.is_ca).collect();
+        let mut out: BTreeMap<String, Vec<CertId>> = BTreeMap::new();
+        if cas.is_empty() {
+            return out;
+        }
+        for g in self.grants.values().filter(|g| g.status == GrantStatus::Active) {
+            let covered: Vec<CertId> = match g.certificate_mode {
+                CertificateMode::Managed => {
+                    let Some(org) = self.apps.get(&g.app).map(|a| &a.organisation) else {
+                        continue;
+                    };
+                    cas.iter()
+                        .filter(|c| c.record.organisations.contains(org))
+                        .map(|c| c.loaded.id)
+                        .collect()
+                }
+                CertificateMode::SelfServe => cas
+                    .iter()
+                    .filter(|c| g.certificates.contains(&c.record.id))
+                    .map(|c| c.loaded.id)
+                    .collect(),
+            };
+            if covered.is_empty() {
+                continue;
+            }
+            for api in &g.apis {
+                out.entry(api.clone()).or_default().extend(covered.iter().copied());
+            }
+        }
+        for ids in out.values_mut() {
+            ids.sort();
+            ids.dedup();
+        }
+        out
+    }
+
+    /// The entries `before` and `after` differ in: those of every record that differs
+    /// between them (and of the grants of every app that does). The maps share their
+    /// untouched nodes, so this costs what changed, not what is stored.
+    pub fn delta(before: &ControlState, after: &ControlState) -> EntriesDelta {
+        let mut owners = BTreeSet::new();
+        owners.extend(changed(&before.certificates, &after.certificates).map(Owner::Certificate));
+        owners.extend(changed(&before.grants, &after.grants).map(Owner::Grant));
+        owners.extend(changed(&before.keys, &after.keys).map(Owner::Key));
+        for app in changed(&before.apps, &after.apps) {
+            let grants = before.grants.values().chain(after.grants.values());
+            owners.extend(grants.filter(|g| g.app == app).map(|g| Owner::Grant(g.id.clone())));
+        }
+        let mut delta = EntriesDelta::default();
+        for o in &owners {
+            before.entries_of(o, &mut delta.removed);
+            after.entries_of(o, &mut delta.added);
+        }
+        delta
+    }
+
+    /// What one record contributes.
+    fn entries_of(&self, owner: &Owner, out: &mut Entries) {
+        match owner {
+            Owner::Certificate(id) => {
+                if let Some(c) = self.certificates.get(id).filter(|c| !c.record.deleted) {
+                    out.members.push(member(c));
+                }
+            }
+            Owner::Grant(id) => {
+                if let Some(g) = self.grants.get(id) {
+                    self.grant_entries(g, out);
+                }
+            }
+            Owner::Key(id) => {
+                if let Some(k) = self.keys.get(id) {
+                    key_entries(k, out);
+                }
+            }
+        }
+    }
+
+    /// An active grant's allow entries and token. A managed grant follows its app's
+    /// organisation (certificates added later count); a self-serve grant its certificates.
+    fn grant_entries(&self, g: &Grant, out: &mut Entries) {
+        if g.status != GrantStatus::Active {
+            return;
+        }
+        let (targets, binding) = match g.certificate_mode {
+            CertificateMode::Managed => match self.apps.get(&g.app) {
+                Some(app) => {
+                    let org: Arc<str> = app.organisation.as_str().into();
+                    (vec![AllowTarget::Organisation(org.clone())], Binding::Organisation(org))
+                }
+                // No app, no certificates: a bound token matches no leaf.
+                None => (Vec::new(), Binding::LiveLeaves(Box::new([]))),
+            },
+            CertificateMode::SelfServe => {
+                let ids: Vec<CertId> = g.certificates.iter().filter_map(|c| CertId::parse(c)).collect();
+                let targets = ids.iter().map(|id| AllowTarget::Certificate(*id)).collect();
+                (targets, Binding::LiveLeaves(ids.into()))
+            }
+        };
+        for api in &g.apis {
+            for to in &targets {
+                out.allow.push(AllowEntry {
+                    api: api.clone(),
+                    to: to.clone(),
+                });
+            }
+        }
+        if let Some(hash) = g.token_sha256.as_deref().and_then(CertId::parse) {
+            out.tokens.push(OverlayToken {
+                owner: format!("grant/{}", g.id).into(),
+                hash: TokenHash(hash.0),
+                apis: g.apis.clone(),
+                binding: if g.bind { binding } else { Binding::Unbound },
+                expires_at: None,
+            });
+        }
+    }
+}
+
+impl OverlaySource for ControlState {
+    fn overlay(&self) -> Overlay {
+        ControlState::overlay(self)
+    }
+
+    fn ca_allow(&self) -> BTreeMap<String, Vec<CertId>> {
+        ControlState::ca_allow(self)
+    }
+}
+
+/// A key's token.
+fn key_entries(k: &Key, out: &mut Entries) {
+    let Some(hash) = CertId::parse(&k.token_sha256) else {
+        return;
+    };
+    let bound: Vec<CertId> = k.bound_certificates.iter().filter_map(|id| CertId::parse(id)).collect();
+    out.tokens.push(OverlayToken {
+        owner: format!("key/{}", k.id).into(),
+        hash: TokenHash(hash.0),
+        apis: k.apis.clone(),
+        binding: if bound.is_empty() {
+            Binding::Unbound
+        } else {
+            Binding::Leaves(bound.into())
+        },
+        expires_at: k.expires_at,
+    });
+}
+
+/// A visible certificate as a member of the control layer.
+fn member(c: &StoredCert) -> MemberEntry {
+    let l = &c.loaded;
+    MemberEntry {
+        id: l.id,
+        organisations: c
+            .record
+            .organisations
+            .iter()
+            .map(|o| Arc::<str>::from(o.as_str()))
+            .collect(),
+        gauge: (!l.is_public_key_only()).then(|| CertGauge {
+            id: l.id,
+            subject: l.meta.subject.clone(),
+            role: "client_allow",
+            not_after: l.meta.not_after,
+        }),
+    }
+}
+
+/// The IDs whose records differ between two maps.
+fn changed<'a, V: Clone + PartialEq>(
+    before: &'a super::state::Records<V>,
+    after: &'a super::state::Records<V>,
+) -> impl Iterator<Item = String> + 'a {
+    before.diff(after).map(|d| match d {
+        DiffItem::Add(k, _) | DiffItem::Remove(k, _) => k.clone(),
+        DiffItem::Update { new: (k, _), .. } => k.clone(),
+    })
+}
