@@ -234,3 +234,216 @@ fn changed<'a, V: Clone + PartialEq>(
         DiffItem::Update { new: (k, _), .. } => k.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::store::Write;
+    use crate::pki::Spec;
+    use crate::snapshot::{ApiNames, ControlLayer};
+
+    fn cert(issued: &crate::pki::Issued, orgs: &[&str]) -> CertRecord {
+        CertRecord {
+            id: issued.id().to_hex(),
+            name: "c".into(),
+            pem: String::from_utf8(issued.cert_pem()).unwrap(),
+            key_sealed: None,
+            source: Source::Api,
+            path: None,
+            deleted: false,
+            organisations: orgs.iter().map(|o| o.to_string()).collect(),
+            created_at: 0,
+        }
+    }
+
+    fn grant(id: &str, mode: CertificateMode, certs: &[&str], apis: &[&str], status: GrantStatus) -> Grant {
+        Grant {
+            id: id.into(),
+            request: format!("req_{id}"),
+            app: "app_1".into(),
+            product: "prod".into(),
+            token_sha256: Some(hex::encode(crate::certs::sha256(id.as_bytes()))),
+            apis: apis.iter().map(|a| a.to_string()).collect(),
+            certificate_mode: mode,
+            certificates: certs.iter().map(|c| c.to_string()).collect(),
+            bind: true,
+            status,
+            created_at: 0,
+        }
+    }
+
+    fn key(id: &str, bound: &[&str]) -> Key {
+        Key {
+            id: id.into(),
+            token_sha256: hex::encode(crate::certs::sha256(id.as_bytes())),
+            apis: vec!["orders".into()],
+            bound_certificates: bound.iter().map(|c| c.to_string()).collect(),
+            expires_at: None,
+            created_at: 0,
+        }
+    }
+
+    fn app(org: &str) -> App {
+        App {
+            id: "app_1".into(),
+            name: "app".into(),
+            organisation: org.into(),
+        }
+    }
+
+    fn put<T: serde::Serialize>(kind: &'static str, id: &str, r: &T) -> Write {
+        Write::Put {
+            kind,
+            id: id.into(),
+            body: serde_json::to_vec(r).unwrap(),
+        }
+    }
+
+    fn names() -> ApiNames<'static> {
+        [("orders", 0), ("billing", 1)].into_iter().collect()
+    }
+
+    /// Every step's delta, patched into the layer of the step before, gives the layer built
+    /// from scratch for the step after.
+    #[test]
+    fn a_patched_layer_equals_one_built_from_the_whole_state() {
+        let ca = Spec::ca("entries CA").issue(None);
+        let leaves: Vec<_> = (0..4)
+            .map(|i| Spec::client(&format!("c{i}")).issue(Some(&ca)))
+            .collect();
+        let id = |i: usize| leaves[i].id().to_hex();
+        let ca_id = ca.id().to_hex();
+        let steps: Vec<(&str, Vec<Write>)> = vec![
+            (
+                "start",
+                vec![
+                    put("certificate", &id(0), &cert(&leaves[0], &["acme"])),
+                    put("certificate", &id(1), &cert(&leaves[1], &["acme"])),
+                    put("certificate", &id(2), &cert(&leaves[2], &["other"])),
+                    put("certificate", &ca_id, &cert(&ca, &["other"])),
+                    put("app", "app_1", &app("acme")),
+                    put("key", "k1", &key("k1", &[])),
+                ],
+            ),
+            (
+                "managed grant",
+                vec![put(
+                    "grant",
+                    "g1",
+                    &grant("g1", CertificateMode::Managed, &[], &["orders"], GrantStatus::Active),
+                )],
+            ),
+            (
+                "self-serve grant",
+                vec![put(
+                    "grant",
+                    "g2",
+                    &grant(
+                        "g2",
+                        CertificateMode::SelfServe,
+                        &[&id(2)],
+                        &["billing"],
+                        GrantStatus::Active,
+                    ),
+                )],
+            ),
+            (
+                "upload to the organisation",
+                vec![put("certificate", &id(3), &cert(&leaves[3], &["acme"]))],
+            ),
+            ("app moves organisation", vec![put("app", "app_1", &app("other"))]),
+            (
+                "self-serve certificate hidden",
+                vec![put(
+                    "certificate",
+                    &id(2),
+                    &CertRecord {
+                        deleted: true,
+                        ..cert(&leaves[2], &["other"])
+                    },
+                )],
+            ),
+            (
+                "revoke",
+                vec![put(
+                    "grant",
+                    "g1",
+                    &grant("g1", CertificateMode::Managed, &[], &["orders"], GrantStatus::Revoked),
+                )],
+            ),
+            (
+                "keys",
+                vec![
+                    Write::Remove {
+                        kind: "key",
+                        id: "k1".into(),
+                    },
+                    put("key", "k2", &key("k2", &[&id(0)])),
+                ],
+            ),
+            (
+                "certificate deleted",
+                vec![Write::Remove {
+                    kind: "certificate",
+                    id: id(1),
+                }],
+            ),
+        ];
+        let mut state = ControlState::default();
+        let (mut layer, _) = ControlLayer::build(&state.overlay().entries, &names());
+        for (step, writes) in &steps {
+            let mut next = state.clone();
+            next.apply(writes, None).unwrap();
+            let delta = ControlState::delta(&state, &next);
+            assert!(!delta.is_empty(), "{step}: the change shows in the delta");
+            layer.apply(&delta, &names());
+            let (built, _) = ControlLayer::build(&next.overlay().entries, &names());
+            assert_eq!(layer.describe(), built.describe(), "after {step}");
+            // The steps did what they say.
+            let cid = |i: usize| leaves[i].id();
+            match *step {
+                "managed grant" => {
+                    assert!(layer.allows(0, &cid(0)) && layer.allows(0, &cid(1)));
+                    assert!(!layer.allows(0, &cid(2)) && !layer.allows(1, &cid(0)));
+                }
+                "self-serve grant" => assert!(layer.allows(1, &cid(2)) && !layer.allows(0, &cid(2))),
+                "upload to the organisation" => assert!(layer.allows(0, &cid(3)), "a later certificate counts"),
+                "app moves organisation" => assert!(!layer.allows(0, &cid(0)) && layer.allows(0, &cid(2))),
+                "self-serve certificate hidden" => assert!(!layer.allows(1, &cid(2))),
+                "revoke" => assert!(!layer.allows(0, &cid(2))),
+                _ => {}
+            }
+            state = next;
+        }
+        assert!(layer.token(&TokenHash(crate::certs::sha256(b"k1"))).is_none());
+        assert!(layer.token(&TokenHash(crate::certs::sha256(b"k2"))).is_some());
+        assert!(state.ca_allow().is_empty(), "the CA is covered by no active grant");
+    }
+
+    #[test]
+    fn an_unchanged_state_has_an_empty_delta_and_a_ca_under_a_grant_is_an_anchor() {
+        let ca = Spec::ca("anchor CA").issue(None);
+        let mut s = ControlState::default();
+        s.apply(
+            &[
+                put("certificate", &ca.id().to_hex(), &cert(&ca, &["acme"])),
+                put("app", "app_1", &app("acme")),
+            ],
+            None,
+        )
+        .unwrap();
+        assert!(ControlState::delta(&s, &s.clone()).is_empty());
+        assert!(s.ca_allow().is_empty());
+        let mut next = s.clone();
+        next.apply(
+            &[put(
+                "grant",
+                "g1",
+                &grant("g1", CertificateMode::Managed, &[], &["orders"], GrantStatus::Active),
+            )],
+            None,
+        )
+        .unwrap();
+        assert_eq!(next.ca_allow().get("orders"), Some(&vec![ca.id()]));
+    }
+}

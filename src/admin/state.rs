@@ -90,9 +90,20 @@ impl ControlState {
         records: Vec<(String, String, Vec<u8>)>,
         vault: Option<&KeyVault>,
     ) -> Result<ControlState, StateError> {
+        Self::from_records_reusing(records, vault, &ControlState::default())
+    }
+
+    /// [`Self::from_records`], reusing the parsed form of every certificate whose record
+    /// (PEM and sealed key) `before` already holds: a fleet member's full load after an
+    /// outage parses only what changed, and its delta against `before` is what changed.
+    pub fn from_records_reusing(
+        records: Vec<(String, String, Vec<u8>)>,
+        vault: Option<&KeyVault>,
+        before: &ControlState,
+    ) -> Result<ControlState, StateError> {
         let mut s = ControlState::default();
         for (k, id, body) in records {
-            s.put(&k, id, &body, vault)?;
+            s.put(&k, id, &body, vault, Some(before))?;
         }
         Ok(s)
     }
@@ -107,7 +118,7 @@ impl ControlState {
             match w {
                 Write::Put { kind: k, id, body } => {
                     let before = self.certificates.get(id).cloned();
-                    self.put(k, id.clone(), body, vault)?;
+                    self.put(k, id.clone(), body, vault, None)?;
                     if *k != kind::CERTIFICATE {
                         continue;
                     }
@@ -138,7 +149,14 @@ impl ControlState {
     }
 
     /// Inserts or replaces one stored record.
-    fn put(&mut self, k: &str, id: String, body: &[u8], vault: Option<&KeyVault>) -> Result<(), StateError> {
+    fn put(
+        &mut self,
+        k: &str,
+        id: String,
+        body: &[u8],
+        vault: Option<&KeyVault>,
+        reuse: Option<&ControlState>,
+    ) -> Result<(), StateError> {
         let bad = |source: serde_json::Error| StateError::Unreadable {
             kind: k.to_string(),
             id: id.clone(),
@@ -168,7 +186,13 @@ impl ControlState {
                     }
                     return Ok(());
                 }
-                let loaded = parse_record(&record, vault)?;
+                let known = reuse
+                    .and_then(|b| b.certificates.get(&id))
+                    .filter(|c| c.record.pem == record.pem && c.record.key_sealed == record.key_sealed);
+                let loaded = match known {
+                    Some(c) => c.loaded.clone(),
+                    None => parse_record(&record, vault)?,
+                };
                 self.dormant.remove(&id);
                 self.certificates.insert(id, StoredCert { record, loaded });
             }

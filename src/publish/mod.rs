@@ -292,3 +292,137 @@ pub fn log_warnings(snap: &Snapshot) {
         warn!("event=config_warning generation={} message=\"{w}\"", snap.generation);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certs::parse_pem;
+    use crate::pki::Spec;
+    use crate::snapshot::{AllowEntry, AllowTarget, Entries, MemberEntry};
+
+    /// A publisher over two mTLS APIs; `orders` names `named` by ID in its allow list.
+    fn publisher(dir: &std::path::Path, named: &crate::pki::Issued, start: Overlay) -> Publisher {
+        let ca = Spec::ca("publish test CA").issue(None);
+        Spec::server("localhost", &["localhost"])
+            .issue(Some(&ca))
+            .write(dir, "server");
+        let yaml = format!(
+            "listen:\n  https: \"127.0.0.1:1\"\ntls:\n  certificate: server.crt\n  key: server.key\napis:\n  - name: orders\n    listen_path: /orders/\n    auth: {{type: none, mutual_tls: true, client_certificates: [\"{}\"]}}\n    upstream: {{url: \"https://orders.internal\"}}\n  - name: billing\n    listen_path: /billing/\n    auth: {{type: none, mutual_tls: true}}\n    upstream: {{url: \"https://billing.internal\"}}\n",
+            named.id().to_hex()
+        );
+        std::fs::write(dir.join("certgate.yaml"), yaml).unwrap();
+        let cfg = config::load(&dir.join("certgate.yaml")).unwrap();
+        Publisher::start(cfg, Arc::new(start), Arc::new(Metrics::new())).unwrap()
+    }
+
+    fn loaded(i: &crate::pki::Issued) -> Arc<crate::certs::LoadedCert> {
+        Arc::new(parse_pem(&i.cert_pem(), std::path::Path::new("test")).unwrap())
+    }
+
+    fn member(i: &crate::pki::Issued) -> MemberEntry {
+        MemberEntry {
+            id: i.id(),
+            organisations: vec![Arc::<str>::from("acme")].into(),
+            gauge: None,
+        }
+    }
+
+    #[test]
+    fn a_change_patches_the_layer_unless_only_a_compile_can_apply_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Spec::ca("uploaded CA").issue(None);
+        let (named, leaf) = (
+            Spec::client("named").issue(Some(&ca)),
+            Spec::client("leaf").issue(Some(&ca)),
+        );
+        let mut overlay = Overlay {
+            certificates: vec![loaded(&named), loaded(&leaf), loaded(&ca)],
+            ..Overlay::default()
+        };
+        overlay.entries.members = vec![member(&named), member(&leaf)];
+        let p = publisher(dir.path(), &named, overlay.clone());
+        let first = p.store().load_full();
+        let billing = first.api_by_name("billing").unwrap().index;
+
+        // A grant: the layer is patched, the compiled part is the same one.
+        let grant = AllowEntry {
+            api: "billing".into(),
+            to: AllowTarget::Organisation("acme".into()),
+        };
+        let mut after = overlay.clone();
+        after.entries.allow.push(grant.clone());
+        let delta = EntriesDelta {
+            removed: Entries::default(),
+            added: Entries {
+                allow: vec![grant.clone()],
+                ..Entries::default()
+            },
+        };
+        assert_eq!(p.set_control(Arc::new(after.clone()), Some(delta)).unwrap(), 2);
+        let second = p.store().load_full();
+        assert!(Arc::ptr_eq(&first.compiled, &second.compiled), "no compile");
+        assert!(second.control.allows(billing, &leaf.id()));
+        assert!(
+            !first.control.allows(billing, &leaf.id()),
+            "the old generation is untouched"
+        );
+
+        // The grant now covers a CA: only a compile makes it an anchor.
+        let mut with_ca = after.clone();
+        with_ca.entries.members.push(member(&ca));
+        with_ca.ca_allow.insert("billing".into(), vec![ca.id()]);
+        let delta = EntriesDelta {
+            removed: Entries::default(),
+            added: Entries {
+                members: vec![member(&ca)],
+                ..Entries::default()
+            },
+        };
+        assert_eq!(p.set_control(Arc::new(with_ca.clone()), Some(delta)).unwrap(), 3);
+        let third = p.store().load_full();
+        assert!(!Arc::ptr_eq(&second.compiled, &third.compiled), "compiled");
+        let cas = third.api(billing).auth.allow.cas.as_ref().expect("a CA set");
+        assert_eq!(cas.ids, vec![ca.id()]);
+
+        // An empty delta publishes nothing.
+        assert_eq!(
+            p.set_control(Arc::new(with_ca.clone()), Some(EntriesDelta::default()))
+                .unwrap(),
+            3
+        );
+
+        // Removing the certificate the YAML names needs the compile, which refuses it: the
+        // running snapshot stays, and so does every later change until a compile succeeds.
+        let mut gone = with_ca.clone();
+        gone.certificates.retain(|c| c.id != named.id());
+        gone.entries.members.retain(|m| m.id != named.id());
+        let delta = EntriesDelta {
+            removed: Entries {
+                members: vec![member(&named)],
+                ..Entries::default()
+            },
+            added: Entries::default(),
+        };
+        assert!(p.set_control(Arc::new(gone.clone()), Some(delta)).is_err());
+        assert_eq!(p.store().load().generation, 3);
+        let delta = EntriesDelta {
+            removed: Entries {
+                allow: vec![grant],
+                ..Entries::default()
+            },
+            added: Entries::default(),
+        };
+        let mut revoked = gone.clone();
+        revoked.entries.allow.clear();
+        assert!(
+            p.set_control(Arc::new(revoked), Some(delta)).is_err(),
+            "compiles, still refused"
+        );
+        // Putting the certificate back compiles again.
+        assert_eq!(
+            p.set_control(Arc::new(with_ca), Some(EntriesDelta::default())).unwrap(),
+            4
+        );
+        assert!(!Arc::ptr_eq(&third.compiled, &p.store().load().compiled));
+    }
+}

@@ -117,6 +117,27 @@ impl ControlLayer {
         }
     }
 
+    /// Everything the layer holds, in a fixed order: two layers that decide alike print
+    /// alike (for tests that check a patched layer against one built from scratch).
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (id, orgs) in &self.members {
+            out.push(format!("member {} {:?}", id.to_hex(), orgs));
+        }
+        for (id, c) in &self.by_certificate {
+            out.push(format!("certificate {} {:?}", id.to_hex(), c.sorted()));
+        }
+        for (org, c) in &self.by_organisation {
+            out.push(format!("organisation {org} {:?}", c.sorted()));
+        }
+        for (hash, t) in &self.tokens {
+            out.push(format!("token {} {} {:?}", hex::encode(hash.0), t.owner, t.record));
+        }
+        out.sort();
+        out.push(format!("allow_entries {}", self.allow_entries));
+        out
+    }
+
     fn add(&mut self, entries: &Entries, apis: &ApiNames<'_>, mut warnings: Option<&mut Vec<String>>) {
         for m in &entries.members {
             self.members.insert(m.id, m.organisations.clone());
@@ -247,6 +268,12 @@ impl ApiCounts {
 
     fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    fn sorted(&self) -> Vec<(ApiIndex, u32)> {
+        let mut v = self.0.to_vec();
+        v.sort_unstable();
+        v
     }
 }
 

@@ -525,6 +525,60 @@ fn fleet_seed_copies_a_single_node_state_into_an_empty_namespace_only() {
     let _ = first.child.kill();
 }
 
+#[test]
+fn an_emptied_redis_is_held_until_a_member_reseeds_it() {
+    let f = start_fleet(2);
+    let (cert, grant) = f.grant(0);
+    let t = token(&grant);
+    for i in 0..2 {
+        wait_for(|| f.gw(i, &cert, &t).0 == 200, &format!("member {i} serves the grant"));
+    }
+    let rev = f.members[0].metric("certgate_fleet_revision");
+    let stranger = Spec::client("stranger").issue(Some(&f.client_ca));
+
+    // Redis loses everything (FLUSHALL, a replaced instance without its data): the members
+    // do not follow it into emptiness. They serve what they had and refuse writes.
+    let mut con = f.redis.client();
+    let _: String = redis::cmd("FLUSHALL").query(&mut con).unwrap();
+    for (i, g) in f.members.iter().enumerate() {
+        wait_for(
+            || g.metric("certgate_fleet_sync_errors_total{reason=\"emptied\"}") >= 1.0,
+            "the emptied namespace is counted",
+        );
+        assert_eq!(f.gw(i, &cert, &t).0, 200, "member {i} still allows");
+        assert_eq!(f.gw(i, &stranger, &t).1, "cert_not_allowed", "member {i} still refuses");
+        let r = admin(g, "POST", "/organisations", br#"{"name":"while held"}"#);
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert_eq!(r.json()["code"], "fleet_unavailable");
+        assert_eq!(
+            g.metric("certgate_fleet_revision"),
+            rev,
+            "member {i} keeps its revision"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    let log = f.members[1].log();
+    assert_eq!(
+        log.matches("event=fleet_held").count(),
+        1,
+        "said once, not every poll:\n{log}"
+    );
+    assert!(log.contains("reason=emptied"), "{log}");
+
+    // `fleet seed` from a member's local copy refills it; both members follow the new
+    // epoch, take writes again and still serve the grant.
+    let seed = certgate_cmd(&["fleet", "seed", "-c"], &f.members[0].config);
+    assert!(seed.status.success(), "{seed:?}");
+    for (i, g) in f.members.iter().enumerate() {
+        wait_for(|| g.metric("certgate_fleet_connected") == 1.0, "in step after the seed");
+        wait_for(
+            || admin(g, "POST", "/organisations", br#"{"name":"after seed"}"#).status == 201,
+            "writes accepted after the seed",
+        );
+        assert_eq!(f.gw(i, &cert, &t).0, 200, "member {i} allows after the seed");
+    }
+}
+
 fn certgate_cmd(args: &[&str], config: &Path) -> std::process::Output {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_certgate"));
     c.args(args).arg(config);

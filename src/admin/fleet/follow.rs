@@ -91,7 +91,7 @@ impl ControlPlane {
         if let Some(salt) = &full.salt {
             self.init_vault(salt);
         }
-        let mut next = match ControlState::from_records(full.records.clone(), self.vault()) {
+        let mut next = match ControlState::from_records_reusing(full.records.clone(), self.vault(), guard) {
             Ok(s) => s,
             Err(e) => {
                 m.hold(
