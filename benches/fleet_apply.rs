@@ -189,7 +189,6 @@ fn bench(c: &mut Criterion) {
     let mut approved = live.clone();
     approved.apply(&approve, None).unwrap();
     g.bench_function("part: delta()", |b| b.iter(|| ControlState::delta(&live, &approved)));
-    g.bench_function("part: ca_allow()", |b| b.iter(|| live.ca_allow()));
     g.bench_function("compile with the whole overlay (a YAML reload)", |b| {
         b.iter(|| p.set_overlay(live.overlay()).unwrap())
     });

@@ -179,10 +179,6 @@ impl OverlaySource for ControlState {
     fn overlay(&self) -> Overlay {
         ControlState::overlay(self)
     }
-
-    fn ca_allow(&self) -> BTreeMap<String, Vec<CertId>> {
-        ControlState::ca_allow(self)
-    }
 }
 
 /// A key's token.
@@ -221,6 +217,7 @@ fn member(c: &StoredCert) -> MemberEntry {
             role: "client_allow",
             not_after: l.meta.not_after,
         }),
+        is_ca: l.meta.is_ca,
     }
 }
 

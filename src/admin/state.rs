@@ -1,6 +1,7 @@
 //! The control plane's records in memory. What they add to the data plane is
 //! [`super::entries`]. Pure: no I/O, no locking.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -101,9 +102,10 @@ impl ControlState {
         vault: Option<&KeyVault>,
         before: &ControlState,
     ) -> Result<ControlState, StateError> {
+        let parsed = parse_certificates(&records, vault, before)?;
         let mut s = ControlState::default();
         for (k, id, body) in records {
-            s.put(&k, id, &body, vault, Some(before))?;
+            s.put(&k, id, &body, vault, Some(&parsed))?;
         }
         Ok(s)
     }
@@ -155,7 +157,7 @@ impl ControlState {
         id: String,
         body: &[u8],
         vault: Option<&KeyVault>,
-        reuse: Option<&ControlState>,
+        parsed: Option<&HashMap<String, Arc<LoadedCert>>>,
     ) -> Result<(), StateError> {
         let bad = |source: serde_json::Error| StateError::Unreadable {
             kind: k.to_string(),
@@ -186,11 +188,8 @@ impl ControlState {
                     }
                     return Ok(());
                 }
-                let known = reuse
-                    .and_then(|b| b.certificates.get(&id))
-                    .filter(|c| c.record.pem == record.pem && c.record.key_sealed == record.key_sealed);
-                let loaded = match known {
-                    Some(c) => c.loaded.clone(),
+                let loaded = match parsed.and_then(|p| p.get(&id)) {
+                    Some(l) => l.clone(),
                     None => parse_record(&record, vault)?,
                 };
                 self.dormant.remove(&id);
@@ -293,6 +292,53 @@ fn local_dir_view(c: &mut StoredCert, before: Option<&StoredCert>) {
         }
         None => c.record.deleted = true,
     }
+}
+
+/// The parsed form of every certificate record among `records` that carries its PEM:
+/// `before`'s where it holds the same PEM and sealed key, else parsed here, on every core
+/// (a full load of 100k certificates is mostly this).
+fn parse_certificates(
+    records: &[(String, String, Vec<u8>)],
+    vault: Option<&KeyVault>,
+    before: &ControlState,
+) -> Result<HashMap<String, Arc<LoadedCert>>, StateError> {
+    let mut out = HashMap::new();
+    let mut todo: Vec<(String, CertRecord)> = Vec::new();
+    for (_, id, body) in records.iter().filter(|r| r.0 == kind::CERTIFICATE) {
+        let Ok(record) = serde_json::from_slice::<CertRecord>(body) else {
+            continue; // put() reports it
+        };
+        if record.source == Source::Dir && record.pem.is_empty() {
+            continue;
+        }
+        let known = before
+            .certificates
+            .get(id)
+            .filter(|c| c.record.pem == record.pem && c.record.key_sealed == record.key_sealed);
+        match known {
+            Some(c) => drop(out.insert(id.clone(), c.loaded.clone())),
+            None => todo.push((id.clone(), record)),
+        }
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let chunk = todo.len().div_ceil(threads).max(256);
+    let results: Vec<Result<Vec<(String, Arc<LoadedCert>)>, StateError>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = todo
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(id, r)| parse_record(r, vault).map(|l| (id.clone(), l)))
+                        .collect()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("parsing does not panic")).collect()
+    });
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(out)
 }
 
 /// Parses a stored certificate, decrypting its key.

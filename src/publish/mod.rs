@@ -6,7 +6,6 @@
 //! certificate the YAML names). The lock below is held by writers only; the request path
 //! never touches it.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,7 +17,7 @@ mod sighup;
 use parking_lot::Mutex;
 pub use sighup::Reloader;
 
-use crate::certs::{CertId, FileSet, Files, PemCache};
+use crate::certs::{FileSet, Files, PemCache};
 use crate::config::{self, ConfigErrors, LoadedConfig};
 use crate::metrics::Metrics;
 use crate::snapshot::{compile_from, EntriesDelta, Overlay, OverlaySource, Snapshot, SnapshotStore};
@@ -39,8 +38,6 @@ struct State {
     files: Arc<FileSet>,
     /// The control plane as of its latest change.
     control: Arc<dyn OverlaySource>,
-    /// The CA entries the running snapshot was compiled with.
-    ca_allow: BTreeMap<String, Vec<CertId>>,
     /// Whether the running snapshot's control layer is `control`'s. False after a change
     /// whose compile failed: until a compile succeeds, every change compiles.
     layer_current: bool,
@@ -88,7 +85,6 @@ impl Publisher {
                 config,
                 files: Arc::new(files),
                 control,
-                ca_allow: overlay.ca_allow,
                 layer_current: true,
             }),
         })
@@ -129,7 +125,6 @@ impl Publisher {
                 log_reload(&snap, &old, started);
                 state.config = Arc::new(config);
                 state.files = Arc::new(files);
-                state.ca_allow = overlay.ca_allow.clone();
                 state.layer_current = true;
                 self.publish_compiled(snap, &overlay);
                 self.metrics.reload(true);
@@ -165,7 +160,7 @@ impl Publisher {
         state.control = control.clone();
         let current = self.store.load_full();
         if let Some(delta) = delta.filter(|_| state.layer_current) {
-            let compile = control.ca_allow() != state.ca_allow
+            let compile = current.control.touches_anchors(&delta)
                 || delta.removed_members().iter().any(|id| current.referenced.contains(id));
             if !compile {
                 return Ok(self.patch(&current, &delta, started));
@@ -183,7 +178,6 @@ impl Publisher {
                     s.tokens,
                     s.allow_entries
                 );
-                state.ca_allow = overlay.ca_allow.clone();
                 state.layer_current = true;
                 self.publish_compiled(snap, &overlay);
                 Ok(generation)
@@ -324,6 +318,7 @@ mod tests {
             id: i.id(),
             organisations: vec![Arc::<str>::from("acme")].into(),
             gauge: None,
+            is_ca: loaded(i).meta.is_ca,
         }
     }
 

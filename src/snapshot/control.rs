@@ -28,6 +28,8 @@ pub type ApiNames<'a> = HashMap<&'a str, ApiIndex>;
 pub struct ControlLayer {
     /// Visible control-plane certificates and their organisations.
     members: DigestPmap<CertId, Arc<[Arc<str>]>>,
+    /// The CA certificates among them (few), to tell which changes need a compile.
+    cas: DigestPmap<CertId, Arc<[Arc<str>]>>,
     /// APIs that self-serve grants open to one certificate.
     by_certificate: DigestPmap<CertId, ApiCounts>,
     /// APIs that managed grants open to an organisation.
@@ -77,6 +79,23 @@ impl ControlLayer {
     pub fn apply(&mut self, delta: &EntriesDelta, apis: &ApiNames<'_>) {
         self.remove(&delta.removed, apis);
         self.add(&delta.added, apis, None);
+    }
+
+    /// Whether `delta` may change which CA certificates grants cover (chain anchors, which
+    /// only a compile builds): it adds, removes or changes a CA certificate, or an allow
+    /// entry that names a CA certificate or an organisation holding one.
+    pub fn touches_anchors(&self, delta: &EntriesDelta) -> bool {
+        let (removed, added) = (&delta.removed, &delta.added);
+        if removed.members.iter().chain(&added.members).any(|m| m.is_ca) {
+            return true;
+        }
+        if self.cas.is_empty() {
+            return false;
+        }
+        removed.allow.iter().chain(&added.allow).any(|a| match &a.to {
+            AllowTarget::Certificate(id) => self.cas.contains_key(id),
+            AllowTarget::Organisation(o) => self.cas.values().any(|orgs| orgs.contains(o)),
+        })
     }
 
     /// Whether a control-plane grant lets this leaf call `api`: the certificate is visible
@@ -141,6 +160,9 @@ impl ControlLayer {
     fn add(&mut self, entries: &Entries, apis: &ApiNames<'_>, mut warnings: Option<&mut Vec<String>>) {
         for m in &entries.members {
             self.members.insert(m.id, m.organisations.clone());
+            if m.is_ca {
+                self.cas.insert(m.id, m.organisations.clone());
+            }
         }
         for a in &entries.allow {
             let Some(&api) = apis.get(a.api.as_str()) else {
@@ -205,6 +227,7 @@ impl ControlLayer {
         }
         for m in &entries.members {
             self.members.remove(&m.id);
+            self.cas.remove(&m.id);
         }
     }
 }
@@ -292,6 +315,7 @@ mod tests {
             id: id(n),
             organisations: orgs.iter().map(|o| Arc::<str>::from(*o)).collect(),
             gauge: None,
+            is_ca: false,
         }
     }
 

@@ -48,6 +48,8 @@ pub struct MemberEntry {
     pub organisations: Arc<[Arc<str>]>,
     /// Its expiry gauge (role `client_allow`); none for a bare public key.
     pub gauge: Option<CertGauge>,
+    /// A CA certificate: a grant covering it makes it a chain anchor, which needs a compile.
+    pub is_ca: bool,
 }
 
 /// One allow-list addition.
@@ -99,9 +101,6 @@ pub struct EntriesDelta {
 pub trait OverlaySource: Send + Sync {
     /// The whole overlay.
     fn overlay(&self) -> Overlay;
-    /// Just [`Overlay::ca_allow`]: when it differs from the one in force, a change needs
-    /// the compile.
-    fn ca_allow(&self) -> BTreeMap<String, Vec<CertId>>;
 }
 
 // === impl Overlay ===
@@ -116,10 +115,6 @@ impl Overlay {
 impl OverlaySource for Overlay {
     fn overlay(&self) -> Overlay {
         self.clone()
-    }
-
-    fn ca_allow(&self) -> BTreeMap<String, Vec<CertId>> {
-        self.ca_allow.clone()
     }
 }
 
