@@ -1,7 +1,6 @@
 //! The control plane's records in memory. What they add to the data plane is
 //! [`super::entries`]. Pure: no I/O, no locking.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -102,10 +101,21 @@ impl ControlState {
         vault: Option<&KeyVault>,
         before: &ControlState,
     ) -> Result<ControlState, StateError> {
-        let parsed = parse_certificates(&records, vault, before)?;
         let mut s = ControlState::default();
-        for (k, id, body) in records {
-            s.put(&k, id, &body, vault, Some(&parsed))?;
+        for d in decode_certificates(&records, vault, before)? {
+            match d {
+                Decoded::Ready(id, record, loaded) => {
+                    s.dormant.remove(&id);
+                    s.certificates.insert(id, StoredCert { record, loaded });
+                }
+                Decoded::Later(i) => {
+                    let (k, id, body) = &records[i];
+                    s.put(k, id.clone(), body, vault)?;
+                }
+            }
+        }
+        for (k, id, body) in records.into_iter().filter(|r| r.0 != kind::CERTIFICATE) {
+            s.put(&k, id, &body, vault)?;
         }
         Ok(s)
     }
@@ -120,7 +130,7 @@ impl ControlState {
             match w {
                 Write::Put { kind: k, id, body } => {
                     let before = self.certificates.get(id).cloned();
-                    self.put(k, id.clone(), body, vault, None)?;
+                    self.put(k, id.clone(), body, vault)?;
                     if *k != kind::CERTIFICATE {
                         continue;
                     }
@@ -151,14 +161,7 @@ impl ControlState {
     }
 
     /// Inserts or replaces one stored record.
-    fn put(
-        &mut self,
-        k: &str,
-        id: String,
-        body: &[u8],
-        vault: Option<&KeyVault>,
-        parsed: Option<&HashMap<String, Arc<LoadedCert>>>,
-    ) -> Result<(), StateError> {
+    fn put(&mut self, k: &str, id: String, body: &[u8], vault: Option<&KeyVault>) -> Result<(), StateError> {
         let bad = |source: serde_json::Error| StateError::Unreadable {
             kind: k.to_string(),
             id: id.clone(),
@@ -188,10 +191,7 @@ impl ControlState {
                     }
                     return Ok(());
                 }
-                let loaded = match parsed.and_then(|p| p.get(&id)) {
-                    Some(l) => l.clone(),
-                    None => parse_record(&record, vault)?,
-                };
+                let loaded = parse_record(&record, vault)?;
                 self.dormant.remove(&id);
                 self.certificates.insert(id, StoredCert { record, loaded });
             }
@@ -294,49 +294,60 @@ fn local_dir_view(c: &mut StoredCert, before: Option<&StoredCert>) {
     }
 }
 
-/// The parsed form of every certificate record among `records` that carries its PEM:
-/// `before`'s where it holds the same PEM and sealed key, else parsed here, on every core
-/// (a full load of 100k certificates is mostly this).
-fn parse_certificates(
+/// A certificate record decoded for a full load.
+enum Decoded {
+    /// Decoded and parsed (or its parsed form reused).
+    Ready(String, CertRecord, Arc<LoadedCert>),
+    /// Needs [`ControlState::put`] (an old store-directory record that reads its file).
+    Later(usize),
+}
+
+/// Decodes and parses every certificate record among `records` on every core (a full load
+/// of 100k certificates is mostly this), reusing `before`'s parsed form where it holds the
+/// same PEM and sealed key.
+fn decode_certificates(
     records: &[(String, String, Vec<u8>)],
     vault: Option<&KeyVault>,
     before: &ControlState,
-) -> Result<HashMap<String, Arc<LoadedCert>>, StateError> {
-    let mut out = HashMap::new();
-    let mut todo: Vec<(String, CertRecord)> = Vec::new();
-    for (_, id, body) in records.iter().filter(|r| r.0 == kind::CERTIFICATE) {
-        let Ok(record) = serde_json::from_slice::<CertRecord>(body) else {
-            continue; // put() reports it
-        };
+) -> Result<Vec<Decoded>, StateError> {
+    let certs: Vec<usize> = (0..records.len())
+        .filter(|&i| records[i].0 == kind::CERTIFICATE)
+        .collect();
+    let one = |i: usize| -> Result<Decoded, StateError> {
+        let (_, id, body) = &records[i];
+        let record: CertRecord = serde_json::from_slice(body).map_err(|source| StateError::Unreadable {
+            kind: kind::CERTIFICATE.to_string(),
+            id: id.clone(),
+            source,
+        })?;
         if record.source == Source::Dir && record.pem.is_empty() {
-            continue;
+            return Ok(Decoded::Later(i));
         }
         let known = before
             .certificates
             .get(id)
             .filter(|c| c.record.pem == record.pem && c.record.key_sealed == record.key_sealed);
-        match known {
-            Some(c) => drop(out.insert(id.clone(), c.loaded.clone())),
-            None => todo.push((id.clone(), record)),
-        }
-    }
+        let loaded = match known {
+            Some(c) => c.loaded.clone(),
+            None => parse_record(&record, vault)?,
+        };
+        Ok(Decoded::Ready(id.clone(), record, loaded))
+    };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    let chunk = todo.len().div_ceil(threads).max(256);
-    let results: Vec<Result<Vec<(String, Arc<LoadedCert>)>, StateError>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = todo
+    let chunk = certs.len().div_ceil(threads).max(256);
+    let parts: Vec<Result<Vec<Decoded>, StateError>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = certs
             .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(id, r)| parse_record(r, vault).map(|l| (id.clone(), l)))
-                        .collect()
-                })
-            })
+            .map(|part| scope.spawn(move || part.iter().map(|&i| one(i)).collect()))
             .collect();
-        workers.into_iter().map(|w| w.join().expect("parsing does not panic")).collect()
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
     });
-    for r in results {
-        out.extend(r?);
+    let mut out = Vec::with_capacity(certs.len());
+    for p in parts {
+        out.extend(p?);
     }
     Ok(out)
 }
