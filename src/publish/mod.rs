@@ -294,14 +294,15 @@ mod tests {
     use crate::pki::Spec;
     use crate::snapshot::{AllowEntry, AllowTarget, Entries, MemberEntry};
 
-    /// A publisher over two mTLS APIs; `orders` names `named` by ID in its allow list.
+    /// A publisher over two mTLS APIs; `orders` (token auth) names `named` by ID in its
+    /// allow list.
     fn publisher(dir: &std::path::Path, named: &crate::pki::Issued, start: Overlay) -> Publisher {
         let ca = Spec::ca("publish test CA").issue(None);
         Spec::server("localhost", &["localhost"])
             .issue(Some(&ca))
             .write(dir, "server");
         let yaml = format!(
-            "listen:\n  https: \"127.0.0.1:1\"\ntls:\n  certificate: server.crt\n  key: server.key\napis:\n  - name: orders\n    listen_path: /orders/\n    auth: {{type: none, mutual_tls: true, client_certificates: [\"{}\"]}}\n    upstream: {{url: \"https://orders.internal\"}}\n  - name: billing\n    listen_path: /billing/\n    auth: {{type: none, mutual_tls: true}}\n    upstream: {{url: \"https://billing.internal\"}}\n",
+            "listen:\n  https: \"127.0.0.1:1\"\ntls:\n  certificate: server.crt\n  key: server.key\napis:\n  - name: orders\n    listen_path: /orders/\n    auth: {{type: token, mutual_tls: true, client_certificates: [\"{}\"]}}\n    upstream: {{url: \"https://orders.internal\"}}\n  - name: billing\n    listen_path: /billing/\n    auth: {{type: none, mutual_tls: true}}\n    upstream: {{url: \"https://billing.internal\"}}\n",
             named.id().to_hex()
         );
         std::fs::write(dir.join("certgate.yaml"), yaml).unwrap();
@@ -419,5 +420,62 @@ mod tests {
             4
         );
         assert!(!Arc::ptr_eq(&third.compiled, &p.store().load().compiled));
+    }
+
+    /// A bound token issued by a managed grant follows the organisation's visible
+    /// certificates: a certificate the YAML lets in by itself, once hidden in the control
+    /// plane, no longer carries the token.
+    #[test]
+    fn a_managed_binding_follows_the_organisation_not_the_allow_list() {
+        use crate::policy::downstream::{authorize, RequestView};
+        use crate::policy::{Deny, PeerCert};
+        use crate::snapshot::{Binding, OverlayToken, TokenHash};
+
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Spec::ca("binding CA").issue(None);
+        let (named, stranger) = (
+            Spec::client("named").issue(Some(&ca)),
+            Spec::client("stranger").issue(Some(&ca)),
+        );
+        let token = OverlayToken {
+            owner: "grant/g1".into(),
+            hash: TokenHash(crate::certs::sha256(b"issued")),
+            apis: vec!["orders".into()],
+            binding: Binding::Organisation("acme".into()),
+            expires_at: None,
+        };
+        let mut overlay = Overlay {
+            certificates: vec![loaded(&named), loaded(&stranger)],
+            ..Overlay::default()
+        };
+        overlay.entries.members = vec![member(&named)];
+        overlay.entries.tokens = vec![token];
+        let p = publisher(dir.path(), &named, overlay.clone());
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", "Bearer issued".parse().unwrap());
+        let decide = |who: &crate::pki::Issued| {
+            let snap = p.store().load_full();
+            let peer = PeerCert::new(who.cert.clone(), Vec::new()).unwrap();
+            let req = RequestView {
+                headers: &headers,
+                peer: Some(&peer),
+                now: crate::clock::now_unix(),
+            };
+            authorize(&snap, snap.api_by_name("orders").unwrap(), &req)
+        };
+        assert_eq!(decide(&named), Ok(()), "a visible certificate of the organisation");
+        // Hidden in the control plane (still in the store, still on the YAML's list).
+        let mut hidden = overlay.clone();
+        hidden.entries.members.clear();
+        let delta = EntriesDelta {
+            removed: Entries {
+                members: vec![member(&named)],
+                ..Entries::default()
+            },
+            added: Entries::default(),
+        };
+        p.set_control(Arc::new(hidden), Some(delta)).unwrap();
+        assert!(matches!(decide(&named), Err(Deny::TokenBindingMismatch)));
+        assert!(matches!(decide(&stranger), Err(Deny::CertNotAllowed(_))));
     }
 }
