@@ -47,24 +47,29 @@ fn grant(status: GrantStatus) -> Grant {
     }
 }
 
+/// An uploaded certificate of `org_1`, as a stored record.
+fn cert_record(c: &openssl::x509::X509) -> (String, String, Vec<u8>) {
+    let id = hex::encode(c.digest(openssl::hash::MessageDigest::sha256()).unwrap());
+    let r = CertRecord {
+        id: id.clone(),
+        name: id.clone(),
+        pem: String::from_utf8(c.to_pem().unwrap()).unwrap(),
+        key_sealed: None,
+        source: Source::Api,
+        path: None,
+        deleted: false,
+        organisations: vec!["org_1".into()],
+        created_at: 0,
+    };
+    record("certificate", &id, &r)
+}
+
 fn records() -> Vec<(String, String, Vec<u8>)> {
     let ca = Spec::ca("bench CA").issue(None);
     eprintln!("making {CERTS} certificates…");
     let mut out = Vec::with_capacity(CERTS + KEYS + 4);
     for c in bulk_leaves(&ca, CERTS) {
-        let id = hex::encode(c.digest(openssl::hash::MessageDigest::sha256()).unwrap());
-        let r = CertRecord {
-            id: id.clone(),
-            name: id.clone(),
-            pem: String::from_utf8(c.to_pem().unwrap()).unwrap(),
-            key_sealed: None,
-            source: Source::Api,
-            path: None,
-            deleted: false,
-            organisations: vec!["org_1".into()],
-            created_at: 0,
-        };
-        out.push(record("certificate", &id, &r));
+        out.push(cert_record(&c));
     }
     for k in 0..KEYS {
         let r = Key {
@@ -130,19 +135,8 @@ fn bench(c: &mut Criterion) {
     let uploads: Vec<Vec<Write>> = bulk_leaves(&ca, 64)
         .into_iter()
         .map(|c| {
-            let id = hex::encode(c.digest(openssl::hash::MessageDigest::sha256()).unwrap());
-            let r = CertRecord {
-                id: id.clone(),
-                name: id.clone(),
-                pem: String::from_utf8(c.to_pem().unwrap()).unwrap(),
-                key_sealed: None,
-                source: Source::Api,
-                path: None,
-                deleted: false,
-                organisations: vec!["org_1".into()],
-                created_at: 0,
-            };
-            put("certificate", &id, serde_json::to_vec(&r).unwrap())
+            let (_, id, body) = cert_record(&c);
+            put("certificate", &id, body)
         })
         .collect();
     let mut g = c.benchmark_group("fleet_apply");

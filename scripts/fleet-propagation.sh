@@ -18,37 +18,18 @@ if [ ! -x "$BIN" ]; then
 fi
 command -v redis-server >/dev/null || scripts/install-deps.sh
 BIN=$(realpath "$BIN")
-exec python3 - "$BIN" "$CHANGES" <<'PY'
-import http.client, http.server, json, os, socket, statistics, subprocess, sys, tempfile, threading, time
+SCRIPTS=$(pwd)/scripts exec python3 - "$BIN" "$CHANGES" <<'PY'
+import http.client, json, os, statistics, subprocess, sys, tempfile, time
+sys.path.insert(0, os.environ["SCRIPTS"])
+from fleet_lib import free_port, wait_port, start_upstream, start_redis
 
 bin_path, changes = sys.argv[1], int(sys.argv[2])
 work = tempfile.mkdtemp(prefix="certgate-fleet-")
 procs = []
 
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-def wait_port(port, what):
-    deadline = time.time() + 15
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close(); return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"{what} did not start (logs in {work})")
-
-class Up(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers(); self.wfile.write(b"ok")
-    def log_message(self, *a): pass
-
-up = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Up)
-threading.Thread(target=up.serve_forever, daemon=True).start()
-
-redis_port = free_port()
-procs.append(subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-                               "--dir", work], stdout=open(f"{work}/redis.log", "w"), stderr=subprocess.STDOUT))
-wait_port(redis_port, "redis-server")
+up_port = start_upstream()
+redis, redis_port = start_redis(work, appendonly=True)
+procs.append(redis)
 
 env = dict(os.environ, CERTGATE_ADMIN_KEY="admin-key-for-the-fleet-bench-0001", CERTGATE_FLEET_SECRET="fleet-secret-for-the-fleet-bench-01")
 members = []
@@ -67,13 +48,13 @@ apis:
   - name: orders
     listen_path: /orders/
     auth: {{type: token, mutual_tls: false}}
-    upstream: {{url: "http://127.0.0.1:{up.server_address[1]}"}}
+    upstream: {{url: "http://127.0.0.1:{up_port}"}}
 """)
     procs.append(subprocess.Popen([bin_path, "run", "-c", f"{d}/certgate.yaml"], env=env,
                                   stdout=open(f"{d}/certgate.log", "w"), stderr=subprocess.STDOUT))
     members.append((name, http_port, admin_port))
 for name, http_port, admin_port in members:
-    wait_port(http_port, f"certgate {name}"); wait_port(admin_port, f"certgate {name} admin")
+    wait_port(http_port, f"certgate {name}", work); wait_port(admin_port, f"certgate {name} admin", work)
 
 def conn(port):
     return http.client.HTTPConnection("127.0.0.1", port, timeout=5)
