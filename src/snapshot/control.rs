@@ -207,29 +207,38 @@ impl ControlLayer {
             let Some(&api) = apis.get(a.api.as_str()) else {
                 continue;
             };
-            let (last, empty) = match &a.to {
-                AllowTarget::Certificate(id) => match self.by_certificate.get_mut(id) {
-                    Some(c) => (c.sub(api), c.is_empty()),
-                    None => continue,
-                },
-                AllowTarget::Organisation(o) => match self.by_organisation.get_mut(o) {
-                    Some(c) => (c.sub(api), c.is_empty()),
-                    None => continue,
-                },
+            let last = match &a.to {
+                AllowTarget::Certificate(id) => count_down(&mut self.by_certificate, id, api),
+                AllowTarget::Organisation(o) => count_down(&mut self.by_organisation, o, api),
             };
             self.allow_entries -= usize::from(last);
-            if empty {
-                match &a.to {
-                    AllowTarget::Certificate(id) => drop(self.by_certificate.remove(id)),
-                    AllowTarget::Organisation(o) => drop(self.by_organisation.remove(o)),
-                }
-            }
         }
         for m in &entries.members {
             self.members.remove(&m.id);
             self.cas.remove(&m.id);
         }
     }
+}
+
+/// Counts one grant of `api` less under `key`, dropping the key when nothing is left; true
+/// when it was the last grant of `api` there.
+fn count_down<K, S>(
+    map: &mut imbl::GenericHashMap<K, ApiCounts, S, imbl::shared_ptr::DefaultSharedPtr>,
+    key: &K,
+    api: ApiIndex,
+) -> bool
+where
+    K: std::hash::Hash + Eq + Clone,
+    S: std::hash::BuildHasher + Clone,
+{
+    let Some(counts) = map.get_mut(key) else {
+        return false;
+    };
+    let last = counts.sub(api);
+    if counts.is_empty() {
+        map.remove(key);
+    }
+    last
 }
 
 /// An issued token's record against this snapshot's API indexes.

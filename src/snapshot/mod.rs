@@ -135,7 +135,7 @@ impl Default for ConnLimits {
 
 /// One API, compiled.
 pub struct Api {
-    /// Position in [`Snapshot::apis`].
+    /// Position in [`Compiled::apis`].
     pub index: ApiIndex,
     /// The configured name (metrics label and log field).
     pub name: Arc<str>,

@@ -10,7 +10,7 @@ use smallvec::SmallVec;
 
 use super::host::{normalize_host, HostMap, HostPattern};
 
-/// Index of an API in [`super::Snapshot::apis`].
+/// Index of an API in [`super::Compiled::apis`].
 pub type ApiIndex = u32;
 
 /// Compiled routing table.
