@@ -239,6 +239,10 @@ impl ControlPlane {
         &self,
         mut change: impl FnMut(&mut ControlState) -> Result<(T, Vec<Write>), api::ApiError>,
     ) -> Result<T, api::ApiError> {
+        if self.fleet.as_ref().is_some_and(|m| !m.writable()) {
+            // Refused before the lock: a full load may hold it.
+            return Err(api::ApiError::fleet_unavailable());
+        }
         let mut guard = self.state.lock();
         let Some(m) = &self.fleet else {
             let mut next = guard.clone();

@@ -162,9 +162,10 @@ impl ControlState {
 
     /// Inserts or replaces one stored record.
     fn put(&mut self, k: &str, id: String, body: &[u8], vault: Option<&KeyVault>) -> Result<(), StateError> {
+        let unreadable_id = id.clone();
         let bad = |source: serde_json::Error| StateError::Unreadable {
             kind: k.to_string(),
-            id: id.clone(),
+            id: unreadable_id.clone(),
             source,
         };
         match k {
@@ -195,30 +196,12 @@ impl ControlState {
                 self.dormant.remove(&id);
                 self.certificates.insert(id, StoredCert { record, loaded });
             }
-            kind::ORGANISATION => {
-                let r = serde_json::from_slice(body).map_err(bad)?;
-                self.organisations.insert(id, r);
-            }
-            kind::PRODUCT => {
-                let r = serde_json::from_slice(body).map_err(bad)?;
-                self.products.insert(id, r);
-            }
-            kind::APP => {
-                let r = serde_json::from_slice(body).map_err(bad)?;
-                self.apps.insert(id, r);
-            }
-            kind::REQUEST => {
-                let r = serde_json::from_slice(body).map_err(bad)?;
-                self.requests.insert(id, r);
-            }
-            kind::GRANT => {
-                let r = serde_json::from_slice(body).map_err(bad)?;
-                self.grants.insert(id, r);
-            }
-            kind::KEY => {
-                let r = serde_json::from_slice(body).map_err(bad)?;
-                self.keys.insert(id, r);
-            }
+            kind::ORGANISATION => insert_json(&mut self.organisations, id, body).map_err(bad)?,
+            kind::PRODUCT => insert_json(&mut self.products, id, body).map_err(bad)?,
+            kind::APP => insert_json(&mut self.apps, id, body).map_err(bad)?,
+            kind::REQUEST => insert_json(&mut self.requests, id, body).map_err(bad)?,
+            kind::GRANT => insert_json(&mut self.grants, id, body).map_err(bad)?,
+            kind::KEY => insert_json(&mut self.keys, id, body).map_err(bad)?,
             _ => {} // a newer version's record: keep it in the store, ignore it here
         }
         Ok(())
@@ -385,4 +368,14 @@ pub fn public_pem(loaded: &LoadedCert) -> String {
         .filter_map(|c| c.to_pem().ok())
         .map(|p| String::from_utf8_lossy(&p).into_owned())
         .collect()
+}
+
+/// Parses one JSON record into its map (the record kinds that need no more than that).
+fn insert_json<V: serde::de::DeserializeOwned + Clone>(
+    map: &mut Records<V>,
+    id: String,
+    body: &[u8],
+) -> Result<(), serde_json::Error> {
+    map.insert(id, serde_json::from_slice(body)?);
+    Ok(())
 }

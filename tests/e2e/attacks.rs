@@ -3,7 +3,7 @@
 use crate::fixture::Fixture;
 
 fn code(r: &crate::support::Response) -> String {
-    r.json()["code"].as_str().unwrap_or("").to_string()
+    r.code()
 }
 
 #[test]

@@ -4,7 +4,7 @@ use certgate::echo::{self, EchoHandle};
 use certgate::pki::{Issued, Spec};
 use serde_json::{json, Value};
 
-use crate::support::client::{http_request, Response};
+use crate::support::client::{call, http_request, Response};
 use crate::support::{Gateway, TestBed, TlsClient};
 
 const ADMIN_KEY: &str = "admin-key-for-the-tests-0123456789";
@@ -134,19 +134,7 @@ impl Cp {
 
     /// Status of a gateway call presenting `cert` and `token`.
     fn gw(&self, api: &str, cert: Option<&Issued>, token: Option<&str>) -> (u16, String) {
-        let mut c = TlsClient::new(&self.ca);
-        if let Some(cert) = cert {
-            c = c.with_cert(cert);
-        }
-        let auth = token.map(|t| format!("Bearer {t}"));
-        let headers: Vec<(&str, &str)> = auth.as_deref().map(|a| vec![("Authorization", a)]).unwrap_or_default();
-        let r = c.get(self.gateway.https, &format!("/{api}/x"), &headers);
-        let code = if r.status == 200 {
-            String::new()
-        } else {
-            r.json()["code"].as_str().unwrap_or("").to_string()
-        };
-        (r.status, code)
+        call(&self.ca, self.gateway.https, &format!("/{api}/x"), cert, token)
     }
 
     fn org(&self, name: &str) -> String {

@@ -11,9 +11,9 @@ use certgate::echo::{self, EchoHandle};
 use certgate::pki::{Issued, Spec};
 use serde_json::{json, Value};
 
-use crate::support::client::{http_request, Response};
+use crate::support::client::{call, http_request, Response};
 use crate::support::redis::{Redis, RedisTls};
-use crate::support::{Gateway, TestBed, TlsClient};
+use crate::support::{Gateway, TestBed};
 
 const ADMIN_KEY: &str = "admin-key-for-the-tests-0123456789";
 const SECRET: &str = "secret-for-encrypting-keys-0123456789";
@@ -167,16 +167,7 @@ impl Fleet {
 }
 
 fn gw(g: &Gateway, ca: &Issued, cert: &Issued, token: &str) -> (u16, String) {
-    let auth = format!("Bearer {token}");
-    let r = TlsClient::new(ca)
-        .with_cert(cert)
-        .get(g.https, "/orders/x", &[("Authorization", &auth)]);
-    let code = if r.status == 200 {
-        String::new()
-    } else {
-        r.json()["code"].as_str().unwrap_or("").to_string()
-    };
-    (r.status, code)
+    call(ca, g.https, "/orders/x", Some(cert), Some(token))
 }
 
 fn token(grant: &Value) -> String {
@@ -577,6 +568,66 @@ fn an_emptied_redis_is_held_until_a_member_reseeds_it() {
         );
         assert_eq!(f.gw(i, &cert, &t).0, 200, "member {i} allows after the seed");
     }
+}
+
+#[test]
+fn writes_are_refused_from_a_reconnect_until_the_full_load_ends() {
+    let f = start_fleet(1);
+    let g = &f.members[0];
+    ok(g, "POST", "/organisations", json!({"name": "before"}), 201);
+
+    // Cut the member's connections and freeze Redis for a while: the member sees the
+    // outage, reconnects (TCP is accepted) but cannot finish its full load until the pause
+    // ends. A member that took writes on reconnect would queue this write behind the
+    // pause and answer 201 once it lifts.
+    let mut con = f.redis.client();
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query(&mut con)
+        .unwrap();
+    let _: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .query(&mut con)
+        .unwrap();
+    let pause = Duration::from_millis(3000);
+    let _: String = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(pause.as_millis() as u64)
+        .arg("ALL")
+        .query(&mut con)
+        .unwrap();
+    let paused_at = Instant::now();
+    wait_for(|| g.metric("certgate_fleet_connected") == 0.0, "the cut shows");
+    let mut refused = 0;
+    while paused_at.elapsed() < pause - Duration::from_millis(500) {
+        let sent = Instant::now();
+        let r = admin(g, "POST", "/organisations", br#"{"name":"during the load"}"#);
+        assert_eq!(r.status, 503, "a write before the full load ended: {}", r.text());
+        assert_eq!(r.json()["code"], "fleet_unavailable");
+        assert!(
+            sent.elapsed() < Duration::from_millis(500),
+            "refused at once, not queued"
+        );
+        refused += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(refused >= 10, "{refused}");
+
+    // The pause lifts: the load ends, the member is in step, writes are accepted.
+    wait_for(|| g.metric("certgate_fleet_connected") == 1.0, "in step after the load");
+    ok(g, "POST", "/organisations", json!({"name": "after"}), 201);
+    let names: Vec<String> = ok(g, "GET", "/organisations", Value::Null, 200)["organisations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.iter().filter(|n| *n == "during the load").count(), 0, "{names:?}");
+    assert!(names.contains(&"before".to_string()) && names.contains(&"after".to_string()));
 }
 
 fn certgate_cmd(args: &[&str], config: &Path) -> std::process::Output {

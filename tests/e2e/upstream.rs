@@ -102,7 +102,7 @@ impl Upstreams {
 
     fn code(&self, path: &str) -> (u16, String) {
         let r = self.get(path);
-        (r.status, r.json()["code"].as_str().unwrap_or("").to_string())
+        (r.status, r.code())
     }
 }
 

@@ -33,6 +33,29 @@ impl Response {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
+
+    /// The SPEC's reason code of an error answer ("" when the body has none).
+    pub fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or("").to_string()
+    }
+
+    /// Status and reason code, the code empty for a 200 (whose body is the upstream's).
+    pub fn verdict(&self) -> (u16, String) {
+        let code = if self.status == 200 { String::new() } else { self.code() };
+        (self.status, code)
+    }
+}
+
+/// Verdict of `GET path` on a gateway's `port`, presenting `cert` (if any) and a bearer `token`
+/// (if any), trusting `ca` for the gateway's certificate.
+pub fn call(ca: &Issued, port: u16, path: &str, cert: Option<&Issued>, token: Option<&str>) -> (u16, String) {
+    let mut c = TlsClient::new(ca);
+    if let Some(cert) = cert {
+        c = c.with_cert(cert);
+    }
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.as_deref().map(|a| vec![("Authorization", a)]).unwrap_or_default();
+    c.get(port, path, &headers).verdict()
 }
 
 /// How to connect: trusted CA, optional client identity, extra chain certificates.

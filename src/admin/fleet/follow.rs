@@ -10,7 +10,7 @@ use parking_lot::MutexGuard;
 
 use super::member::Member;
 use super::notice::verify_notice;
-use super::store::{CatchUp, FleetError, Position};
+use super::store::{CatchUp, FleetError, FullState, Position};
 use crate::admin::state::ControlState;
 use crate::admin::{ControlPlane, Write};
 
@@ -65,11 +65,21 @@ pub(in crate::admin) fn position_meta(at: &Position) -> [(&'static str, Vec<u8>)
 // === impl ControlPlane (fleet) ===
 
 impl ControlPlane {
-    /// Loads the whole namespace and serves it.
+    /// Loads the whole namespace and serves it. Redis is read and the records parsed
+    /// without the state lock (a full load of a large namespace takes seconds), so admin
+    /// reads keep answering from the local state meanwhile.
     pub fn fleet_resync(&self) -> Result<(), SyncError> {
         let Some(m) = &self.fleet else { return Ok(()) };
+        let before = self.state.lock().clone();
+        let loaded = self.load_full(m, &before)?;
         let mut guard = self.state.lock();
-        self.resync_locked(m, &mut guard)
+        if guard.fleet_at != before.fleet_at {
+            // A change landed while the load ran: it may be the newer one, so go forward
+            // from what is served instead.
+            return self.catch_up_locked(m, &mut guard);
+        }
+        self.install_locked(m, &mut guard, loaded);
+        Ok(())
     }
 
     /// Brings this member up to the fleet's revision (replay, or a full load).
@@ -84,23 +94,40 @@ impl ControlPlane {
         m: &Member,
         guard: &mut MutexGuard<'_, ControlState>,
     ) -> Result<(), SyncError> {
+        let loaded = self.load_full(m, guard)?;
+        self.install_locked(m, guard, loaded);
+        Ok(())
+    }
+
+    /// Reads the whole namespace and builds the state it describes, reusing what `before`
+    /// already parsed.
+    fn load_full(&self, m: &Member, before: &ControlState) -> Result<(FullState, ControlState), SyncError> {
         let full = m.store.load_all()?;
-        if full.at.epoch.is_none() && guard.fleet_at.epoch.is_some() {
+        if full.at.epoch.is_none() && before.fleet_at.epoch.is_some() {
             return Err(self.emptied(m));
         }
         if let Some(salt) = &full.salt {
             self.init_vault(salt);
         }
-        let mut next = match ControlState::from_records_reusing(full.records.clone(), self.vault(), guard) {
-            Ok(s) => s,
+        match ControlState::from_records_reusing(full.records.clone(), self.vault(), before) {
+            Ok(next) => Ok((full, next)),
             Err(e) => {
                 m.hold(
                     "unreadable_state",
                     &format!("the fleet's records do not load here: {e}"),
                 );
-                return Err(SyncError::Held);
+                Err(SyncError::Held)
             }
-        };
+        }
+    }
+
+    /// Serves a full load, rewrites the local copy with it, and accepts writes again.
+    fn install_locked(
+        &self,
+        m: &Member,
+        guard: &mut MutexGuard<'_, ControlState>,
+        (full, mut next): (FullState, ControlState),
+    ) {
         next.keep_local_dir(guard);
         next.fleet_at = full.at.clone();
         if let Err(e) = self.store.replace_all(&full.records, &position_meta(&full.at)) {
@@ -109,7 +136,6 @@ impl ControlPlane {
         self.publish_locked(guard, &next);
         **guard = next;
         m.in_step(&full.at);
-        Ok(())
     }
 
     pub(in crate::admin) fn catch_up_locked(
