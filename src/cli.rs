@@ -71,7 +71,7 @@ pub fn verify_cert(ca: &Path, chain: Option<&Path>, leaf: &Path, at: i64) -> any
     println!("leaf: {}", peer.id);
     println!("at: {}", crate::rfc3339::format(at).unwrap_or_else(|| at.to_string()));
     match client_cert::check(&DigestSet::default(), &allow, Some(&peer), at) {
-        Ok(()) => {
+        Ok(_) => {
             println!("decision: allowed");
             Ok(Verdict::Allowed)
         }

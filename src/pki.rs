@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use openssl::asn1::Asn1Time;
 use openssl::bn::{BigNum, MsbOption};
 use openssl::ec::{EcGroup, EcKey};
+use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
@@ -13,7 +14,7 @@ use openssl::rsa::Rsa;
 use openssl::x509::extension::{
     AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName, SubjectKeyIdentifier,
 };
-use openssl::x509::{X509NameBuilder, X509};
+use openssl::x509::{CrlNumber, X509Crl, X509CrlBuilder, X509NameBuilder, X509RevokedBuilder, X509};
 
 use crate::certs::CertId;
 
@@ -331,4 +332,43 @@ pub fn bulk_leaves(issuer: &Issued, n: usize) -> Vec<X509> {
             b.build()
         })
         .collect()
+}
+
+/// A CRL signed by `issuer`, revoking `revoked`, valid from `this_update` to `next_update`
+/// (seconds since the epoch). For tests and the demo.
+pub fn crl(issuer: &Issued, revoked: &[&X509], this_update: i64, next_update: i64) -> Result<X509Crl, ErrorStack> {
+    let mut serials = Vec::with_capacity(revoked.len());
+    for c in revoked {
+        serials.push(c.serial_number().to_bn()?);
+    }
+    crl_of_serials(issuer, &serials, this_update, next_update)
+}
+
+/// A CRL signed by `issuer` listing `serials` (benchmarks build large ones this way).
+pub fn crl_of_serials(
+    issuer: &Issued,
+    serials: &[BigNum],
+    this_update: i64,
+    next_update: i64,
+) -> Result<X509Crl, ErrorStack> {
+    let mut b = X509CrlBuilder::new()?;
+    b.set_issuer_name(issuer.cert.subject_name())?;
+    b.set_last_update(&*Asn1Time::from_unix(this_update)?)?;
+    b.set_next_update(&*Asn1Time::from_unix(next_update)?)?;
+    // The builder needs an AKI, taken from the issuer through a certificate context.
+    let ctx_builder = X509::builder()?;
+    let aki = AuthorityKeyIdentifier::new()
+        .keyid(true)
+        .build(&ctx_builder.x509v3_context(Some(&issuer.cert), None))?;
+    b.append_extension(aki)?;
+    b.append_extension(CrlNumber::new(BigNum::from_u32(1)?)?.build()?)?;
+    let when = Asn1Time::from_unix(this_update)?;
+    for s in serials {
+        let mut r = X509RevokedBuilder::new()?;
+        r.set_serial_number(&*s.to_asn1_integer()?)?;
+        r.set_revocation_date(&when)?;
+        b.add_revoked(r.build())?;
+    }
+    b.sign(&issuer.key, MessageDigest::sha256())?;
+    b.build()
 }

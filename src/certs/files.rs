@@ -103,6 +103,31 @@ impl<'a> Files<'a> {
         r
     }
 
+    /// The CRL files directly in `dir` (`*.crl`, `*.pem`, `*.der`), in name order.
+    pub fn list_crls(&self, dir: &Path) -> Result<Vec<PathBuf>, String> {
+        // Recorded apart from the store listing of the same directory.
+        let key = dir.join(".certgate-crl-listing");
+        let r = match &self.source {
+            Source::Disk(_) => std::fs::read_dir(dir)
+                .and_then(|entries| {
+                    let mut out = Vec::new();
+                    for e in entries {
+                        let path = e?.path();
+                        let ext = path.extension().and_then(|x| x.to_str()).unwrap_or("");
+                        if path.is_file() && ["crl", "pem", "der"].contains(&ext) {
+                            out.push(path);
+                        }
+                    }
+                    out.sort();
+                    Ok(out)
+                })
+                .map_err(|e| e.to_string()),
+            Source::Replay(set) => set.dirs.get(&key).cloned().unwrap_or_else(|| Err(not_recorded())),
+        };
+        self.record.lock().dirs.insert(key, r.clone());
+        r
+    }
+
     /// Every `*.pem` and `*.crt` file below `dir`, in name order. Symbolic links are
     /// followed, but a directory is entered once (a link loop ends there), and only regular
     /// files are taken (a directory named `x.pem` is walked, not read).

@@ -4,6 +4,7 @@
 //! whether a certificate is allowed anywhere; that is the policy modules' job.
 
 mod cache;
+pub mod crl;
 mod files;
 mod id;
 mod loaded;

@@ -167,6 +167,105 @@ pub struct Security {
     /// Appended to the allow list of every mTLS API.
     #[serde(default)]
     pub client_certificates: Vec<String>,
+    /// Revocation of client certificates (SPEC §10).
+    #[serde(default)]
+    pub revocation: Revocation,
+}
+
+/// `security.revocation:`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revocation {
+    /// CRL files and directories (PEM or DER).
+    #[serde(default)]
+    pub crls: Vec<String>,
+    /// What a CRL past its nextUpdate means (default `refuse`).
+    #[serde(default)]
+    pub stale_crl: StaleCrl,
+    /// OCSP for the leaf (default `off`).
+    #[serde(default)]
+    pub ocsp: OcspMode,
+    /// How long an OCSP responder may take (default 1500 ms).
+    #[serde(default = "default_ocsp_timeout_ms")]
+    pub ocsp_timeout_ms: u64,
+    /// Longest time an OCSP answer is kept (default 300 s; never past its nextUpdate).
+    #[serde(default = "default_ocsp_cache_seconds")]
+    pub ocsp_cache_seconds: u64,
+}
+
+impl Default for Revocation {
+    fn default() -> Self {
+        Revocation {
+            crls: Vec::new(),
+            stale_crl: StaleCrl::default(),
+            ocsp: OcspMode::default(),
+            ocsp_timeout_ms: default_ocsp_timeout_ms(),
+            ocsp_cache_seconds: default_ocsp_cache_seconds(),
+        }
+    }
+}
+
+fn default_ocsp_timeout_ms() -> u64 {
+    1500
+}
+
+fn default_ocsp_cache_seconds() -> u64 {
+    300
+}
+
+/// `security.revocation.stale_crl`
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StaleCrl {
+    /// A certificate whose issuer's CRL is past nextUpdate is refused (`revocation_unknown`).
+    #[default]
+    Refuse,
+    /// The stale CRL is still used (its revoked entries still refuse).
+    Allow,
+}
+
+/// `security.revocation.ocsp` and `apis[].auth.revocation.ocsp`. YAML 1.1 readers take a
+/// bare `off` for `false`, so `false` is accepted as `off` too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OcspMode {
+    /// No OCSP.
+    #[default]
+    Off,
+    /// Ask the leaf's responder; soft-fail on errors.
+    Leaf,
+    /// Ask the leaf's responder; refuse when no good answer comes.
+    LeafStrict,
+}
+
+impl<'de> Deserialize<'de> for OcspMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Flag(bool),
+            Word(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Flag(false) => Ok(OcspMode::Off),
+            Raw::Word(w) => match w.as_str() {
+                "off" => Ok(OcspMode::Off),
+                "leaf" => Ok(OcspMode::Leaf),
+                "leaf_strict" => Ok(OcspMode::LeafStrict),
+                other => Err(serde::de::Error::custom(format!(
+                    "unknown variant `{other}`, expected one of `off`, `leaf`, `leaf_strict`"
+                ))),
+            },
+            Raw::Flag(true) => Err(serde::de::Error::custom("expected one of `off`, `leaf`, `leaf_strict`")),
+        }
+    }
+}
+
+/// `apis[].auth.revocation:`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiRevocation {
+    /// Overrides `security.revocation.ocsp` for this API.
+    pub ocsp: OcspMode,
 }
 
 /// One entry of `tokens:`. Its `Debug` never prints the plaintext token.
@@ -233,6 +332,9 @@ pub struct AuthConf {
     /// JWT settings (with `type: jwt`).
     #[serde(default)]
     pub jwt: Option<JwtConf>,
+    /// Per-API revocation settings (SPEC §10).
+    #[serde(default)]
+    pub revocation: Option<ApiRevocation>,
 }
 
 /// `apis[].auth.type`
@@ -329,6 +431,7 @@ impl Default for AuthConf {
             client_certificates: Vec::new(),
             token_header: default_token_header(),
             jwt: None,
+            revocation: None,
         }
     }
 }

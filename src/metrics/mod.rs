@@ -39,6 +39,10 @@ pub struct Metrics {
     reloads: IntCounterVec,
     last_reload_success: Gauge,
     cert_not_after: GaugeVec,
+    crl_next_update: GaugeVec,
+    revocation_checks: IntCounterVec,
+    /// The policy's check counts already added to `revocation_checks`.
+    revocation_seen: parking_lot::Mutex<[u64; 3]>,
     /// Label sets of the expiry gauges now exported, by who sets them.
     cert_labels: parking_lot::Mutex<CertLabels>,
     handshakes_present: IntCounter,
@@ -120,6 +124,27 @@ impl Metrics {
         for result in ["success", "failure"] {
             reloads.with_label_values(&[result]);
         }
+        let revocation_checks = counter(
+            "certgate_revocation_checks_total",
+            "Revocation checks of client certificates, by source (crl, ocsp) and result (good, revoked, unknown, error).",
+            &["source", "result"],
+        );
+        for source in ["crl", "ocsp"] {
+            for result in ["good", "revoked", "unknown", "error"] {
+                revocation_checks.with_label_values(&[source, result]);
+            }
+        }
+        let crl_next_update = GaugeVec::new(
+            Opts::new(
+                "certgate_crl_next_update_timestamp_seconds",
+                "nextUpdate of every loaded CRL, by issuing CA certificate ID (seconds since the epoch; +Inf without one).",
+            ),
+            &["issuer"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(crl_next_update.clone()))
+            .expect("unique metric");
         Metrics {
             handshakes_present: handshakes.with_label_values(&["present"]),
             handshakes_absent: handshakes.with_label_values(&["absent"]),
@@ -132,6 +157,9 @@ impl Metrics {
             reloads,
             last_reload_success,
             cert_not_after,
+            crl_next_update,
+            revocation_checks,
+            revocation_seen: Default::default(),
             cert_labels: Default::default(),
         }
     }
@@ -238,6 +266,7 @@ impl Metrics {
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> Vec<u8> {
         let mut buf = Vec::new();
+        self.sync_revocation_checks();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         buf
     }
@@ -250,6 +279,33 @@ fn gauge_labels(c: &CertGauge) -> [String; 3] {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Adds what the policy counted since the last scrape to `revocation_checks`.
+    fn sync_revocation_checks(&self) {
+        let mut seen = self.revocation_seen.lock();
+        for (i, (source, result, n)) in crate::policy::downstream::revocation::CHECKS
+            .read()
+            .into_iter()
+            .enumerate()
+        {
+            self.revocation_checks
+                .with_label_values(&[source, result])
+                .inc_by(n.saturating_sub(seen[i]));
+            seen[i] = seen[i].max(n);
+        }
+    }
+
+    /// Exports the nextUpdate of every CRL in `set` (and drops the gauges of CRLs no longer
+    /// loaded).
+    pub fn set_crls(&self, set: &crate::snapshot::revocation::RevocationSet) {
+        self.crl_next_update.reset();
+        for c in &set.crls {
+            let t = c.parsed.next_update.map(|t| t as f64).unwrap_or(f64::INFINITY);
+            self.crl_next_update.with_label_values(&[&c.issuer_id.to_hex()]).set(t);
+        }
     }
 }
 

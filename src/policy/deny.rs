@@ -23,6 +23,11 @@ pub enum Deny {
     CertExpired,
     /// The leaf is neither allow-listed nor issued by an allow-listed CA.
     CertNotAllowed(CertId),
+    /// The leaf, or a certificate on its verified path, is on its issuer's CRL (SPEC §10).
+    CertRevoked,
+    /// The revocation status cannot be established and the policy refuses then: a CRL past
+    /// its nextUpdate under `stale_crl: refuse` (SPEC §10).
+    RevocationUnknown,
     /// `type: token`, no token in the header.
     TokenMissing,
     /// Unknown, expired or not granted this API.
@@ -106,6 +111,8 @@ impl Deny {
             Deny::NoRoute => "no_route",
             Deny::ClientCertRequired | Deny::CertCredentialMissing => "client_cert_required",
             Deny::CertExpired => "cert_expired",
+            Deny::CertRevoked => "cert_revoked",
+            Deny::RevocationUnknown => "revocation_unknown",
             Deny::CertNotAllowed(_) | Deny::CertCredentialNotGranted => "cert_not_allowed",
             Deny::TokenMissing | Deny::JwtMissing => "token_missing",
             Deny::TokenInvalid => "token_invalid",
@@ -119,7 +126,12 @@ impl Deny {
         match self {
             Deny::BadPath | Deny::BadHost | Deny::DuplicateCredential => 400,
             Deny::NoRoute => 404,
-            Deny::ClientCertRequired | Deny::CertExpired | Deny::CertNotAllowed(_) | Deny::TokenInvalid => 403,
+            Deny::ClientCertRequired
+            | Deny::CertExpired
+            | Deny::CertNotAllowed(_)
+            | Deny::CertRevoked
+            | Deny::RevocationUnknown
+            | Deny::TokenInvalid => 403,
             Deny::TokenMissing
             | Deny::JwtMissing
             | Deny::JwtInvalid(_)
@@ -141,6 +153,8 @@ impl Deny {
             Deny::NoRoute => "no API matches this request",
             Deny::ClientCertRequired => "Client TLS certificate is required",
             Deny::CertExpired => "Certificate has expired",
+            Deny::CertRevoked => "Certificate has been revoked",
+            Deny::RevocationUnknown => "Certificate revocation status unknown",
             Deny::CertNotAllowed(id) => return Cow::Owned(format!("Certificate with SHA256 {id} not allowed")),
             Deny::TokenMissing | Deny::JwtMissing => "Authorization field missing",
             Deny::TokenInvalid | Deny::CertCredentialNotGranted | Deny::TokenBindingMismatch => DISALLOWED,

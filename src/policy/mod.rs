@@ -8,4 +8,4 @@ pub mod peer;
 pub mod upstream;
 
 pub use deny::Deny;
-pub use peer::PeerCert;
+pub use peer::{PeerCert, RevocationVerdict};

@@ -28,6 +28,21 @@ pub struct PeerCert {
     leaf: X509,
     intermediates: Stack<X509>,
     verdicts: Mutex<SmallVec<[(u64, ChainVerdict); 2]>>,
+    revocation: Mutex<SmallVec<[(u64, u64, RevocationVerdict); 2]>>,
+}
+
+/// What the loaded CRLs say of a connection's certificate and the path it was allowed by
+/// (time excluded: staleness is judged per request against `fresh_until`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevocationVerdict {
+    /// A certificate on the path is listed on its issuer's CRL.
+    Revoked,
+    /// None is listed; the earliest nextUpdate of the CRLs consulted (`i64::MAX` when
+    /// none covered the path).
+    NotRevoked {
+        /// Earliest nextUpdate consulted.
+        fresh_until: i64,
+    },
 }
 
 /// The outcome of verifying a client chain against a CA set (time excluded).
@@ -68,6 +83,7 @@ impl PeerCert {
             leaf,
             intermediates: stack,
             verdicts: Mutex::new(SmallVec::new()),
+            revocation: Mutex::new(SmallVec::new()),
         })
     }
 
@@ -93,6 +109,51 @@ impl PeerCert {
         }
         cache.push((set.fingerprint, verdict));
         verdict
+    }
+
+    /// The revocation verdict for the path `path_key` names (0: the leaf alone, else a CA
+    /// set's fingerprint) under the CRLs of `generation`: computed by `compute` at most once
+    /// per connection, path and CRL generation, so a new CRL applies from the next request.
+    pub fn revocation_verdict(
+        &self,
+        path_key: u64,
+        generation: u64,
+        compute: impl FnOnce() -> RevocationVerdict,
+    ) -> RevocationVerdict {
+        if let Some((_, _, v)) = self
+            .revocation
+            .lock()
+            .iter()
+            .find(|(p, g, _)| *p == path_key && *g == generation)
+        {
+            return *v;
+        }
+        let verdict = compute();
+        let mut cache = self.revocation.lock();
+        if cache.len() >= 4 {
+            cache.remove(0);
+        }
+        cache.push((path_key, generation, verdict));
+        verdict
+    }
+
+    /// The leaf certificate.
+    pub fn leaf(&self) -> &X509 {
+        &self.leaf
+    }
+
+    /// The path from the leaf to a member of `set` that verification builds (leaf first),
+    /// or `None` when there is none.
+    pub fn verified_path(&self, set: &CaSet) -> Option<Vec<X509>> {
+        let mut ctx = X509StoreContext::new().ok()?;
+        ctx.init(&set.store, &self.leaf, &self.intermediates, |c| {
+            if !c.verify_cert()? {
+                return Ok(None);
+            }
+            Ok(c.chain().map(|chain| chain.iter().map(|x| x.to_owned()).collect()))
+        })
+        .ok()
+        .flatten()
     }
 
     /// Why the chain does not verify against `set`, in OpenSSL's words (`None` when it

@@ -15,6 +15,7 @@ pub mod host;
 pub mod jwt;
 mod overlay;
 mod pins;
+pub mod revocation;
 mod routes;
 mod server_tls;
 mod store;
@@ -78,6 +79,8 @@ pub struct Compiled {
     pub admin_allow: Option<ClientAllowList>,
     /// Every loaded certificate with a role, for the expiry gauges.
     pub certificates: Vec<CertGauge>,
+    /// Loaded CRLs and the revocation policy (SPEC §10).
+    pub revocation: Arc<revocation::RevocationSet>,
     /// Store certificates the YAML names by ID: removing one from the control plane needs
     /// a compile, which then reports the dangling reference.
     pub referenced: DigestSet<CertId>,

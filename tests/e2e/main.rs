@@ -24,4 +24,5 @@ mod downstream;
 mod fleet;
 mod fleet_store;
 mod resumption;
+mod revocation;
 mod upstream;

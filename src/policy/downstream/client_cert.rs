@@ -4,28 +4,37 @@
 use super::super::peer::ChainVerdict;
 use super::super::{Deny, PeerCert};
 use crate::certs::{CertId, DigestSet};
-use crate::snapshot::ClientAllowList;
+use crate::snapshot::{CaSet, ClientAllowList};
+
+/// How a leaf was allowed: what the revocation check then covers.
+#[derive(Clone, Copy, Debug)]
+pub enum Allowed<'a> {
+    /// Listed by ID: the leaf alone.
+    Listed,
+    /// Through a chain to a member of this CA set: every certificate on that path.
+    Chain(&'a CaSet),
+}
 
 /// Allowed when the leaf ID is listed (API or gateway list) and the leaf is valid now, or
 /// when the chain the client sent verifies up to a listed CA and every certificate on that
 /// path is valid now. A leaf key below 112-bit security is never allowed.
-pub fn check(
+pub fn check<'a>(
     gateway: &DigestSet<CertId>,
-    allow: &ClientAllowList,
+    allow: &'a ClientAllowList,
     peer: Option<&PeerCert>,
     now: i64,
-) -> Result<(), Deny> {
+) -> Result<Allowed<'a>, Deny> {
     check_listed(|id| gateway.contains(id), allow, peer, now)
 }
 
 /// [`check`], with `also_listed` saying which leaves other lists allow (the gateway-wide
 /// list, the control plane's grants).
-pub fn check_listed(
+pub fn check_listed<'a>(
     also_listed: impl Fn(&CertId) -> bool,
-    allow: &ClientAllowList,
+    allow: &'a ClientAllowList,
     peer: Option<&PeerCert>,
     now: i64,
-) -> Result<(), Deny> {
+) -> Result<Allowed<'a>, Deny> {
     let peer = peer.ok_or(Deny::ClientCertRequired)?;
     if !peer.strong_key {
         // Below 112-bit security a key is refused however it is listed.
@@ -33,7 +42,7 @@ pub fn check_listed(
     }
     if allow.leaves.contains(&peer.id) || also_listed(&peer.id) {
         return if peer.valid_at(now) {
-            Ok(())
+            Ok(Allowed::Listed)
         } else {
             Err(Deny::CertExpired)
         };
@@ -48,7 +57,7 @@ pub fn check_listed(
             } else if now < not_before || now > not_after {
                 Err(Deny::CertNotAllowed(peer.id))
             } else {
-                Ok(())
+                Ok(Allowed::Chain(cas))
             }
         }
         ChainVerdict::Failed => Err(Deny::CertNotAllowed(peer.id)),

@@ -8,6 +8,7 @@
 pub mod binding;
 pub mod client_cert;
 pub mod jwt;
+pub mod revocation;
 pub mod token;
 
 use http::HeaderMap;
@@ -30,7 +31,10 @@ pub struct RequestView<'a> {
 pub fn authorize(snap: &Snapshot, api: &Api, req: &RequestView<'_>) -> Result<(), Deny> {
     if api.auth.mutual_tls {
         let listed = |id: &_| snap.gateway_leaves.contains(id) || snap.control.allows(api.index, id);
-        client_cert::check_listed(listed, &api.auth.allow, req.peer, req.now)?;
+        let allowed = client_cert::check_listed(listed, &api.auth.allow, req.peer, req.now)?;
+        if let Some(peer) = req.peer {
+            revocation::check(&snap.revocation, peer, allowed, req.now)?;
+        }
     }
     match api.auth.kind {
         AuthType::None => Ok(()),
@@ -46,7 +50,14 @@ pub fn authorize(snap: &Snapshot, api: &Api, req: &RequestView<'_>) -> Result<()
             let claims = jwt::verify(verifier, raw, req.now).map_err(Deny::JwtInvalid)?;
             binding::check_jwt(&claims, verifier, req.peer)
         }
-        AuthType::Certificate => token::check_certificate_credential(&snap.tokens, api, req),
+        AuthType::Certificate => {
+            token::check_certificate_credential(&snap.tokens, api, req)?;
+            match (req.peer, api.auth.mutual_tls) {
+                // Without mutual_tls the leaf is the credential: its own CRL entry counts.
+                (Some(peer), false) => revocation::check(&snap.revocation, peer, client_cert::Allowed::Listed, req.now),
+                _ => Ok(()),
+            }
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod auth;
 mod files;
 mod fleet;
 mod listen;
+mod revocation;
 mod server_tls;
 mod tokens;
 mod upstream;
@@ -57,6 +58,7 @@ pub fn compile_from(
     let (apis, routes) = c.apis(&gateway_cas, &mut ca_sets, &gateway_upstream);
     let tokens = c.tokens(&apis);
     let admin_allow = c.admin_allow();
+    let revocation = Arc::new(c.revocation());
     c.fleet();
     let allow_entries = gateway_leaves.len() + apis.iter().map(|a| a.auth.allow.leaves.len()).sum::<usize>();
     if !c.errors.is_empty() {
@@ -81,6 +83,7 @@ pub fn compile_from(
         admin_allow,
         certificates,
         referenced: c.referenced,
+        revocation,
         warnings: c.warnings,
     };
     let (control, warnings) = ControlLayer::build(&overlay.entries, &compiled.api_names());

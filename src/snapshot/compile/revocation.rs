@@ -1,0 +1,155 @@
+//! `security.revocation`: the CRL files and directories, each CRL verified against the CA
+//! certificate that issued it (SPEC §10).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use openssl::x509::{X509Crl, X509};
+
+use super::Compiler;
+use crate::certs::crl::parse_crls;
+use crate::certs::CertId;
+use crate::config::ConfigErrorKind as Kind;
+use crate::snapshot::revocation::{Crl, RevocationSet};
+
+/// A CRL that goes stale within this many seconds is warned about at every load.
+const STALE_SOON_SECONDS: i64 = 24 * 3600;
+
+impl Compiler<'_> {
+    /// Loads every configured CRL. Its issuer must be a CA certificate this load knows (the
+    /// store, the control plane, or an allow-list file) whose key verifies its signature.
+    pub(super) fn revocation(&mut self) -> RevocationSet {
+        let conf = self.cfg.raw.security.revocation.clone();
+        let issuers = self.known_cas();
+        let mut chosen: BTreeMap<CertId, Arc<Crl>> = BTreeMap::new();
+        for (i, entry) in conf.crls.iter().enumerate() {
+            let yaml = format!("security.revocation.crls[{i}]");
+            let path = self.cfg.resolve_path(entry);
+            let files = if path.is_dir() {
+                match self.io.list_crls(&path) {
+                    Ok(f) => f,
+                    Err(e) => {
+                        self.error(Kind::File, &yaml, format!("{}: {e}", path.display()));
+                        continue;
+                    }
+                }
+            } else {
+                vec![path]
+            };
+            for file in files {
+                let name = file.display().to_string();
+                let bytes = match self.io.read(&file) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        self.error(Kind::File, &yaml, format!("{name}: {e}"));
+                        continue;
+                    }
+                };
+                let parsed = match parse_crls(&bytes) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        self.error(Kind::Certificate, &yaml, format!("{name}: {e}"));
+                        continue;
+                    }
+                };
+                for crl in parsed {
+                    match verify_issuer(&crl.der, &crl.issuer_der, &issuers) {
+                        Ok((issuer_id, issuer_key)) => {
+                            let c = Arc::new(Crl {
+                                issuer_id,
+                                issuer_key,
+                                parsed: crl,
+                                source: name.clone(),
+                            });
+                            self.keep_newest(&mut chosen, c);
+                        }
+                        Err(e) => self.error(Kind::Certificate, &yaml, format!("{name}: CRL of {}: {e}", crl.issuer)),
+                    }
+                }
+            }
+        }
+        for c in chosen.values() {
+            match c.parsed.next_update {
+                Some(t) if t < self.now => self.warnings.push(format!(
+                    "{}: the CRL of {} is stale (nextUpdate passed {} s ago); stale_crl: {:?}",
+                    c.source,
+                    c.parsed.issuer,
+                    self.now - t,
+                    conf.stale_crl
+                )),
+                Some(t) if t < self.now + STALE_SOON_SECONDS => self.warnings.push(format!(
+                    "{}: the CRL of {} goes stale in {} s (nextUpdate); load a newer one",
+                    c.source,
+                    c.parsed.issuer,
+                    t - self.now
+                )),
+                _ => {}
+            }
+        }
+        RevocationSet::new(chosen.into_values().collect(), conf.stale_crl, conf.ocsp)
+    }
+
+    /// Of two CRLs from one CA, the later `thisUpdate` is kept (a directory may hold both).
+    fn keep_newest(&mut self, chosen: &mut BTreeMap<CertId, Arc<Crl>>, c: Arc<Crl>) {
+        match chosen.get(&c.issuer_id) {
+            Some(old) if old.parsed.this_update >= c.parsed.this_update => {
+                self.warnings.push(format!(
+                    "{}: an older CRL of {} than {} is ignored",
+                    c.source, c.parsed.issuer, old.source
+                ));
+            }
+            Some(old) => {
+                self.warnings.push(format!(
+                    "{}: an older CRL of {} than {} is ignored",
+                    old.source, c.parsed.issuer, c.source
+                ));
+                chosen.insert(c.issuer_id, c);
+            }
+            None => {
+                chosen.insert(c.issuer_id, c);
+            }
+        }
+    }
+
+    /// Every CA certificate loaded so far: the store (with the control plane's) and the
+    /// files the config named.
+    fn known_cas(&self) -> Vec<(CertId, X509)> {
+        let from_files = self.cert_files.values().filter_map(|r| r.as_ref().ok());
+        let mut out: Vec<(CertId, X509)> = self
+            .store
+            .iter()
+            .chain(from_files)
+            .filter(|c| c.meta.is_ca)
+            .filter_map(|c| c.leaf().map(|x| (c.id, x.clone())))
+            .collect();
+        out.sort_by_key(|c| c.0);
+        out.dedup_by_key(|c| c.0);
+        out
+    }
+}
+
+/// The CA among `issuers` that signed the CRL `der`.
+fn verify_issuer(
+    der: &[u8],
+    issuer_der: &[u8],
+    issuers: &[(CertId, X509)],
+) -> Result<(CertId, openssl::pkey::PKey<openssl::pkey::Public>), String> {
+    let crl = X509Crl::from_der(der).map_err(|e| format!("unreadable: {e}"))?;
+    let mut named = 0;
+    for (id, cert) in issuers {
+        if cert.subject_name().to_der().ok().as_deref() != Some(issuer_der) {
+            continue;
+        }
+        named += 1;
+        let Ok(key) = cert.public_key() else { continue };
+        if crl.verify(&key).unwrap_or(false) {
+            return Ok((*id, key));
+        }
+    }
+    Err(if named == 0 {
+        "no CA certificate certgate knows has this issuer name; add the CA to certificate_store.dir or an allow list"
+            .into()
+    } else {
+        format!("the signature does not verify with the key of any of the {named} CA certificate(s) of that name")
+    })
+}
