@@ -279,6 +279,46 @@ const CASES: &[Case] = &[
         fragment: "needs its private key",
         kind: Kind::Certificate,
     },
+    Case {
+        name: "a CRL file that is missing",
+        body: "security:\n  revocation:\n    crls: [nope.crl]\n",
+        path: "security.revocation.crls[0]",
+        line: 8,
+        fragment: "nope.crl",
+        kind: Kind::File,
+    },
+    Case {
+        name: "a CRL file that is no CRL",
+        body: "security:\n  revocation:\n    crls: [bad.pem]\n",
+        path: "security.revocation.crls[0]",
+        line: 8,
+        fragment: "bad.pem",
+        kind: Kind::Certificate,
+    },
+    Case {
+        name: "an unknown stale_crl policy",
+        body: "security:\n  revocation:\n    stale_crl: maybe\n",
+        path: "security.revocation.stale_crl",
+        line: 8,
+        fragment: "unknown variant `maybe`",
+        kind: Kind::Schema,
+    },
+    Case {
+        name: "OCSP, not in this version",
+        body: "security:\n  revocation:\n    ocsp: leaf_strict\n",
+        path: "security.revocation.ocsp",
+        line: 8,
+        fragment: "OCSP is not in this version",
+        kind: Kind::Invalid,
+    },
+    Case {
+        name: "per-API OCSP, not in this version",
+        body: "apis:\n  - name: a\n    listen_path: /\n    auth: {revocation: {ocsp: leaf}}\n    upstream: {url: http://x}\n",
+        path: "apis[0].auth.revocation.ocsp",
+        line: 9,
+        fragment: "OCSP is not in this version",
+        kind: Kind::Invalid,
+    },
 ];
 
 fn setup(dir: &Path) {

@@ -10,7 +10,12 @@ use super::Compiler;
 use crate::certs::crl::parse_crls;
 use crate::certs::CertId;
 use crate::config::ConfigErrorKind as Kind;
+use crate::config::OcspMode;
 use crate::snapshot::revocation::{Crl, RevocationSet};
+
+/// Refusing a setting is safer than accepting one that would check nothing.
+const OCSP_NOT_YET: &str =
+    "OCSP is not in this version of certgate yet; only `off` is accepted (use CRLs: security.revocation.crls)";
 
 /// A CRL that goes stale within this many seconds is warned about at every load.
 const STALE_SOON_SECONDS: i64 = 24 * 3600;
@@ -20,6 +25,14 @@ impl Compiler<'_> {
     /// store, the control plane, or an allow-list file) whose key verifies its signature.
     pub(super) fn revocation(&mut self) -> RevocationSet {
         let conf = self.cfg.raw.security.revocation.clone();
+        if conf.ocsp != OcspMode::Off {
+            self.error(Kind::Invalid, "security.revocation.ocsp", OCSP_NOT_YET);
+        }
+        for (i, api) in self.cfg.raw.apis.iter().enumerate() {
+            if api.auth.revocation.as_ref().is_some_and(|r| r.ocsp != OcspMode::Off) {
+                self.error(Kind::Invalid, &format!("apis[{i}].auth.revocation.ocsp"), OCSP_NOT_YET);
+            }
+        }
         let issuers = self.known_cas();
         let mut chosen: BTreeMap<CertId, Arc<Crl>> = BTreeMap::new();
         for (i, entry) in conf.crls.iter().enumerate() {
