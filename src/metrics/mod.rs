@@ -298,13 +298,13 @@ impl Metrics {
         }
     }
 
-    /// Exports the nextUpdate of every CRL in `set` (and drops the gauges of CRLs no longer
-    /// loaded).
-    pub fn set_crls(&self, set: &crate::snapshot::revocation::RevocationSet) {
+    /// Exports the nextUpdate of every loaded CRL, given as (issuing CA ID, nextUpdate), and
+    /// drops the gauges of CRLs no longer loaded.
+    pub fn set_crls(&self, crls: impl IntoIterator<Item = (crate::certs::CertId, Option<i64>)>) {
         self.crl_next_update.reset();
-        for c in &set.crls {
-            let t = c.parsed.next_update.map(|t| t as f64).unwrap_or(f64::INFINITY);
-            self.crl_next_update.with_label_values(&[&c.issuer_id.to_hex()]).set(t);
+        for (issuer, next_update) in crls {
+            let t = next_update.map(|t| t as f64).unwrap_or(f64::INFINITY);
+            self.crl_next_update.with_label_values(&[&issuer.to_hex()]).set(t);
         }
     }
 }

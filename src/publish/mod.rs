@@ -242,7 +242,7 @@ impl Publisher {
 /// The expiry gauges of a compiled snapshot and its overlay's certificates.
 fn set_gauges(metrics: &Metrics, snap: &Snapshot, overlay: &Overlay) {
     metrics.set_certificates(&snap.certificates);
-    metrics.set_crls(&snap.revocation);
+    metrics.set_crls(snap.revocation.crls.iter().map(|c| (c.issuer_id, c.parsed.next_update)));
     let control = overlay.entries.members.iter().filter_map(|m| m.gauge.as_ref());
     metrics.update_control_certificates([], control, true);
 }

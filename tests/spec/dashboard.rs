@@ -17,6 +17,7 @@ fn dashboard_queries_only_exported_metrics() {
         role: "server",
         not_after: 1,
     }]);
+    m.set_crls([(certgate::certs::CertId([2; 32]), Some(1))]);
     let exposition = String::from_utf8(m.encode()).unwrap();
     let mut exported: Vec<String> = exposition
         .lines()
