@@ -5,9 +5,12 @@ use std::sync::Arc;
 
 use openssl::x509::X509;
 
+use crate::certs::crl::parse_crls;
 use crate::certs::{read_pem_file, CertId, DigestSet};
-use crate::policy::downstream::client_cert;
+use crate::config::{OcspMode, StaleCrl};
+use crate::policy::downstream::{client_cert, revocation};
 use crate::policy::PeerCert;
+use crate::snapshot::revocation::{Crl, RevocationSet};
 use crate::snapshot::{CaSet, ClientAllowList};
 
 /// `certgate cert id FILE`: the ID and metadata of a PEM.
@@ -50,7 +53,13 @@ pub enum Verdict {
 /// allow-list entry (CAs admit the chains that verify to them), `chain` and any certificate
 /// after the leaf in `leaf` are the intermediates the client sent, and `at` is the time
 /// (seconds since the epoch). Prints the decision and why.
-pub fn verify_cert(ca: &Path, chain: Option<&Path>, leaf: &Path, at: i64) -> anyhow::Result<Verdict> {
+pub fn verify_cert(
+    ca: &Path,
+    chain: Option<&Path>,
+    crl: Option<&Path>,
+    leaf: &Path,
+    at: i64,
+) -> anyhow::Result<Verdict> {
     let read_all = |p: &Path| -> anyhow::Result<Vec<X509>> {
         let bytes = std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", p.display()))?;
         let certs =
@@ -66,11 +75,18 @@ pub fn verify_cert(ca: &Path, chain: Option<&Path>, leaf: &Path, at: i64) -> any
     if let Some(c) = chain {
         intermediates.extend(read_all(c)?);
     }
-    let allow = allow_list_of(read_all(ca)?)?;
+    let ca_certs = read_all(ca)?;
+    let revocation = match crl {
+        None => RevocationSet::default(),
+        Some(p) => crl_set(p, ca_certs.iter().chain(&intermediates))?,
+    };
+    let allow = allow_list_of(ca_certs)?;
     let peer = PeerCert::new(leaf_cert, intermediates)?;
     println!("leaf: {}", peer.id);
     println!("at: {}", crate::rfc3339::format(at).unwrap_or_else(|| at.to_string()));
-    match client_cert::check(&DigestSet::default(), &allow, Some(&peer), at) {
+    let decided = client_cert::check(&DigestSet::default(), &allow, Some(&peer), at)
+        .and_then(|allowed| revocation::check(&revocation, &peer, allowed, at));
+    match decided {
         Ok(_) => {
             println!("decision: allowed");
             Ok(Verdict::Allowed)
@@ -88,6 +104,30 @@ pub fn verify_cert(ca: &Path, chain: Option<&Path>, leaf: &Path, at: i64) -> any
             Ok(Verdict::Refused(a.reason))
         }
     }
+}
+
+/// The CRLs in `path`, each verified against the CA among `known` that issued it.
+fn crl_set<'a>(path: &Path, known: impl Iterator<Item = &'a X509>) -> anyhow::Result<RevocationSet> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{name}: cannot read: {e}"))?;
+    let issuers: Vec<(CertId, X509)> = known
+        .filter_map(|c| Some((CertId::of_der(&c.to_der().ok()?), c.clone())))
+        .collect();
+    let mut crls = Vec::new();
+    for parsed in parse_crls(&bytes).map_err(|e| anyhow::anyhow!("{name}: {e}"))? {
+        let issuer = parsed.issuer.clone();
+        let c = Crl::verified(parsed, &name, &issuers).map_err(|e| anyhow::anyhow!("{name}: CRL of {issuer}: {e}"))?;
+        println!(
+            "crl: {issuer} ({} entries, next update {})",
+            c.parsed.serials.len(),
+            c.parsed
+                .next_update
+                .and_then(crate::rfc3339::format)
+                .unwrap_or_else(|| "none".into())
+        );
+        crls.push(Arc::new(c));
+    }
+    Ok(RevocationSet::new(crls, StaleCrl::Refuse, OcspMode::Off))
 }
 
 /// An allow list holding `certs` the way the config compiles one: every certificate's ID as

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use openssl::pkey::{PKey, Public};
-use openssl::x509::X509Ref;
+use openssl::x509::{X509Crl, X509Ref, X509};
 use smallvec::SmallVec;
 
 use crate::certs::crl::{serial_key, ParsedCrl};
@@ -24,6 +24,35 @@ pub struct Crl {
     pub parsed: ParsedCrl,
     /// The file it came from.
     pub source: String,
+}
+
+impl Crl {
+    /// `parsed` (read from `source`), once the CA among `issuers` that signed it is found:
+    /// same subject as the CRL's issuer, and its key verifies the CRL's signature.
+    pub fn verified(parsed: ParsedCrl, source: &str, issuers: &[(CertId, X509)]) -> Result<Crl, String> {
+        let crl = X509Crl::from_der(&parsed.der).map_err(|e| format!("unreadable: {e}"))?;
+        let mut named = 0;
+        for (id, cert) in issuers {
+            if cert.subject_name().to_der().ok().as_deref() != Some(&parsed.issuer_der[..]) {
+                continue;
+            }
+            named += 1;
+            let Ok(key) = cert.public_key() else { continue };
+            if crl.verify(&key).unwrap_or(false) {
+                return Ok(Crl {
+                    issuer_id: *id,
+                    issuer_key: key,
+                    parsed,
+                    source: source.to_string(),
+                });
+            }
+        }
+        Err(if named == 0 {
+            "no CA certificate certgate knows has this issuer name; add the CA to certificate_store.dir or an allow list".into()
+        } else {
+            format!("the signature does not verify with the key of any of the {named} CA certificate(s) of that name")
+        })
+    }
 }
 
 impl std::fmt::Debug for Crl {

@@ -211,9 +211,30 @@ fn cert_verify_prints_the_data_planes_decision() {
     let (code, out, _) = run(&["--ca", &stranger_f, &stranger_f]);
     assert_eq!(code, 0, "a listed leaf: {out}");
 
-    let (code, _, err) = run(&["--ca", &root_f, "--crl", &root_f, &leaf_f]);
+    // --crl: the intermediate's CRL revokes the leaf; the root's revokes the intermediate;
+    // an empty one passes; a file that is no CRL is an error naming it.
+    let now = certgate::clock::now_unix();
+    let crl_pem = |issuer: &certgate::pki::Issued, revoked: &[&openssl::x509::X509]| {
+        certgate::pki::crl(issuer, revoked, now - 60, now + 3600)
+            .unwrap()
+            .to_pem()
+            .unwrap()
+    };
+    let by_inter = write("inter.crl", crl_pem(&inter, &[&leaf.cert]));
+    let by_root = write("root.crl", crl_pem(&root, &[&inter.cert]));
+    let empty = write("empty.crl", crl_pem(&inter, &[]));
+    for (crl, want, fragment) in [
+        (&by_inter, 1, "reason: cert_revoked"),
+        (&by_root, 1, "reason: cert_revoked"),
+        (&empty, 0, "decision: allowed"),
+    ] {
+        let (code, out, err) = run(&["--ca", &root_f, "--chain", &inter_f, "--crl", crl, &leaf_f]);
+        assert_eq!(code, want, "{crl}: {out}{err}");
+        assert!(out.contains(fragment), "{crl}: {out}");
+    }
+    let (code, _, err) = run(&["--ca", &root_f, "--chain", &inter_f, "--crl", &root_f, &leaf_f]);
     assert_eq!(code, 2);
-    assert!(err.contains("SPEC §10"), "{err}");
+    assert!(err.contains("root.pem"), "{err}");
     let (code, _, err) = run(&["--ca", &d.join("nope.pem").to_string_lossy(), &leaf_f]);
     assert_eq!(code, 2);
     assert!(err.contains("nope.pem"), "{err}");

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use openssl::x509::{X509Crl, X509};
+use openssl::x509::X509;
 
 use super::Compiler;
 use crate::certs::crl::parse_crls;
@@ -66,17 +66,10 @@ impl Compiler<'_> {
                     }
                 };
                 for crl in parsed {
-                    match verify_issuer(&crl.der, &crl.issuer_der, &issuers) {
-                        Ok((issuer_id, issuer_key)) => {
-                            let c = Arc::new(Crl {
-                                issuer_id,
-                                issuer_key,
-                                parsed: crl,
-                                source: name.clone(),
-                            });
-                            self.keep_newest(&mut chosen, c);
-                        }
-                        Err(e) => self.error(Kind::Certificate, &yaml, format!("{name}: CRL of {}: {e}", crl.issuer)),
+                    let issuer = crl.issuer.clone();
+                    match Crl::verified(crl, &name, &issuers) {
+                        Ok(c) => self.keep_newest(&mut chosen, Arc::new(c)),
+                        Err(e) => self.error(Kind::Certificate, &yaml, format!("{name}: CRL of {issuer}: {e}")),
                     }
                 }
             }
@@ -139,30 +132,4 @@ impl Compiler<'_> {
         out.dedup_by_key(|c| c.0);
         out
     }
-}
-
-/// The CA among `issuers` that signed the CRL `der`.
-fn verify_issuer(
-    der: &[u8],
-    issuer_der: &[u8],
-    issuers: &[(CertId, X509)],
-) -> Result<(CertId, openssl::pkey::PKey<openssl::pkey::Public>), String> {
-    let crl = X509Crl::from_der(der).map_err(|e| format!("unreadable: {e}"))?;
-    let mut named = 0;
-    for (id, cert) in issuers {
-        if cert.subject_name().to_der().ok().as_deref() != Some(issuer_der) {
-            continue;
-        }
-        named += 1;
-        let Ok(key) = cert.public_key() else { continue };
-        if crl.verify(&key).unwrap_or(false) {
-            return Ok((*id, key));
-        }
-    }
-    Err(if named == 0 {
-        "no CA certificate certgate knows has this issuer name; add the CA to certificate_store.dir or an allow list"
-            .into()
-    } else {
-        format!("the signature does not verify with the key of any of the {named} CA certificate(s) of that name")
-    })
 }
