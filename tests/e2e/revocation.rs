@@ -22,7 +22,7 @@ struct World {
 
 fn yaml(up: &str, stale: &str) -> String {
     format!(
-        "{head}certificate_store: {{dir: store}}\nsecurity:\n  revocation:\n    crls: [crls/]\n    stale_crl: {stale}\napis:\n  - name: listed\n    listen_path: /listed/\n    auth: {{mutual_tls: true, client_certificates: [revoked.crt, sibling.crt]}}\n    upstream: {{url: \"http://{up}\"}}\n  - name: ca\n    listen_path: /ca/\n    auth: {{mutual_tls: true, client_certificates: [root.crt]}}\n    upstream: {{url: \"http://{up}\"}}\n",
+        "{head}certificate_store: {{dir: store}}\nsecurity:\n  revocation:\n    crls: [crls/]\n    stale_crl: {stale}\ntokens:\n  - token: record-revoked\n    apis: [credential]\n    certificate: revoked.crt\n  - token: record-sibling\n    apis: [credential]\n    certificate: sibling.crt\napis:\n  - name: listed\n    listen_path: /listed/\n    auth: {{mutual_tls: true, client_certificates: [revoked.crt, sibling.crt]}}\n    upstream: {{url: \"http://{up}\"}}\n  - name: ca\n    listen_path: /ca/\n    auth: {{mutual_tls: true, client_certificates: [root.crt]}}\n    upstream: {{url: \"http://{up}\"}}\n  - name: credential\n    listen_path: /credential/\n    auth: {{type: certificate}}\n    upstream: {{url: \"http://{up}\"}}\n",
         head = TestBed::head("")
     )
 }
@@ -101,6 +101,12 @@ fn revoked_leaves_and_intermediates_are_refused_and_siblings_pass() {
     assert_eq!(w.call(&w.revoked, "/listed/x"), revoked, "leaf listed by ID");
     assert_eq!(w.call(&w.revoked, "/ca/x"), revoked, "leaf issued by a listed CA");
     assert_eq!(w.call(&w.int_leaf, "/ca/x"), revoked, "its intermediate is revoked");
+    assert_eq!(
+        w.call(&w.revoked, "/credential/x"),
+        revoked,
+        "the leaf as the credential"
+    );
+    assert_eq!(w.call(&w.sibling, "/credential/x").0, 200);
     assert_eq!(w.call(&w.sibling, "/listed/x").0, 200);
     assert_eq!(w.call(&w.sibling, "/ca/x").0, 200);
     let r = w.client(&w.revoked).get(w.gateway.https, "/ca/x", &[]);
