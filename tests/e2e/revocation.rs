@@ -9,6 +9,11 @@ use certgate::pki::{crl, Issued, Spec};
 
 use crate::support::{Gateway, TestBed, TlsClient};
 
+const ENV: &[(&str, &str)] = &[
+    ("CERTGATE_ADMIN_KEY", "admin-key-for-the-tests-0123456789"),
+    ("CERTGATE_SECRET", "secret-for-encrypting-keys-0123456789"),
+];
+
 struct World {
     bed: TestBed,
     _up: EchoHandle,
@@ -22,8 +27,8 @@ struct World {
 
 fn yaml(up: &str, stale: &str) -> String {
     format!(
-        "{head}certificate_store: {{dir: store}}\nsecurity:\n  revocation:\n    crls: [crls/]\n    stale_crl: {stale}\ntokens:\n  - token: record-revoked\n    apis: [credential]\n    certificate: revoked.crt\n  - token: record-sibling\n    apis: [credential]\n    certificate: sibling.crt\napis:\n  - name: listed\n    listen_path: /listed/\n    auth: {{mutual_tls: true, client_certificates: [revoked.crt, sibling.crt]}}\n    upstream: {{url: \"http://{up}\"}}\n  - name: ca\n    listen_path: /ca/\n    auth: {{mutual_tls: true, client_certificates: [root.crt]}}\n    upstream: {{url: \"http://{up}\"}}\n  - name: credential\n    listen_path: /credential/\n    auth: {{type: certificate}}\n    upstream: {{url: \"http://{up}\"}}\n",
-        head = TestBed::head("")
+        "{head}certificate_store: {{dir: store}}\nadmin: {{data_dir: data}}\nsecurity:\n  revocation:\n    crls: [crls/]\n    stale_crl: {stale}\ntokens:\n  - token: record-revoked\n    apis: [credential]\n    certificate: revoked.crt\n  - token: record-sibling\n    apis: [credential]\n    certificate: sibling.crt\napis:\n  - name: listed\n    listen_path: /listed/\n    auth: {{mutual_tls: true, client_certificates: [revoked.crt, sibling.crt]}}\n    upstream: {{url: \"http://{up}\"}}\n  - name: ca\n    listen_path: /ca/\n    auth: {{mutual_tls: true, client_certificates: [root.crt]}}\n    upstream: {{url: \"http://{up}\"}}\n  - name: credential\n    listen_path: /credential/\n    auth: {{type: certificate}}\n    upstream: {{url: \"http://{up}\"}}\n",
+        head = TestBed::head("  admin: \"127.0.0.1:{admin}\"\n")
     )
 }
 
@@ -50,7 +55,7 @@ impl World {
         let c = crl(&root, &[&revoked.cert, &int.cert], now() - 60, now() + 7 * 24 * HOUR).unwrap();
         bed.write("crls/root.crl", c.to_pem().unwrap());
         let up = echo::start_plain("up").unwrap();
-        let gateway = bed.start(&yaml(&up.addr.to_string(), "refuse"));
+        let gateway = bed.start_with_env(&yaml(&up.addr.to_string(), "refuse"), ENV);
         World {
             bed,
             _up: up,
@@ -126,6 +131,26 @@ fn revoked_leaves_and_intermediates_are_refused_and_siblings_pass() {
         "{m}"
     );
     let _ = &w.int;
+
+    // GET /crls lists what the data plane checks.
+    let r = crate::support::client::http_request(
+        w.gateway.admin,
+        "GET",
+        "/crls",
+        &[("Authorization", &format!("Bearer {}", ENV[0].1))],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let list = r.json();
+    let crls = list["crls"].as_array().unwrap();
+    assert_eq!(crls.len(), 1, "{list}");
+    assert_eq!(crls[0]["issuer_id"], w.root.id().to_hex());
+    assert_eq!(crls[0]["entries"], 2);
+    assert!(crls[0]["issuer"].as_str().unwrap().contains("clients root"), "{list}");
+    assert!(
+        crls[0]["next_update"].is_string() && crls[0]["this_update"].is_string(),
+        "{list}"
+    );
 }
 
 #[test]

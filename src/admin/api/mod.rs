@@ -33,6 +33,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/grants/{id}"),
     ("POST", "/grants/{id}/revoke"),
     ("POST", "/keys"),
+    ("GET", "/crls"),
 ];
 
 /// One admin call, transport-free.
@@ -175,6 +176,7 @@ impl ControlPlane {
             .filter(|s| !s.is_empty())
             .collect();
         match (&req.method, segs.as_slice()) {
+            (&M::GET, ["crls"]) => ok(200, json!({"crls": self.loaded_crls()})),
             (&M::POST, ["certificates"]) => self.add_certificate(&req.body, req.query.as_deref()),
             (&M::GET, ["certificates"]) => self.list_certificates(req.query.as_deref()),
             (&M::GET, ["certificates", id]) => self.get_certificate(id),
