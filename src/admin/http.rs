@@ -15,7 +15,7 @@ use serde_json::json;
 use super::api::{AdminRequest, AdminResponse};
 use super::ControlPlane;
 use crate::clock::now_unix;
-use crate::policy::downstream::client_cert;
+use crate::policy::downstream::{client_cert, revocation};
 use crate::policy::PeerCert;
 use crate::request::headers::bearer;
 use crate::snapshot::SnapshotStore;
@@ -42,12 +42,19 @@ impl AdminApp {
             status,
             body: Some(json!({"error": message, "code": code})),
         };
-        if let Some(allow) = self.store.load().admin_allow.as_ref() {
+        let snap = self.store.load();
+        if let Some(allow) = snap.admin_allow.as_ref() {
             let peer = session
                 .digest()
                 .and_then(|d| d.ssl_digest.as_ref())
                 .and_then(|s| s.extension.get::<PeerCert>());
-            if let Err(d) = client_cert::check(&Default::default(), allow, peer, now_unix()) {
+            // The admin listener's certificates are checked against the CRLs too.
+            let now = now_unix();
+            let decided = client_cert::check(&Default::default(), allow, peer, now).and_then(|allowed| match peer {
+                Some(p) => revocation::check(&snap.revocation, p, allowed, now),
+                None => Ok(()),
+            });
+            if let Err(d) = decided {
                 let a = d.answer();
                 return Err(deny(403, a.reason, &a.message));
             }

@@ -722,11 +722,17 @@ fn bad_input_is_refused_and_changes_nothing() {
 fn admin_api_over_mtls_with_its_own_allow_list() {
     let dir_ca = Spec::ca("admin operators").issue(None);
     let operator = Spec::client("operator").issue(Some(&dir_ca));
+    let former = Spec::client("former operator").issue(Some(&dir_ca));
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("ops-ca.crt"), dir_ca.cert_pem()).unwrap();
+    let now = certgate::clock::now_unix();
+    let crl = certgate::pki::crl(&dir_ca, &[&former.cert], now - 60, now + 3600).unwrap();
+    std::fs::write(tmp.path().join("ops.crl"), crl.to_pem().unwrap()).unwrap();
+    // The admin listener's certificates are checked against the CRLs like an API's.
     let cp = start(&format!(
-        "  client_certificates: [{}]\n",
-        tmp.path().join("ops-ca.crt").display()
+        "  client_certificates: [{}]\nsecurity:\n  revocation:\n    crls: [{}]\n",
+        tmp.path().join("ops-ca.crt").display(),
+        tmp.path().join("ops.crl").display()
     ));
     let call = |cert: Option<&Issued>| {
         let mut c = TlsClient::new(&cp.ca);
@@ -750,6 +756,8 @@ fn admin_api_over_mtls_with_its_own_allow_list() {
         (r.status, r.json()["code"].as_str().unwrap()),
         (403, "cert_not_allowed")
     );
+    let r = call(Some(&former));
+    assert_eq!((r.status, r.code()), (403, "cert_revoked".to_string()));
 }
 
 #[test]
