@@ -81,15 +81,30 @@ impl World {
     }
 
     fn reload(&self, stale: &str) {
-        let series = "certgate_config_reloads_total{result=\"success\"}";
-        let before = self.gateway.metric(series);
         self.gateway.write_config(&yaml(&self._up.addr.to_string(), stale));
+        self.sighup("success");
+    }
+
+    /// Sends SIGHUP and waits until the reload counter for `result` moves.
+    fn sighup(&self, result: &str) {
+        let series = format!("certgate_config_reloads_total{{result=\"{result}\"}}");
+        let before = self.gateway.metric(&series);
         self.gateway.signal("HUP");
         let start = Instant::now();
-        while self.gateway.metric(series) < before + 1.0 {
+        while self.gateway.metric(&series) < before + 1.0 {
             assert!(start.elapsed() < Duration::from_secs(10), "{}", self.gateway.log());
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// `certgate check` on the gateway's config: success, and what it printed on stderr.
+    fn check(&self) -> (bool, String) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+            .args(["check", "-c"])
+            .arg(&self.gateway.config)
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
     }
 
     fn write_crl(&self, revoked: &[&Issued], this_update: i64, next_update: i64) {
@@ -209,13 +224,8 @@ fn a_crl_the_gateway_cannot_trust_is_a_config_error() {
     let impostor = Spec::ca("clients root").issue(None);
     let forged = crl(&impostor, &[&w.sibling.cert], now() - 60, now() + HOUR).unwrap();
     w.bed.write("crls/root.crl", forged.to_pem().unwrap());
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
-        .args(["check", "-c"])
-        .arg(&w.gateway.config)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&check.stderr);
-    assert!(!check.status.success());
+    let (ok, err) = w.check();
+    assert!(!ok);
     assert!(
         err.contains("security.revocation.crls[0]") && err.contains("root.crl"),
         "{err}"
@@ -227,23 +237,12 @@ fn a_crl_the_gateway_cannot_trust_is_a_config_error() {
     let c = crl(&stranger, &[], now() - 60, now() + HOUR).unwrap();
     w.bed.write("crls/root.crl", c.to_der().unwrap());
     w.bed.write("crls/junk.crl", b"not a crl");
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
-        .args(["check", "-c"])
-        .arg(&w.gateway.config)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&check.stderr);
+    let (ok, err) = w.check();
+    assert!(!ok);
     assert!(err.contains("no CA certificate certgate knows"), "{err}");
     assert!(err.contains("junk.crl"), "{err}");
 
     // A reload with it fails and keeps the old CRL: the revoked leaf stays refused.
-    let series = "certgate_config_reloads_total{result=\"failure\"}";
-    let before = w.gateway.metric(series);
-    w.gateway.signal("HUP");
-    let start = Instant::now();
-    while w.gateway.metric(series) < before + 1.0 {
-        assert!(start.elapsed() < Duration::from_secs(10));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    w.sighup("failure");
     assert_eq!(w.call(&w.revoked, "/ca/x").1, "cert_revoked");
 }
