@@ -116,7 +116,8 @@ fn crl_set<'a>(path: &Path, known: impl Iterator<Item = &'a X509>) -> anyhow::Re
     let mut crls = Vec::new();
     for parsed in parse_crls(&bytes).map_err(|e| anyhow::anyhow!("{name}: {e}"))? {
         let issuer = parsed.issuer.clone();
-        let c = Crl::verified(parsed, &name, &issuers).map_err(|e| anyhow::anyhow!("{name}: CRL of {issuer}: {e}"))?;
+        let c = Crl::verified(Arc::new(parsed), &name, &issuers)
+            .map_err(|e| anyhow::anyhow!("{name}: CRL of {issuer}: {e}"))?;
         println!(
             "crl: {issuer} ({} entries, next update {})",
             c.parsed.serials.len(),

@@ -16,8 +16,8 @@ use super::records::*;
 use super::state::{ControlState, StoredCert};
 use crate::certs::CertId;
 use crate::snapshot::{
-    AllowEntry, AllowTarget, Binding, CertGauge, Entries, EntriesDelta, MemberEntry, Overlay, OverlaySource,
-    OverlayToken, TokenHash,
+    AllowEntry, AllowTarget, Binding, CertGauge, Entries, EntriesDelta, MemberEntry, Overlay, OverlayCrl,
+    OverlaySource, OverlayToken, TokenHash,
 };
 
 /// A record that contributes entries.
@@ -52,6 +52,14 @@ impl ControlState {
                 .collect(),
             ca_allow: self.ca_allow(),
             entries,
+            crls: self
+                .crls
+                .values()
+                .map(|c| OverlayCrl {
+                    source: format!("admin API upload {}", c.record.id),
+                    parsed: c.parsed.clone(),
+                })
+                .collect(),
         }
     }
 
@@ -105,7 +113,10 @@ impl ControlState {
             let grants = before.grants.values().chain(after.grants.values());
             owners.extend(grants.filter(|g| g.app == app).map(|g| Owner::Grant(g.id.clone())));
         }
-        let mut delta = EntriesDelta::default();
+        let mut delta = EntriesDelta {
+            recompile: before.crls.diff(&after.crls).next().is_some(),
+            ..EntriesDelta::default()
+        };
         for o in &owners {
             before.entries_of(o, &mut delta.removed);
             after.entries_of(o, &mut delta.added);

@@ -83,6 +83,14 @@ pub enum StateError {
     /// A stored certificate does not parse.
     #[error(transparent)]
     Certificate(#[from] CertError),
+    /// A stored CRL does not parse.
+    #[error("stored CRL {id} is unreadable: {why}")]
+    Crl {
+        /// Record ID.
+        id: String,
+        /// Why.
+        why: String,
+    },
 }
 
 /// Why [`super::ControlPlane::open`] failed.

@@ -1,5 +1,5 @@
 //! The admin API over HTTP: authentication (admin key, and the admin allow list when the
-//! listener is mTLS), the 1 MiB body limit, and JSON answers.
+//! listener is mTLS), the body limits (1 MiB; 32 MiB for `POST /crls`), and JSON answers.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use serde_json::json;
 
-use super::api::{AdminRequest, AdminResponse};
+use super::api::{AdminRequest, AdminResponse, MAX_CRL_BODY};
 use super::ControlPlane;
 use crate::clock::now_unix;
 use crate::policy::downstream::{client_cert, revocation};
@@ -84,7 +84,7 @@ impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let answer = match self.authenticate(session) {
             Err(a) => a,
-            Ok(()) => match read_body(session).await {
+            Ok(()) => match read_body(session, body_limit(session)).await {
                 Err(a) => a,
                 Ok(body) => {
                     let req = session.req_header();
@@ -123,10 +123,23 @@ impl ServeHttp for AdminApp {
     }
 }
 
-async fn read_body(session: &mut ServerSession) -> Result<Vec<u8>, AdminResponse> {
+/// The largest body this call may send: CRLs are large, everything else is small JSON.
+fn body_limit(session: &ServerSession) -> usize {
+    let req = session.req_header();
+    if req.method == http::Method::POST && req.uri.path().trim_end_matches('/') == "/crls" {
+        MAX_CRL_BODY
+    } else {
+        MAX_BODY
+    }
+}
+
+async fn read_body(session: &mut ServerSession, limit: usize) -> Result<Vec<u8>, AdminResponse> {
     let too_large = || AdminResponse {
         status: 413,
-        body: Some(json!({"error": "the request body is over 1 MiB", "code": "invalid_request"})),
+        body: Some(json!({
+            "error": format!("the request body is over {} MiB", limit >> 20),
+            "code": "invalid_request"
+        })),
     };
     let declared = session
         .req_header()
@@ -134,14 +147,14 @@ async fn read_body(session: &mut ServerSession) -> Result<Vec<u8>, AdminResponse
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY) {
+    if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
     let mut body = Vec::new();
     loop {
         match session.read_request_body().await {
             Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_BODY {
+                if body.len() + chunk.len() > limit {
                     return Err(too_large());
                 }
                 body.extend_from_slice(&chunk);

@@ -215,29 +215,6 @@ impl ControlPlane {
             .overlay())
     }
 
-    /// The CRLs the data plane checks now (SPEC §10): issuer, this/next update, entries.
-    pub fn loaded_crls(&self) -> Vec<serde_json::Value> {
-        let Some(p) = self.publisher.get() else {
-            return Vec::new();
-        };
-        let snap = p.store().load();
-        let time = |t: i64| crate::rfc3339::format(t).unwrap_or_else(|| t.to_string());
-        snap.revocation
-            .crls
-            .iter()
-            .map(|c| {
-                serde_json::json!({
-                    "issuer": c.parsed.issuer,
-                    "issuer_id": c.issuer_id.to_hex(),
-                    "this_update": time(c.parsed.this_update),
-                    "next_update": c.parsed.next_update.map(time),
-                    "entries": c.parsed.serials.len(),
-                    "source": c.source,
-                })
-            })
-            .collect()
-    }
-
     /// The control plane now, as the publisher's source of overlays.
     pub fn source(&self) -> Arc<dyn OverlaySource> {
         Arc::new(self.state.lock().clone())

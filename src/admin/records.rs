@@ -184,3 +184,16 @@ pub struct Key {
     /// Seconds since the epoch.
     pub created_at: i64,
 }
+
+/// A CRL uploaded through the admin API (`POST /crls`): one per issuing CA, the newest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrlRecord {
+    /// SHA-256 of the CRL's DER (hex).
+    pub id: String,
+    /// The CRL's DER, base64.
+    pub der: String,
+    /// The issuer's name, readable (for lists; the DER is what counts).
+    pub issuer: String,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+}

@@ -1,6 +1,7 @@
 //! The control plane's records in memory. What they add to the data plane is
 //! [`super::entries`]. Pure: no I/O, no locking.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use super::error::StateError;
 use super::fleet::store::Position;
 use super::records::*;
 use super::store::Write;
+use crate::certs::crl::ParsedCrl;
 use crate::certs::{parse_pem, CertId, LoadedCert};
 
 /// A stored certificate with its parsed form (the key decrypted, in memory only).
@@ -25,6 +27,22 @@ pub struct StoredCert {
 impl PartialEq for StoredCert {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.loaded, &other.loaded) && self.record == other.record
+    }
+}
+
+/// An uploaded CRL with its parsed form.
+#[derive(Clone)]
+pub struct StoredCrl {
+    /// The record.
+    pub record: CrlRecord,
+    /// Parsed (once, when the record is read).
+    pub parsed: Arc<ParsedCrl>,
+}
+
+/// Equal when the records are and the parsed form is the same one (see [`StoredCert`]).
+impl PartialEq for StoredCrl {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.parsed, &other.parsed) && self.record == other.record
     }
 }
 
@@ -49,6 +67,8 @@ pub struct ControlState {
     pub grants: Records<Grant>,
     /// Directly issued keys.
     pub keys: Records<Key>,
+    /// CRLs uploaded through the admin API.
+    pub crls: Records<StoredCrl>,
     /// Store-directory records written before records kept their PEM, whose file is gone:
     /// kept (with their name and organisations) until the file comes back.
     pub dormant: Records<CertRecord>,
@@ -72,9 +92,11 @@ pub mod kind {
     pub const GRANT: &str = "grant";
     /// [`super::Key`].
     pub const KEY: &str = "key";
+    /// [`super::CrlRecord`].
+    pub const CRL: &str = "crl";
 
     /// Every kind this version knows.
-    pub const ALL: [&str; 7] = [CERTIFICATE, ORGANISATION, PRODUCT, APP, REQUEST, GRANT, KEY];
+    pub const ALL: [&str; 8] = [CERTIFICATE, ORGANISATION, PRODUCT, APP, REQUEST, GRANT, KEY, CRL];
 
     /// The kind constant for `name`, when this version knows it.
     pub fn known(name: &str) -> Option<&'static str> {
@@ -93,20 +115,30 @@ impl ControlState {
         Self::from_records_reusing(records, vault, &ControlState::default())
     }
 
-    /// [`Self::from_records`], reusing the parsed form of every certificate whose record
-    /// (PEM and sealed key) `before` already holds: a fleet member's full load after an
-    /// outage parses only what changed, and its delta against `before` is what changed.
+    /// [`Self::from_records`], reusing what `before` already holds: the parsed form of every
+    /// certificate whose record (PEM and sealed key) is unchanged, and the map node of every
+    /// record that is equal. The result starts as a copy of `before` and is changed only
+    /// where the records differ, so a fleet member's full load after an outage parses only
+    /// what changed and its delta against `before` walks only what changed (unchanged
+    /// subtrees stay shared, and the diff skips them).
     pub fn from_records_reusing(
         records: Vec<(String, String, Vec<u8>)>,
         vault: Option<&KeyVault>,
         before: &ControlState,
     ) -> Result<ControlState, StateError> {
-        let mut s = ControlState::default();
+        let mut s = ControlState {
+            fleet_at: Position::default(),
+            ..before.clone()
+        };
+        s.drop_missing(&records);
         for d in decode_certificates(&records, vault, before)? {
             match d {
                 Decoded::Ready(id, record, loaded) => {
-                    s.dormant.remove(&id);
-                    s.certificates.insert(id, StoredCert { record, loaded });
+                    let next = StoredCert { record, loaded };
+                    if s.certificates.get(&id) != Some(&next) {
+                        s.dormant.remove(&id);
+                        s.certificates.insert(id, next);
+                    }
                 }
                 Decoded::Later(i) => {
                     let (k, id, body) = &records[i];
@@ -118,6 +150,27 @@ impl ControlState {
             s.put(&k, id, &body, vault)?;
         }
         Ok(s)
+    }
+
+    /// Removes every record that `records` (a full load) does not hold.
+    fn drop_missing(&mut self, records: &[(String, String, Vec<u8>)]) {
+        let ids = |k: &str| -> HashSet<&str> { records.iter().filter(|r| r.0 == k).map(|r| r.1.as_str()).collect() };
+        fn keep<V: Clone>(map: &mut Records<V>, ids: &HashSet<&str>) {
+            let gone: Vec<String> = map.keys().filter(|id| !ids.contains(id.as_str())).cloned().collect();
+            for id in gone {
+                map.remove(&id);
+            }
+        }
+        let certificates = ids(kind::CERTIFICATE);
+        keep(&mut self.certificates, &certificates);
+        keep(&mut self.dormant, &certificates);
+        keep(&mut self.organisations, &ids(kind::ORGANISATION));
+        keep(&mut self.products, &ids(kind::PRODUCT));
+        keep(&mut self.apps, &ids(kind::APP));
+        keep(&mut self.requests, &ids(kind::REQUEST));
+        keep(&mut self.grants, &ids(kind::GRANT));
+        keep(&mut self.keys, &ids(kind::KEY));
+        keep(&mut self.crls, &ids(kind::CRL));
     }
 
     /// Applies one change's writes (a fleet member replaying another's change). Store-
@@ -154,8 +207,14 @@ impl ControlState {
             .map(|(id, _)| id.clone())
             .collect();
         for id in dir_ids {
-            if let Some(c) = self.certificates.get_mut(&id) {
-                local_dir_view(c, before.certificates.get(&id));
+            let Some(current) = self.certificates.get(&id) else {
+                continue;
+            };
+            let mut seen = current.clone();
+            local_dir_view(&mut seen, before.certificates.get(&id));
+            if &seen != current {
+                // Only a change touches the map: an unchanged node stays shared.
+                self.certificates.insert(id, seen);
             }
         }
     }
@@ -202,6 +261,14 @@ impl ControlState {
             kind::REQUEST => insert_json(&mut self.requests, id, body).map_err(bad)?,
             kind::GRANT => insert_json(&mut self.grants, id, body).map_err(bad)?,
             kind::KEY => insert_json(&mut self.keys, id, body).map_err(bad)?,
+            kind::CRL => {
+                let record: CrlRecord = serde_json::from_slice(body).map_err(bad)?;
+                if self.crls.get(&id).is_some_and(|c| c.record == record) {
+                    return Ok(()); // unchanged: keep the parsed form (and the shared node)
+                }
+                let parsed = parse_crl_record(&record)?;
+                self.crls.insert(id, StoredCrl { record, parsed });
+            }
             _ => {} // a newer version's record: keep it in the store, ignore it here
         }
         Ok(())
@@ -220,6 +287,7 @@ impl ControlState {
             kind::REQUEST => drop(self.requests.remove(id)),
             kind::GRANT => drop(self.grants.remove(id)),
             kind::KEY => drop(self.keys.remove(id)),
+            kind::CRL => drop(self.crls.remove(id)),
             _ => {}
         }
     }
@@ -353,6 +421,23 @@ pub fn parse_record(record: &CertRecord, vault: Option<&KeyVault>) -> Result<Arc
     Ok(Arc::new(parse_pem(&pem, Path::new(&source))?))
 }
 
+/// Parses a stored CRL (what `POST /crls` checked when it stored it).
+pub fn parse_crl_record(record: &CrlRecord) -> Result<Arc<ParsedCrl>, StateError> {
+    use base64::Engine;
+    let unreadable = |why: String| StateError::Crl {
+        id: record.id.clone(),
+        why,
+    };
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&record.der)
+        .map_err(|e| unreadable(format!("bad base64: {e}")))?;
+    let mut parsed = crate::certs::crl::parse_crls(&der).map_err(unreadable)?;
+    match (parsed.pop(), parsed.is_empty()) {
+        (Some(one), true) => Ok(Arc::new(one)),
+        _ => Err(unreadable("not exactly one CRL".into())),
+    }
+}
+
 /// The public part of a loaded certificate as PEM, as records keep it: the certificate and
 /// its chain, or the bare public key. Never the private key.
 pub fn public_pem(loaded: &LoadedCert) -> String {
@@ -370,12 +455,17 @@ pub fn public_pem(loaded: &LoadedCert) -> String {
         .collect()
 }
 
-/// Parses one JSON record into its map (the record kinds that need no more than that).
-fn insert_json<V: serde::de::DeserializeOwned + Clone>(
+/// Parses one JSON record into its map (the record kinds that need no more than that),
+/// leaving the map untouched when it already holds an equal record (so copies of it keep
+/// sharing that node).
+fn insert_json<V: serde::de::DeserializeOwned + Clone + PartialEq>(
     map: &mut Records<V>,
     id: String,
     body: &[u8],
 ) -> Result<(), serde_json::Error> {
-    map.insert(id, serde_json::from_slice(body)?);
+    let v: V = serde_json::from_slice(body)?;
+    if map.get(&id) != Some(&v) {
+        map.insert(id, v);
+    }
     Ok(())
 }

@@ -160,7 +160,8 @@ impl Publisher {
         state.control = control.clone();
         let current = self.store.load_full();
         if let Some(delta) = delta.filter(|_| state.layer_current) {
-            let compile = current.control.touches_anchors(&delta)
+            let compile = delta.recompile
+                || current.control.touches_anchors(&delta)
                 || delta.removed_members().iter().any(|id| current.referenced.contains(id));
             if !compile {
                 return Ok(self.patch(&current, &delta, started));
@@ -349,6 +350,7 @@ mod tests {
         let mut after = overlay.clone();
         after.entries.allow.push(grant.clone());
         let delta = EntriesDelta {
+            recompile: false,
             removed: Entries::default(),
             added: Entries {
                 allow: vec![grant.clone()],
@@ -369,6 +371,7 @@ mod tests {
         with_ca.entries.members.push(member(&ca));
         with_ca.ca_allow.insert("billing".into(), vec![ca.id()]);
         let delta = EntriesDelta {
+            recompile: false,
             removed: Entries::default(),
             added: Entries {
                 members: vec![member(&ca)],
@@ -394,6 +397,7 @@ mod tests {
         gone.certificates.retain(|c| c.id != named.id());
         gone.entries.members.retain(|m| m.id != named.id());
         let delta = EntriesDelta {
+            recompile: false,
             removed: Entries {
                 members: vec![member(&named)],
                 ..Entries::default()
@@ -403,6 +407,7 @@ mod tests {
         assert!(p.set_control(Arc::new(gone.clone()), Some(delta)).is_err());
         assert_eq!(p.store().load().generation, 3);
         let delta = EntriesDelta {
+            recompile: false,
             removed: Entries {
                 allow: vec![grant],
                 ..Entries::default()
@@ -469,6 +474,7 @@ mod tests {
         let mut hidden = overlay.clone();
         hidden.entries.members.clear();
         let delta = EntriesDelta {
+            recompile: false,
             removed: Entries {
                 members: vec![member(&named)],
                 ..Entries::default()

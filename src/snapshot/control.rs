@@ -371,6 +371,7 @@ mod tests {
         let (mut layer, _) = ControlLayer::build(&entries, &names());
         assert!(!layer.allows(0, &id(1)));
         let delta = EntriesDelta {
+            recompile: false,
             removed: Entries::default(),
             added: Entries {
                 members: vec![member(1, &[])],
@@ -394,6 +395,7 @@ mod tests {
         let (mut layer, _) = ControlLayer::build(&all, &names());
         assert_eq!(layer.stats().allow_entries, 1);
         let revoke = EntriesDelta {
+            recompile: false,
             removed: grant(1),
             added: Entries::default(),
         };
@@ -418,6 +420,7 @@ mod tests {
         let r = layer.token(&TokenHash([7; 32])).unwrap();
         assert_eq!(&*r.apis, &[0, 1]);
         let not_owner = EntriesDelta {
+            recompile: false,
             removed: Entries {
                 tokens: vec![token("key/b", 7, &["orders"])],
                 ..Entries::default()
@@ -427,6 +430,7 @@ mod tests {
         layer.apply(&not_owner, &names());
         assert!(layer.token(&TokenHash([7; 32])).is_some());
         let owner = EntriesDelta {
+            recompile: false,
             removed: Entries {
                 tokens: vec![token("key/a", 7, &[])],
                 ..Entries::default()
@@ -449,6 +453,7 @@ mod tests {
         let mut next = layer.clone();
         next.apply(
             &EntriesDelta {
+                recompile: false,
                 removed: Entries {
                     members: vec![member(1, &["acme"])],
                     ..Entries::default()

@@ -34,7 +34,9 @@ pub use compile::{compile, compile_from, compile_with, EXPIRY_WARNING_DAYS};
 pub use control::{ApiNames, ControlLayer, ControlStats};
 pub use domain_map::{select, DomainMap};
 pub use handshake::HandshakePrefs;
-pub use overlay::{AllowEntry, AllowTarget, Entries, EntriesDelta, MemberEntry, Overlay, OverlaySource, OverlayToken};
+pub use overlay::{
+    AllowEntry, AllowTarget, Entries, EntriesDelta, MemberEntry, Overlay, OverlayCrl, OverlaySource, OverlayToken,
+};
 pub use pins::PinSet;
 pub use routes::{ApiIndex, RouteTable, RouteTableBuilder};
 pub use server_tls::{ServerCredential, ServerIdentities, ServerIdentity};

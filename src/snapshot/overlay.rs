@@ -2,7 +2,8 @@
 //!
 //! - what goes through the same [`super::compile_with`] as the YAML: its certificates join
 //!   the store (so the YAML may name them by ID) and the CA certificates its grants allow
-//!   join the APIs' CA sets ([`Overlay::certificates`], [`Overlay::ca_allow`]);
+//!   join the APIs' CA sets, and its CRLs join the configured ones ([`Overlay::certificates`],
+//!   [`Overlay::ca_allow`], [`Overlay::crls`]);
 //! - everything else ([`Entries`]: visible certificates and their organisations, allow-list
 //!   entries, issued tokens), which lives in the snapshot's [`super::ControlLayer`] and is
 //!   patched change by change ([`EntriesDelta`]) without recompiling the YAML.
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{Binding, CertGauge, TokenHash};
+use crate::certs::crl::ParsedCrl;
 use crate::certs::{CertId, DigestSet, LoadedCert};
 
 /// Everything the control plane adds to the YAML's configuration.
@@ -26,6 +28,18 @@ pub struct Overlay {
     pub ca_allow: BTreeMap<String, Vec<CertId>>,
     /// What the control layer holds.
     pub entries: Entries,
+    /// CRLs uploaded through the admin API: they join the configured CRLs at a compile.
+    pub crls: Vec<OverlayCrl>,
+}
+
+/// A CRL the control plane holds, parsed (its signature is checked at each compile, against
+/// the CA certificates that compile knows).
+#[derive(Clone, Debug)]
+pub struct OverlayCrl {
+    /// Where it came from, for lists and logs (`admin API upload <id>`).
+    pub source: String,
+    /// The CRL.
+    pub parsed: Arc<ParsedCrl>,
 }
 
 /// The control layer's content, as records produce it (API names, not indexes).
@@ -93,6 +107,8 @@ pub struct EntriesDelta {
     pub removed: Entries,
     /// Their entries after it.
     pub added: Entries,
+    /// The change touched what only a compile applies (the uploaded CRLs).
+    pub recompile: bool,
 }
 
 /// Where a publisher gets the control plane's overlay when it must compile (at start, on a
@@ -108,7 +124,7 @@ pub trait OverlaySource: Send + Sync {
 impl Overlay {
     /// Whether the overlay adds nothing.
     pub fn is_empty(&self) -> bool {
-        self.certificates.is_empty() && self.ca_allow.is_empty() && self.entries.is_empty()
+        self.certificates.is_empty() && self.ca_allow.is_empty() && self.entries.is_empty() && self.crls.is_empty()
     }
 }
 
@@ -141,8 +157,8 @@ impl EntriesDelta {
             .collect()
     }
 
-    /// Whether the change changes nothing the layer holds.
+    /// Whether the change changes nothing the layer holds (and needs no compile).
     pub fn is_empty(&self) -> bool {
-        self.removed.is_empty() && self.added.is_empty()
+        self.removed.is_empty() && self.added.is_empty() && !self.recompile
     }
 }

@@ -21,7 +21,7 @@ pub struct Crl {
     /// signed it.
     pub issuer_key: PKey<Public>,
     /// What was parsed (times, serials, issuer name).
-    pub parsed: ParsedCrl,
+    pub parsed: Arc<ParsedCrl>,
     /// The file it came from.
     pub source: String,
 }
@@ -29,7 +29,7 @@ pub struct Crl {
 impl Crl {
     /// `parsed` (read from `source`), once the CA among `issuers` that signed it is found:
     /// same subject as the CRL's issuer, and its key verifies the CRL's signature.
-    pub fn verified(parsed: ParsedCrl, source: &str, issuers: &[(CertId, X509)]) -> Result<Crl, String> {
+    pub fn verified(parsed: Arc<ParsedCrl>, source: &str, issuers: &[(CertId, X509)]) -> Result<Crl, String> {
         let crl = X509Crl::from_der(&parsed.der).map_err(|e| format!("unreadable: {e}"))?;
         let mut named = 0;
         for (id, cert) in issuers {
@@ -89,6 +89,9 @@ pub struct RevocationSet {
     pub ocsp: OcspMode,
     /// The CRLs, one per issuing CA, in issuer-ID order.
     pub crls: Vec<Arc<Crl>>,
+    /// The CA certificates the load knew, which a CRL may be verified against: what
+    /// `POST /crls` checks an upload with before it stores it.
+    pub issuers: Arc<[(CertId, X509)]>,
     by_issuer_name: HashMap<Vec<u8>, SmallVec<[Arc<Crl>; 1]>>,
 }
 
@@ -118,6 +121,7 @@ impl RevocationSet {
             stale,
             ocsp,
             crls,
+            issuers: Arc::from([]),
             by_issuer_name,
         }
     }

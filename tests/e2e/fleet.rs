@@ -679,3 +679,31 @@ fn redis_over_tls_with_a_client_certificate() {
     let r = admin(&c, "POST", "/organisations", br#"{"name":"x"}"#);
     assert_eq!(r.status, 503, "{}", r.text());
 }
+
+#[test]
+fn a_crl_uploaded_on_one_member_is_enforced_by_the_others() {
+    let f = start_fleet(2);
+    let (a, b) = (&f.members[0], &f.members[1]);
+    let (cert, grant) = f.grant(0);
+    let t = token(&grant);
+    // The clients' CA joins the control plane (a CRL's issuer must be known to verify it).
+    let r = admin(a, "POST", "/certificates", &f.client_ca.cert_pem());
+    assert_eq!(r.status, 201, "{}", r.text());
+    wait_for(|| f.gw(1, &cert, &t).0 == 200, "B serves the grant");
+
+    let now = certgate::clock::now_unix();
+    let list = certgate::pki::crl(&f.client_ca, &[&cert.cert], now - 10, now + 3600).unwrap();
+    let r = admin(a, "POST", "/crls", &list.to_der().unwrap());
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(f.gw(0, &cert, &t), (403, "cert_revoked".into()), "on A");
+    wait_for(|| f.gw(1, &cert, &t).1 == "cert_revoked", "B refuses the revoked leaf");
+    let on_b = ok(b, "GET", "/crls", Value::Null, 200);
+    assert_eq!(on_b["crls"][0]["entries"], 1, "{on_b}");
+    assert!(
+        on_b["crls"][0]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("admin API upload"),
+        "{on_b}"
+    );
+}

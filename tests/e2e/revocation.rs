@@ -107,6 +107,19 @@ impl World {
         (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
     }
 
+    /// An admin API call.
+    fn admin(&self, method: &str, path: &str, body: &[u8]) -> crate::support::client::Response {
+        let auth = format!("Bearer {}", ENV[0].1);
+        crate::support::client::http_request(self.gateway.admin, method, path, &[("Authorization", &auth)], body)
+    }
+
+    /// `GET /crls`.
+    fn crls(&self) -> serde_json::Value {
+        let r = self.admin("GET", "/crls", b"");
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+    }
+
     fn write_crl(&self, revoked: &[&Issued], this_update: i64, next_update: i64) {
         let certs: Vec<_> = revoked.iter().map(|c| &c.cert).collect();
         let c = crl(&self.root, &certs, this_update, next_update).unwrap();
@@ -148,15 +161,7 @@ fn revoked_leaves_and_intermediates_are_refused_and_siblings_pass() {
     let _ = &w.int;
 
     // GET /crls lists what the data plane checks.
-    let r = crate::support::client::http_request(
-        w.gateway.admin,
-        "GET",
-        "/crls",
-        &[("Authorization", &format!("Bearer {}", ENV[0].1))],
-        b"",
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    let list = r.json();
+    let list = w.crls();
     let crls = list["crls"].as_array().unwrap();
     assert_eq!(crls.len(), 1, "{list}");
     assert_eq!(crls[0]["issuer_id"], w.root.id().to_hex());
@@ -245,4 +250,82 @@ fn a_crl_the_gateway_cannot_trust_is_a_config_error() {
     // A reload with it fails and keeps the old CRL: the revoked leaf stays refused.
     w.sighup("failure");
     assert_eq!(w.call(&w.revoked, "/ca/x").1, "cert_revoked");
+}
+
+#[test]
+fn a_crl_uploaded_through_the_admin_api_applies_from_the_next_request_and_is_kept() {
+    let mut w = World::start();
+    let mut kept = w.client(&w.sibling).connect(w.gateway.https, None);
+    assert_eq!(kept.request("GET", "/ca/x", &[]).status, 200);
+
+    // A newer CRL of the same CA, revoking the sibling too, uploaded as PEM.
+    let newer = crl(&w.root, &[&w.revoked.cert, &w.sibling.cert], now() - 30, now() + HOUR).unwrap();
+    let r = w.admin("POST", "/crls", &newer.to_pem().unwrap());
+    assert_eq!(r.status, 201, "{}", r.text());
+    let upload_id = hex::encode(openssl::sha::sha256(&newer.to_der().unwrap()));
+    assert_eq!(r.json()["crls"][0]["source"], format!("admin API upload {upload_id}"));
+    assert_eq!(r.json()["crls"][0]["entries"], 2);
+    let r = kept.request("GET", "/ca/x", &[]);
+    assert_eq!(r.code(), "cert_revoked", "the kept-alive connection's next request");
+    // One CRL per CA: the upload replaced the older file's for the data plane.
+    let list = w.crls();
+    assert_eq!(list["crls"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(
+        list["crls"][0]["source"],
+        format!("admin API upload {upload_id}"),
+        "{list}"
+    );
+
+    // The same again, as DER: accepted, nothing changes.
+    assert_eq!(w.admin("POST", "/crls", &newer.to_der().unwrap()).status, 201);
+    // Older than the one applied: refused, it would un-revoke the sibling.
+    let older = crl(&w.root, &[&w.revoked.cert], now() - HOUR, now() + HOUR).unwrap();
+    let r = w.admin("POST", "/crls", &older.to_pem().unwrap());
+    assert_eq!((r.status, r.code()), (409, "invalid_crl".into()), "{}", r.text());
+    // Signed by an impostor of the same name, from an unknown CA, or not a CRL: 400.
+    let impostor = Spec::ca("clients root").issue(None);
+    let forged = crl(&impostor, &[], now(), now() + HOUR).unwrap();
+    let r = w.admin("POST", "/crls", &forged.to_pem().unwrap());
+    assert_eq!((r.status, r.code()), (400, "invalid_crl".into()), "{}", r.text());
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("signature does not verify"),
+        "{}",
+        r.text()
+    );
+    let stranger = Spec::ca("unknown CA").issue(None);
+    let r = w.admin(
+        "POST",
+        "/crls",
+        &crl(&stranger, &[], now(), now() + HOUR).unwrap().to_der().unwrap(),
+    );
+    assert_eq!((r.status, r.code()), (400, "invalid_crl".into()), "{}", r.text());
+    let r = w.admin(
+        "POST",
+        "/crls",
+        b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n",
+    );
+    assert_eq!((r.status, r.code()), (400, "invalid_crl".into()), "{}", r.text());
+    assert_eq!(
+        w.call(&w.sibling, "/ca/x").1,
+        "cert_revoked",
+        "refusals changed nothing"
+    );
+
+    // Persisted: a restart (and a SIGHUP, which rereads the older file) keeps the upload.
+    w.gateway.restart(ENV);
+    assert_eq!(w.call(&w.sibling, "/ca/x").1, "cert_revoked", "after a restart");
+    w.sighup("success");
+    assert_eq!(w.call(&w.sibling, "/listed/x").1, "cert_revoked", "after a SIGHUP");
+    // A newer file wins over the upload at the next reload.
+    w.write_crl(&[], now() - 5, now() + HOUR);
+    w.sighup("success");
+    assert_eq!(
+        w.call(&w.sibling, "/ca/x").0,
+        200,
+        "the newest CRL counts, wherever it came from"
+    );
+    assert_eq!(w.call(&w.revoked, "/ca/x").0, 200);
 }

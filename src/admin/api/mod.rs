@@ -9,7 +9,10 @@ use serde_json::{json, Value};
 mod access;
 mod catalogue;
 mod certificates;
+mod crls;
 mod keys;
+
+pub use crls::MAX_CRL_BODY;
 
 use super::{ControlPlane, Write};
 
@@ -34,6 +37,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/grants/{id}/revoke"),
     ("POST", "/keys"),
     ("GET", "/crls"),
+    ("POST", "/crls"),
 ];
 
 /// One admin call, transport-free.
@@ -177,6 +181,7 @@ impl ControlPlane {
             .collect();
         match (&req.method, segs.as_slice()) {
             (&M::GET, ["crls"]) => ok(200, json!({"crls": self.loaded_crls()})),
+            (&M::POST, ["crls"]) => self.add_crls(&req.body),
             (&M::POST, ["certificates"]) => self.add_certificate(&req.body, req.query.as_deref()),
             (&M::GET, ["certificates"]) => self.list_certificates(req.query.as_deref()),
             (&M::GET, ["certificates", id]) => self.get_certificate(id),
@@ -212,7 +217,7 @@ impl ControlPlane {
             (&M::POST, ["keys"]) => self.add_key(&req.body),
             (
                 _,
-                ["certificates" | "organisations" | "products" | "apps" | "access-requests" | "grants" | "keys", ..],
+                ["certificates" | "organisations" | "products" | "apps" | "access-requests" | "grants" | "keys" | "crls", ..],
             ) => Err(ApiError::new(
                 405,
                 "invalid_request",

@@ -67,11 +67,22 @@ impl Compiler<'_> {
                 };
                 for crl in parsed {
                     let issuer = crl.issuer.clone();
-                    match Crl::verified(crl, &name, &issuers) {
+                    match Crl::verified(Arc::new(crl), &name, &issuers) {
                         Ok(c) => self.keep_newest(&mut chosen, Arc::new(c)),
                         Err(e) => self.error(Kind::Certificate, &yaml, format!("{name}: CRL of {issuer}: {e}")),
                     }
                 }
+            }
+        }
+        for up in &self.overlay.crls {
+            // An upload was verified when it was stored; one that no longer verifies (its CA
+            // is gone) is left out with a warning: the control plane never fails a load.
+            match Crl::verified(up.parsed.clone(), &up.source, &issuers) {
+                Ok(c) => self.keep_newest(&mut chosen, Arc::new(c)),
+                Err(e) => self.warnings.push(format!(
+                    "{}: CRL of {} is not applied: {e}",
+                    up.source, up.parsed.issuer
+                )),
             }
         }
         for c in chosen.values() {
@@ -92,7 +103,9 @@ impl Compiler<'_> {
                 _ => {}
             }
         }
-        RevocationSet::new(chosen.into_values().collect(), conf.stale_crl, conf.ocsp)
+        let mut set = RevocationSet::new(chosen.into_values().collect(), conf.stale_crl, conf.ocsp);
+        set.issuers = issuers.into();
+        set
     }
 
     /// Of two CRLs from one CA, the later `thisUpdate` is kept (a directory may hold both).
