@@ -454,4 +454,55 @@ mod tests {
         .unwrap();
         assert_eq!(next.ca_allow().get("orders"), Some(&vec![ca.id()]));
     }
+
+    fn body<T: serde::Serialize>(kind: &str, id: &str, r: &T) -> (String, String, Vec<u8>) {
+        (kind.into(), id.into(), serde_json::to_vec(r).unwrap())
+    }
+
+    /// A full load that reuses the state it replaces gives what a load from nothing gives:
+    /// records the store no longer holds are gone, changed ones replaced, and its delta
+    /// against the old state names exactly those.
+    #[test]
+    fn a_full_load_reusing_the_old_state_equals_one_from_nothing() {
+        let ca = Spec::ca("reuse CA").issue(None);
+        let leaves: Vec<_> = (0..3)
+            .map(|i| Spec::client(&format!("r{i}")).issue(Some(&ca)))
+            .collect();
+        let id = |i: usize| leaves[i].id().to_hex();
+        let old = vec![
+            body("certificate", &id(0), &cert(&leaves[0], &["acme"])),
+            body("certificate", &id(1), &cert(&leaves[1], &["acme"])),
+            body("key", "k1", &key("k1", &[])),
+            body("key", "k2", &key("k2", &[])),
+            body("app", "app_1", &app("acme")),
+        ];
+        let before = ControlState::from_records(old, None).unwrap();
+        let new = vec![
+            body("certificate", &id(0), &cert(&leaves[0], &["acme"])),
+            body("certificate", &id(2), &cert(&leaves[2], &["acme"])),
+            body("key", "k1", &key("k1", &[])),
+            body("key", "k3", &key("k3", &[&id(0)])),
+            body("app", "app_1", &app("other")),
+        ];
+        let reused = ControlState::from_records_reusing(new.clone(), None, &before).unwrap();
+        let fresh = ControlState::from_records(new, None).unwrap();
+        let ids = |m: &crate::admin::state::Records<StoredCert>| m.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(ids(&reused.certificates), ids(&fresh.certificates));
+        assert_eq!(reused.keys, fresh.keys);
+        assert_eq!(reused.apps, fresh.apps);
+        assert!(
+            Arc::ptr_eq(&reused.certificates[&id(0)].loaded, &before.certificates[&id(0)].loaded),
+            "an unchanged certificate is not parsed again"
+        );
+        let delta = ControlState::delta(&before, &reused);
+        let members: BTreeSet<CertId> = delta.added.members.iter().map(|m| m.id).collect();
+        assert!(
+            members.contains(&leaves[2].id()) && !members.contains(&leaves[0].id()),
+            "{members:?}"
+        );
+        assert_eq!(delta.removed_members(), vec![leaves[1].id()]);
+        let tokens = |e: &Entries| e.tokens.iter().map(|t| t.owner.to_string()).collect::<Vec<_>>();
+        assert_eq!(tokens(&delta.removed), vec!["key/k2"]);
+        assert_eq!(tokens(&delta.added), vec!["key/k3"]);
+    }
 }
