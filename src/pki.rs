@@ -29,6 +29,8 @@ pub enum Eku {
     Server,
     /// clientAuth and serverAuth.
     Both,
+    /// OCSPSigning (a delegated OCSP responder).
+    OcspSigning,
 }
 
 /// Key algorithm.
@@ -63,6 +65,8 @@ pub struct Spec {
     pub key: KeyKind,
     /// The keyUsage permits digital signatures (true for every preset).
     pub sign_usage: bool,
+    /// An OCSP responder URL for the Authority Information Access extension.
+    pub ocsp_url: Option<String>,
 }
 
 /// A certificate with its key and the chain above it (issuer first, root excluded).
@@ -90,6 +94,7 @@ impl Spec {
             not_after: 10 * 365 * 86400,
             key: KeyKind::EcP256,
             sign_usage: true,
+            ocsp_url: None,
         }
     }
 
@@ -104,6 +109,7 @@ impl Spec {
             not_after: 365 * 86400,
             key: KeyKind::EcP256,
             sign_usage: true,
+            ocsp_url: None,
         }
     }
 
@@ -118,6 +124,7 @@ impl Spec {
             not_after: 365 * 86400,
             key: KeyKind::EcP256,
             sign_usage: true,
+            ocsp_url: None,
         }
     }
 
@@ -138,6 +145,12 @@ impl Spec {
     /// CRL signing for a CA).
     pub fn without_signature_usage(mut self) -> Spec {
         self.sign_usage = false;
+        self
+    }
+
+    /// Names an OCSP responder in the Authority Information Access extension.
+    pub fn ocsp(mut self, url: &str) -> Spec {
+        self.ocsp_url = Some(url.to_string());
         self
     }
 
@@ -259,6 +272,17 @@ fn issue(spec: &Spec, issuer: Option<&Issued>) -> Result<Issued, openssl::error:
         Eku::Client => b.append_extension(ExtendedKeyUsage::new().client_auth().build()?)?,
         Eku::Server => b.append_extension(ExtendedKeyUsage::new().server_auth().build()?)?,
         Eku::Both => b.append_extension(ExtendedKeyUsage::new().client_auth().server_auth().build()?)?,
+        Eku::OcspSigning => b.append_extension(ExtendedKeyUsage::new().other("OCSPSigning").build()?)?,
+    }
+    if let Some(url) = &spec.ocsp_url {
+        #[allow(deprecated)] // the openssl crate has no builder for authorityInfoAccess
+        let aia = openssl::x509::X509Extension::new_nid(
+            None,
+            Some(&b.x509v3_context(issuer.map(|i| &*i.cert), None)),
+            Nid::INFO_ACCESS,
+            &format!("OCSP;URI:{url}"),
+        )?;
+        b.append_extension(aia)?;
     }
     let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(issuer.map(|i| &*i.cert), None))?;
     b.append_extension(ski)?;

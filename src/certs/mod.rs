@@ -9,6 +9,7 @@ mod files;
 mod id;
 mod loaded;
 mod meta;
+pub mod ocsp;
 mod store;
 
 pub use cache::PemCache;
