@@ -33,6 +33,9 @@ pub mod snapshot;
 // Decide: pure functions over the snapshot and one request.
 pub mod policy;
 
+// Fetch: OCSP answers for client leaves (the only outbound I/O a decision waits on).
+pub mod ocsp;
+
 // Observe.
 pub mod metrics;
 

@@ -147,7 +147,7 @@ mod tests {
                 .to_hex_str()
                 .unwrap()
                 .to_string();
-            let subject = "/CN=x";
+            let subject = format!("/CN={serial}");
             if *revoked {
                 index.push_str(&format!(
                     "R\t300101000000Z\t240101000000Z\t{serial}\tunknown\t{subject}\n"

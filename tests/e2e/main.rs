@@ -23,6 +23,7 @@ mod control_plane;
 mod downstream;
 mod fleet;
 mod fleet_store;
+mod ocsp;
 mod resumption;
 mod revocation;
 mod upstream;

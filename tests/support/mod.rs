@@ -8,6 +8,7 @@ pub mod bed;
 pub mod client;
 pub mod gateway;
 pub mod hostile;
+pub mod ocsp;
 pub mod redis;
 pub mod spec3;
 pub mod world;
