@@ -42,7 +42,7 @@ pub struct Metrics {
     crl_next_update: GaugeVec,
     revocation_checks: IntCounterVec,
     /// The policy's check counts already added to `revocation_checks`.
-    revocation_seen: parking_lot::Mutex<[u64; 3]>,
+    revocation_seen: parking_lot::Mutex<[u64; 7]>,
     /// Label sets of the expiry gauges now exported, by who sets them.
     cert_labels: parking_lot::Mutex<CertLabels>,
     handshakes_present: IntCounter,

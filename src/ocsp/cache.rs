@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
+use log::warn;
 use openssl::x509::X509;
 use pingora::connectors::http::v1::Connector;
 use tokio::sync::OnceCell;
@@ -87,6 +88,14 @@ impl OcspCache {
             .get_or_init(|| async {
                 self.fetches.fetch_add(1, Ordering::Relaxed);
                 let answer = self.ask(leaf, issuer, timeout).await;
+                if let Err(e) = &answer {
+                    // Once per fetch (a failure stands RETRY_AFTER_ERROR s), not per request.
+                    warn!(
+                        "event=ocsp_error leaf={} retry_in_s={RETRY_AFTER_ERROR} error=\"{}\"",
+                        leaf_id.to_hex(),
+                        e.replace('"', "'")
+                    );
+                }
                 let cap = now_unix() + cache_for.as_secs() as i64;
                 let until = match &answer {
                     Ok(a) => a.next_update.map_or(cap, |n| n.min(cap)),

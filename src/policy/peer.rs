@@ -29,6 +29,7 @@ pub struct PeerCert {
     intermediates: Stack<X509>,
     verdicts: Mutex<SmallVec<[(u64, ChainVerdict); 2]>>,
     revocation: Mutex<SmallVec<[(u64, u64, RevocationVerdict); 2]>>,
+    issuer: Mutex<Option<X509>>,
 }
 
 /// What the loaded CRLs say of a connection's certificate and the path it was allowed by
@@ -84,6 +85,7 @@ impl PeerCert {
             intermediates: stack,
             verdicts: Mutex::new(SmallVec::new()),
             revocation: Mutex::new(SmallVec::new()),
+            issuer: Mutex::new(None),
         })
     }
 
@@ -135,6 +137,26 @@ impl PeerCert {
         }
         cache.push((path_key, generation, verdict));
         verdict
+    }
+
+    /// The certificate that issued the leaf, among `known` and the intermediates the client
+    /// sent: same name as the leaf's issuer, and its key verifies the leaf's signature.
+    /// Once found it is kept for the connection (a leaf has one issuer).
+    pub fn issuer(&self, known: &[(CertId, X509)]) -> Option<X509> {
+        if let Some(i) = self.issuer.lock().as_ref() {
+            return Some(i.clone());
+        }
+        let want = self.leaf.issuer_name().to_der().ok()?;
+        let signed = |c: &X509| {
+            c.subject_name().to_der().ok().as_deref() == Some(&want[..])
+                && c.public_key().and_then(|k| self.leaf.verify(&k)).unwrap_or(false)
+        };
+        let found = match known.iter().map(|(_, c)| c).find(|c| signed(c)) {
+            Some(c) => c.clone(),
+            None => self.intermediates.iter().map(|c| c.to_owned()).find(|c| signed(c))?,
+        };
+        *self.issuer.lock() = Some(found.clone());
+        Some(found)
     }
 
     /// The leaf certificate.

@@ -4,7 +4,7 @@
 //! | phase                     | does                                                              |
 //! |---------------------------|-------------------------------------------------------------------|
 //! | `new_ctx`                 | pins the current snapshot for the whole request                   |
-//! | `request_filter`          | routes, then [`authorize`]; answers a `Deny`                      |
+//! | `request_filter`          | routes, [`authorize`], then OCSP when asked; answers a `Deny`     |
 //! | `upstream_peer`           | picks the target (round robin, skipping dead ones), builds the peer |
 //! | `fail_to_connect`         | fails over to the next address, then the next target              |
 //! | `connected_to_upstream`   | checks pins and IP names, on new and reused connections           |
@@ -40,6 +40,8 @@ pub use respond::{classify_upstream, UpstreamAnswer, PIN_MISMATCH};
 
 use crate::clock::{now_ms, now_unix};
 use crate::metrics::Metrics;
+use crate::ocsp::OcspCache;
+use crate::policy::downstream::revocation::{ocsp_need, ocsp_verdict};
 use crate::policy::downstream::{authorize, route, RequestView};
 use crate::policy::Deny;
 use crate::request::{canonicalize, BadRequest};
@@ -56,6 +58,7 @@ pub struct Gateway {
     inflight: Inflight,
     limits: ConnLimits,
     health: Health,
+    ocsp: OcspCache,
 }
 
 // === impl Gateway ===
@@ -70,6 +73,7 @@ impl Gateway {
             inflight,
             limits,
             health: Health::default(),
+            ocsp: OcspCache::default(),
         }
     }
 
@@ -101,6 +105,27 @@ impl Gateway {
         };
         authorize(&ctx.snap, ctx.snap.api(index), &view).map_err(|d| (d, leaf()))
     }
+
+    /// The OCSP step (SPEC §10), once [`Self::decide`] allowed the request: the leaf's
+    /// answer from the cache, or fetched from its responder within `ocsp_timeout_ms`.
+    async fn check_ocsp(&self, session: &Session, ctx: &RequestCtx) -> Result<(), (Deny, String)> {
+        let (Some(index), Some(peer)) = (ctx.api, peer_cert(session)) else {
+            return Ok(());
+        };
+        let set = &ctx.snap.revocation;
+        let Some(need) = ocsp_need(set, ctx.snap.api(index), Some(peer)) else {
+            return Ok(());
+        };
+        let answer = match &need.issuer {
+            Some(issuer) => self
+                .ocsp
+                .status(peer.id, peer.leaf(), issuer, set.ocsp_timeout, set.ocsp_cache)
+                .await
+                .map(|a| a.status),
+            None => Err("no CA certificate certgate knows issued the leaf".to_string()),
+        };
+        ocsp_verdict(need.mode, &answer).map_err(|d| (d, format!("leaf={}", peer.id.to_hex())))
+    }
 }
 
 #[async_trait]
@@ -122,7 +147,11 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
-        let Err((deny, about)) = self.decide(session, ctx) else {
+        let decided = match self.decide(session, ctx) {
+            Ok(()) => self.check_ocsp(session, ctx).await,
+            Err(e) => Err(e),
+        };
+        let Err((deny, about)) = decided else {
             return Ok(false);
         };
         let (api, reason) = (ctx.api_label(), deny.reason());

@@ -82,6 +82,7 @@ mod tests {
                 allow: ClientAllowList::default(),
                 token_header: http::header::AUTHORIZATION,
                 jwt: None,
+                ocsp: Default::default(),
             },
             upstream: ApiUpstream::new("a", vec![], None, None, Default::default(), Default::default()),
         }

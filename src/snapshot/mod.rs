@@ -166,6 +166,8 @@ pub struct ApiAuth {
     pub token_header: HeaderName,
     /// JWT verification, for `kind == Jwt`.
     pub jwt: Option<JwtVerifier>,
+    /// OCSP for the leaf: `auth.revocation.ocsp`, else `security.revocation.ocsp`.
+    pub ocsp: crate::config::OcspMode,
 }
 
 /// A certificate's expiry, for `certgate_certificate_not_after_timestamp_seconds`.

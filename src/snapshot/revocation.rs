@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use openssl::pkey::{PKey, Public};
 use openssl::x509::{X509Crl, X509Ref, X509};
@@ -92,6 +93,10 @@ pub struct RevocationSet {
     /// The CA certificates the load knew, which a CRL may be verified against: what
     /// `POST /crls` checks an upload with before it stores it.
     pub issuers: Arc<[(CertId, X509)]>,
+    /// `ocsp_timeout_ms`: the longest a request waits for a responder.
+    pub ocsp_timeout: Duration,
+    /// `ocsp_cache_seconds`: the longest an OCSP answer is kept.
+    pub ocsp_cache: Duration,
     by_issuer_name: HashMap<Vec<u8>, SmallVec<[Arc<Crl>; 1]>>,
 }
 
@@ -122,6 +127,8 @@ impl RevocationSet {
             ocsp,
             crls,
             issuers: Arc::from([]),
+            ocsp_timeout: Duration::from_millis(1500),
+            ocsp_cache: Duration::from_secs(300),
             by_issuer_name,
         }
     }

@@ -1,6 +1,8 @@
 //! SPEC §10, OCSP: the gateway's OCSP client and answer cache against a real responder
 //! (`openssl ocsp -port`, started per test): good, revoked and unknown answers; a responder
-//! that is down or too slow; one fetch for many calls, and for concurrent first calls.
+//! that is down or too slow; one fetch for many calls, and for concurrent first calls. Then
+//! a certgate process deciding with it: `leaf` soft-fails, `leaf_strict` refuses, `off`
+//! asks nothing.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,8 +11,9 @@ use certgate::certs::ocsp::OcspStatus;
 use certgate::ocsp::OcspCache;
 use certgate::pki::{Issued, Spec};
 
-use crate::support::gateway::free_port;
+use crate::support::gateway::{free_port, metric_value};
 use crate::support::ocsp::Responder;
+use crate::support::TestBed;
 
 const TIMEOUT: Duration = Duration::from_millis(500);
 const CACHE: Duration = Duration::from_secs(300);
@@ -122,4 +125,68 @@ fn a_response_from_a_responder_the_ca_did_not_authorise_is_not_an_answer() {
     let (rt, cache) = (runtime(), OcspCache::default());
     let e = status(&rt, &cache, &ca, &l).unwrap_err();
     assert!(e.contains("not trusted"), "{e}");
+}
+
+fn gateway_yaml(up: &str) -> String {
+    format!(
+        "{head}security:\n  revocation:\n    ocsp: leaf\n    ocsp_timeout_ms: 500\napis:\n  - name: soft\n    listen_path: /soft/\n    auth: {{mutual_tls: true, client_certificates: [root.crt]}}\n    upstream: {{url: \"http://{up}\"}}\n  - name: strict\n    listen_path: /strict/\n    auth: {{mutual_tls: true, client_certificates: [root.crt], revocation: {{ocsp: leaf_strict}}}}\n    upstream: {{url: \"http://{up}\"}}\n  - name: off\n    listen_path: /off/\n    auth: {{mutual_tls: true, client_certificates: [root.crt], revocation: {{ocsp: off}}}}\n    upstream: {{url: \"http://{up}\"}}\n",
+        head = TestBed::head("")
+    )
+}
+
+#[test]
+fn the_gateway_soft_fails_under_leaf_refuses_under_leaf_strict_and_asks_nothing_when_off() {
+    let bed = TestBed::new("ocsp gateway server CA");
+    let root = Spec::ca("ocsp clients").issue(None);
+    bed.write("root.crt", root.cert_pem());
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let good = leaf(&root, "good", &url);
+    let revoked = leaf(&root, "revoked", &url);
+    let unknown = leaf(&root, "unknown", &url);
+    let late = leaf(&root, "asked only once the responder is down", &url);
+    let mut responder = Some(Responder::start_on(port, &root, &[&good, &late], &[&revoked], None));
+    let up = certgate::echo::start_plain("up").unwrap();
+    let g = bed.start(&gateway_yaml(&up.addr.to_string()));
+    let call = |who: &Issued, path: &str| bed.client().with_cert(who).get(g.https, path, &[]).verdict();
+    let revoked_answer = (403, "cert_revoked".to_string());
+    let unknown_answer = (403, "revocation_unknown".to_string());
+
+    assert_eq!(call(&good, "/soft/x").0, 200);
+    assert_eq!(call(&good, "/strict/x").0, 200);
+    assert_eq!(
+        call(&revoked, "/soft/x"),
+        revoked_answer,
+        "revoked is refused under leaf"
+    );
+    assert_eq!(call(&revoked, "/strict/x"), revoked_answer);
+    assert_eq!(call(&revoked, "/off/x").0, 200, "ocsp: off asks nothing");
+    assert_eq!(call(&unknown, "/soft/x").0, 200, "unknown soft-fails under leaf");
+    assert_eq!(call(&unknown, "/strict/x"), unknown_answer);
+    let r = bed.client().with_cert(&unknown).get(g.https, "/strict/x", &[]);
+    assert_eq!(r.json()["error"], "Certificate revocation status unknown");
+
+    // The responder goes away: kept answers still count, a new leaf gets none.
+    responder.take();
+    assert_eq!(call(&good, "/strict/x").0, 200, "the kept answer");
+    assert_eq!(call(&revoked, "/soft/x"), revoked_answer, "the kept answer");
+    assert_eq!(call(&late, "/soft/x").0, 200, "no answer soft-fails under leaf");
+    assert_eq!(
+        call(&late, "/strict/x"),
+        unknown_answer,
+        "no answer refuses under leaf_strict"
+    );
+    assert!(g.log().contains("event=ocsp_error"), "{}", g.log());
+
+    let m = g.metrics_text();
+    let count = |result: &str| {
+        metric_value(
+            &m,
+            &format!("certgate_revocation_checks_total{{result=\"{result}\",source=\"ocsp\"}}"),
+        )
+    };
+    assert!(count("good") >= 3.0, "{m}");
+    assert!(count("revoked") >= 3.0, "{m}");
+    assert!(count("unknown") >= 3.0, "{m}");
+    assert!(count("error") >= 2.0, "{m}");
 }

@@ -143,6 +143,10 @@ impl Compiler<'_> {
             allow,
             token_header: token_header?,
             jwt,
+            ocsp: a
+                .revocation
+                .as_ref()
+                .map_or(self.cfg.raw.security.revocation.ocsp, |r| r.ocsp),
         })
     }
 }

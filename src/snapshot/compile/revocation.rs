@@ -10,12 +10,8 @@ use super::Compiler;
 use crate::certs::crl::parse_crls;
 use crate::certs::CertId;
 use crate::config::ConfigErrorKind as Kind;
-use crate::config::OcspMode;
+use crate::config::{AuthType, OcspMode};
 use crate::snapshot::revocation::{Crl, RevocationSet};
-
-/// Refusing a setting is safer than accepting one that would check nothing.
-const OCSP_NOT_YET: &str =
-    "OCSP is not in this version of certgate yet; only `off` is accepted (use CRLs: security.revocation.crls)";
 
 /// A CRL that goes stale within this many seconds is warned about at every load.
 const STALE_SOON_SECONDS: i64 = 24 * 3600;
@@ -25,12 +21,21 @@ impl Compiler<'_> {
     /// store, the control plane, or an allow-list file) whose key verifies its signature.
     pub(super) fn revocation(&mut self) -> RevocationSet {
         let conf = self.cfg.raw.security.revocation.clone();
-        if conf.ocsp != OcspMode::Off {
-            self.error(Kind::Invalid, "security.revocation.ocsp", OCSP_NOT_YET);
+        if !(1..=60_000).contains(&conf.ocsp_timeout_ms) {
+            self.error(
+                Kind::Invalid,
+                "security.revocation.ocsp_timeout_ms",
+                "must be between 1 and 60000 (milliseconds a request may wait for a responder)",
+            );
         }
         for (i, api) in self.cfg.raw.apis.iter().enumerate() {
-            if api.auth.revocation.as_ref().is_some_and(|r| r.ocsp != OcspMode::Off) {
-                self.error(Kind::Invalid, &format!("apis[{i}].auth.revocation.ocsp"), OCSP_NOT_YET);
+            let decides_a_certificate = api.auth.mutual_tls || api.auth.kind == AuthType::Certificate;
+            if api.auth.revocation.as_ref().is_some_and(|r| r.ocsp != OcspMode::Off) && !decides_a_certificate {
+                self.error(
+                    Kind::Invalid,
+                    &format!("apis[{i}].auth.revocation.ocsp"),
+                    "this API decides no client certificate (mutual_tls is off and auth.type is not certificate): OCSP would never run",
+                );
             }
         }
         let issuers = self.known_cas();
@@ -105,6 +110,8 @@ impl Compiler<'_> {
         }
         let mut set = RevocationSet::new(chosen.into_values().collect(), conf.stale_crl, conf.ocsp);
         set.issuers = issuers.into();
+        set.ocsp_timeout = std::time::Duration::from_millis(conf.ocsp_timeout_ms);
+        set.ocsp_cache = std::time::Duration::from_secs(conf.ocsp_cache_seconds);
         set
     }
 
