@@ -396,3 +396,22 @@ pub fn crl_of_serials(
     b.sign(&issuer.key, MessageDigest::sha256())?;
     b.build()
 }
+
+/// An `openssl ca`/`openssl ocsp` index file: `good` valid, `revoked` revoked (each subject
+/// made unique by its serial, as the index requires), every other serial unknown.
+pub fn ocsp_index(good: &[&X509], revoked: &[&X509]) -> String {
+    let row = |c: &X509, state: &str, revoked_at: &str| {
+        let serial = c
+            .serial_number()
+            .to_bn()
+            .and_then(|b| b.to_hex_str().map(|h| h.to_string()))
+            .unwrap_or_default();
+        format!("{state}\t300101000000Z\t{revoked_at}\t{serial}\tunknown\t/CN={serial}\n")
+    };
+    let mut index = String::new();
+    good.iter().for_each(|c| index.push_str(&row(c, "V", "")));
+    revoked
+        .iter()
+        .for_each(|c| index.push_str(&row(c, "R", "240101000000Z")));
+    index
+}

@@ -137,25 +137,13 @@ mod tests {
         std::fs::write(p("ca.pem"), ca.cert_pem()).unwrap();
         std::fs::write(p("signer.pem"), signer.cert_pem()).unwrap();
         std::fs::write(p("signer.key"), signer.key_pem()).unwrap();
-        let mut index = String::new();
-        for (c, revoked) in rows {
-            let serial = c
-                .cert
-                .serial_number()
-                .to_bn()
-                .unwrap()
-                .to_hex_str()
-                .unwrap()
-                .to_string();
-            let subject = format!("/CN={serial}");
-            if *revoked {
-                index.push_str(&format!(
-                    "R\t300101000000Z\t240101000000Z\t{serial}\tunknown\t{subject}\n"
-                ));
-            } else {
-                index.push_str(&format!("V\t300101000000Z\t\t{serial}\tunknown\t{subject}\n"));
-            }
-        }
+        let pick = |want: bool| {
+            rows.iter()
+                .filter(|r| r.1 == want)
+                .map(|r| &r.0.cert)
+                .collect::<Vec<_>>()
+        };
+        let index = crate::pki::ocsp_index(&pick(false), &pick(true));
         std::fs::write(p("index.txt"), index).unwrap();
         let out = Command::new("openssl")
             .args(["ocsp", "-index"])

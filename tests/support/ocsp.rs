@@ -6,6 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use certgate::pki::Issued;
+use openssl::x509::X509;
 
 use super::gateway::{die_with_parent_thread, free_port};
 
@@ -30,22 +31,9 @@ impl Responder {
         let p = |n: &str| dir.path().join(n);
         std::fs::write(p("ca.pem"), ca.cert_pem()).unwrap();
         std::fs::write(p("ca.key"), ca.key_pem()).unwrap();
-        let row = |c: &Issued, state: &str, revoked_at: &str| {
-            let serial = c
-                .cert
-                .serial_number()
-                .to_bn()
-                .unwrap()
-                .to_hex_str()
-                .unwrap()
-                .to_string();
-            format!("{state}\t300101000000Z\t{revoked_at}\t{serial}\tunknown\t/CN={serial}\n")
-        };
-        let mut index = String::new();
-        good.iter().for_each(|c| index.push_str(&row(c, "V", "")));
-        revoked
-            .iter()
-            .for_each(|c| index.push_str(&row(c, "R", "240101000000Z")));
+        let good: Vec<&X509> = good.iter().map(|c| &c.cert).collect();
+        let revoked: Vec<&X509> = revoked.iter().map(|c| &c.cert).collect();
+        let index = certgate::pki::ocsp_index(&good, &revoked);
         std::fs::write(p("index.txt"), index).unwrap();
         let mut cmd = Command::new("openssl");
         die_with_parent_thread(&mut cmd);
