@@ -128,6 +128,7 @@ pub fn run(args: DemoArgs, _hup: Arc<AtomicBool>) -> anyhow::Result<()> {
             name: "demo-upstream".into(),
             tls: Some(upstream_tls),
             client_ca: vec![gateway_ca.cert.clone()],
+            h2: false,
         },
         "127.0.0.1:0".parse()?,
     )?;

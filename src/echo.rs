@@ -1,5 +1,5 @@
-//! A small HTTP/1.1 echo upstream, optionally TLS and optionally demanding a client
-//! certificate from a given CA. Used by `certgate demo` and by the tests: it answers every
+//! A small HTTP/1.1 (and, when asked, HTTP/2) echo upstream, optionally TLS and optionally
+//! demanding a client certificate from a given CA. Used by `certgate demo` and by the tests: it answers every
 //! request with JSON describing what it received, including the client certificate it saw.
 //! A `delay_ms=N` query parameter delays the answer.
 
@@ -25,6 +25,8 @@ pub struct EchoConfig {
     pub tls: Option<Issued>,
     /// Demand a client certificate issued by one of these CAs.
     pub client_ca: Vec<X509>,
+    /// Speak HTTP/2 too: ALPN `h2` over TLS, prior knowledge (h2c) in the clear.
+    pub h2: bool,
 }
 
 /// Counters of a running echo server.
@@ -64,6 +66,7 @@ pub fn start_plain(name: &str) -> std::io::Result<EchoHandle> {
             name: name.into(),
             tls: None,
             client_ca: vec![],
+            h2: false,
         },
         SocketAddr::from(([127, 0, 0, 1], 0)),
     )
@@ -76,7 +79,7 @@ pub fn start(cfg: EchoConfig, bind: SocketAddr) -> std::io::Result<EchoHandle> {
     let addr = std_listener.local_addr()?;
     let acceptor = match &cfg.tls {
         Some(id) => Some(Arc::new(
-            build_acceptor(id, &cfg.client_ca).map_err(std::io::Error::other)?,
+            build_acceptor(id, &cfg.client_ca, cfg.h2).map_err(std::io::Error::other)?,
         )),
         None => None,
     };
@@ -88,6 +91,7 @@ pub fn start(cfg: EchoConfig, bind: SocketAddr) -> std::io::Result<EchoHandle> {
         rt.block_on(async move {
             let listener = TcpListener::from_std(std_listener).expect("listener");
             let name: Arc<str> = cfg.name.into();
+            let h2 = cfg.h2;
             loop {
                 tokio::select! {
                     _ = &mut stop_rx => break,
@@ -105,11 +109,19 @@ pub fn start(cfg: EchoConfig, bind: SocketAddr) -> std::io::Result<EchoHandle> {
                                     }
                                     let seen = tls.ssl().peer_certificate().and_then(|c| c.to_der().ok()).map(|d| CertId::of_der(&d).to_hex());
                                     st.connections.fetch_add(1, Ordering::Relaxed);
-                                    serve(tls, &name, seen, &st).await;
+                                    if tls.ssl().selected_alpn_protocol() == Some(b"h2") {
+                                        serve_h2(tls, name, seen, st).await;
+                                    } else {
+                                        serve(tls, &name, seen, &st).await;
+                                    }
                                 }
                                 None => {
                                     st.connections.fetch_add(1, Ordering::Relaxed);
-                                    serve(tcp, &name, None, &st).await;
+                                    if h2 && has_h2_preface(&tcp).await {
+                                        serve_h2(tcp, name, None, st).await;
+                                    } else {
+                                        serve(tcp, &name, None, &st).await;
+                                    }
                                 }
                             }
                         });
@@ -126,8 +138,12 @@ pub fn start(cfg: EchoConfig, bind: SocketAddr) -> std::io::Result<EchoHandle> {
     })
 }
 
-fn build_acceptor(id: &Issued, client_ca: &[X509]) -> Result<SslAcceptor, openssl::error::ErrorStack> {
+fn build_acceptor(id: &Issued, client_ca: &[X509], h2: bool) -> Result<SslAcceptor, openssl::error::ErrorStack> {
     let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
+    let offer: &'static [u8] = if h2 { b"\x02h2\x08http/1.1" } else { b"\x08http/1.1" };
+    b.set_alpn_select_callback(move |_, client| {
+        openssl::ssl::select_next_proto(offer, client).ok_or(openssl::ssl::AlpnError::NOACK)
+    });
     b.set_certificate(&id.cert)?;
     for c in &id.chain {
         b.add_extra_chain_cert(c.clone())?;
@@ -192,15 +208,10 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         }
         stats.requests.fetch_add(1, Ordering::Relaxed);
         // `?delay_ms=N` (anywhere in the query) makes the answer wait, for drain and timeout tests.
-        if let Some(ms) = path
-            .split(['?', '&'])
-            .find_map(|kv| kv.strip_prefix("delay_ms="))
-            .and_then(|v| v.parse().ok())
-        {
-            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-        }
+        delay(&path).await;
         let answer = serde_json::json!({
             "upstream": name,
+            "version": "HTTP/1.1",
             "method": method,
             "path": path,
             "client_cert_sha256": client_cert,
@@ -224,5 +235,84 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             let _ = s.shutdown().await;
             return;
         }
+    }
+}
+
+/// Waits `delay_ms=N` milliseconds when the query (anywhere in `path`) asks.
+async fn delay(path: &str) {
+    if let Some(ms) = path
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix("delay_ms="))
+        .and_then(|v| v.parse().ok())
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+}
+
+/// Whether the client opened with the HTTP/2 connection preface (h2 prior knowledge).
+async fn has_h2_preface(tcp: &tokio::net::TcpStream) -> bool {
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
+    let mut buf = [0u8; 16];
+    for _ in 0..50 {
+        match tcp.peek(&mut buf).await {
+            Ok(n) if n >= PREFACE.len() => return buf[..PREFACE.len()] == *PREFACE,
+            Ok(n) if buf[..n] != PREFACE[..n] => return false,
+            Ok(0) | Err(_) => return false,
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(2)).await,
+        }
+    }
+    false
+}
+
+/// Serves one HTTP/2 connection: every stream answered like [`serve`] answers a request,
+/// with the request's trailers echoed as response trailers.
+async fn serve_h2<S>(stream: S, name: Arc<str>, client_cert: Option<String>, stats: Arc<EchoStats>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Ok(mut conn) = h2::server::handshake(stream).await else {
+        return;
+    };
+    while let Some(Ok((req, mut respond))) = conn.accept().await {
+        let (name, client_cert, stats) = (name.clone(), client_cert.clone(), stats.clone());
+        tokio::spawn(async move {
+            let (parts, mut body) = req.into_parts();
+            let mut received = 0usize;
+            while let Some(Ok(chunk)) = body.data().await {
+                received += chunk.len();
+                let _ = body.flow_control().release_capacity(chunk.len());
+            }
+            let trailers = body.trailers().await.ok().flatten();
+            stats.requests.fetch_add(1, Ordering::Relaxed);
+            delay(parts.uri.query().unwrap_or("")).await;
+            let headers: serde_json::Map<String, serde_json::Value> = parts
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned().into()))
+                .collect();
+            let answer = serde_json::json!({
+                "upstream": &*name,
+                "version": "HTTP/2",
+                "method": parts.method.as_str(),
+                "path": parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+                "authority": parts.uri.authority().map(|a| a.as_str()),
+                "client_cert_sha256": client_cert,
+                "headers": headers,
+                "body_bytes": received,
+            });
+            let payload = serde_json::to_vec(&answer).unwrap_or_default();
+            let head = http::Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(())
+                .expect("a static response head");
+            let Ok(mut send) = respond.send_response(head, false) else {
+                return;
+            };
+            let _ = send.send_data(bytes::Bytes::from(payload), trailers.is_none());
+            if let Some(t) = trailers {
+                let _ = send.send_trailers(t);
+            }
+        });
     }
 }

@@ -415,6 +415,27 @@ pub struct UpstreamConf {
     /// Read timeout (default 30000).
     #[serde(default = "default_read_timeout")]
     pub read_timeout_ms: u64,
+    /// The protocol spoken to the targets (SPEC §11).
+    #[serde(default)]
+    pub protocol: UpstreamProtocol,
+    /// Most concurrent requests on one upstream HTTP/2 connection (default 100).
+    #[serde(default = "default_h2_max_streams")]
+    pub h2_max_streams: usize,
+}
+
+/// `apis[].upstream.protocol`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamProtocol {
+    /// HTTP/1.1 (the default).
+    #[default]
+    Http1,
+    /// HTTP/2 over TLS (ALPN `h2` only).
+    H2,
+    /// HTTP/2 in the clear, prior knowledge.
+    H2c,
+    /// ALPN `h2`, else `http/1.1` (TLS targets).
+    Auto,
 }
 
 /// A list written either as a YAML sequence or as one comma-separated string.
@@ -500,4 +521,8 @@ fn default_connect_timeout() -> u64 {
 
 fn default_read_timeout() -> u64 {
     30000
+}
+
+fn default_h2_max_streams() -> usize {
+    100
 }

@@ -11,6 +11,7 @@ use pingora::{Error, ErrorType, OrErr};
 
 use super::resolve::{Resolved, Resolver};
 use super::respond::PIN_MISMATCH;
+use crate::config::UpstreamProtocol;
 use crate::policy::upstream::UpstreamChain;
 use crate::snapshot::upstream::Target;
 use crate::snapshot::Api;
@@ -52,11 +53,29 @@ pub async fn peer_for(
             peer.options.upstream_tls_handshake_complete_hook = Some(CHAIN_HOOK.clone());
         }
     }
+    set_protocol(&mut peer, up.protocol, up.h2_max_streams);
     peer.options.connection_timeout = Some(up.connect_timeout);
     peer.options.total_connection_timeout = Some(up.connect_timeout);
     peer.options.read_timeout = Some(up.read_timeout);
     peer.options.idle_timeout = Some(POOL_IDLE);
     Ok((Box::new(peer), resolved))
+}
+
+/// Sets the HTTP versions the peer may speak, and keeps connections of different protocol
+/// settings apart in Pingora's pool: its pool key does not include the ALPN choice, so the
+/// protocol is folded into the group key (which it does include), next to the pins.
+fn set_protocol(peer: &mut HttpPeer, protocol: UpstreamProtocol, h2_max_streams: usize) {
+    let (max, min, tag) = match protocol {
+        UpstreamProtocol::Http1 => (1, 1, 0x11),
+        UpstreamProtocol::H2 => (2, 2, 0x22),
+        UpstreamProtocol::H2c => (2, 2, 0x2c),
+        UpstreamProtocol::Auto => (2, 1, 0x21),
+    };
+    peer.options.set_http_version(max, min);
+    if max == 2 {
+        peer.options.max_h2_streams = h2_max_streams;
+    }
+    peer.group_key ^= tag << 56;
 }
 
 /// Checks an upstream connection (new or reused) against the target's pins and, for IP

@@ -9,6 +9,7 @@ use pingora::utils::tls::CertKey;
 
 use super::PinSet;
 use crate::certs::CertId;
+use crate::config::UpstreamProtocol;
 
 /// One upstream target URL, parsed.
 #[derive(Debug)]
@@ -71,6 +72,10 @@ pub struct ApiUpstream {
     pub connect_timeout: Duration,
     /// Read timeout.
     pub read_timeout: Duration,
+    /// The protocol spoken to the targets.
+    pub protocol: UpstreamProtocol,
+    /// Most concurrent streams on one HTTP/2 connection.
+    pub h2_max_streams: usize,
 }
 
 // === impl Target ===
@@ -162,6 +167,8 @@ impl ApiUpstream {
             connect_to,
             connect_timeout,
             read_timeout,
+            protocol: UpstreamProtocol::Http1,
+            h2_max_streams: 1,
         }
     }
 }

@@ -49,6 +49,7 @@ fn setup(
                 name: name.into(),
                 tls: Some(cert),
                 client_ca: vec![gw_ca.cert.clone()],
+                h2: false,
             },
             "127.0.0.1:0".parse().unwrap(),
         )

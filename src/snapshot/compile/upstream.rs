@@ -13,7 +13,7 @@ use super::Compiler;
 use crate::certs::spki_sha256;
 use crate::certs::CertId;
 use crate::config::ConfigErrorKind as Kind;
-use crate::config::{StringList, UpstreamConf};
+use crate::config::{StringList, UpstreamConf, UpstreamProtocol};
 use crate::snapshot::upstream::{parse_host_port, ApiUpstream, Target, UpstreamTls};
 use crate::snapshot::{select, DomainMap, PinSet};
 
@@ -381,17 +381,49 @@ impl Compiler<'_> {
                 "must be greater than 0",
             );
         }
+        self.upstream_protocol(u, base, &targets);
         self.upstream_tls(name, u, base, &mut targets, gateway, ca_lists);
         if self.failed_since(mark) {
             return None;
         }
-        Some(ApiUpstream::new(
+        let mut up = ApiUpstream::new(
             name,
             targets,
             u.sni.clone(),
             connect_to,
             Duration::from_millis(u.connect_timeout_ms),
             Duration::from_millis(u.read_timeout_ms),
-        ))
+        );
+        up.protocol = u.protocol;
+        up.h2_max_streams = u.h2_max_streams;
+        Some(up)
+    }
+
+    /// `protocol` must suit every target's scheme: `h2` and `auto` negotiate with ALPN, so
+    /// they need `https://`; `h2c` is HTTP/2 in the clear, so it needs `http://`.
+    fn upstream_protocol(&mut self, u: &UpstreamConf, base: &str, targets: &[Target]) {
+        let path = format!("{base}.protocol");
+        let need_tls = match u.protocol {
+            UpstreamProtocol::Http1 => None,
+            UpstreamProtocol::H2 | UpstreamProtocol::Auto => Some(true),
+            UpstreamProtocol::H2c => Some(false),
+        };
+        if let Some(tls) = need_tls {
+            if let Some(t) = targets.iter().find(|t| t.is_tls != tls) {
+                let why = if tls {
+                    "h2 and auto choose HTTP/2 with TLS ALPN: every target must be https://"
+                } else {
+                    "h2c is HTTP/2 in the clear: every target must be http:// (use h2 for https://)"
+                };
+                self.error(Kind::Invalid, &path, format!("{why}; {} is not", t.url));
+            }
+        }
+        if !(1..=1000).contains(&u.h2_max_streams) {
+            self.error(
+                Kind::Invalid,
+                &format!("{base}.h2_max_streams"),
+                "must be between 1 and 1000",
+            );
+        }
     }
 }

@@ -1,0 +1,126 @@
+//! SPEC §11, upstream side: `upstream.protocol` (`http1`, `h2`, `h2c`, `auto`) against real
+//! upstreams that speak both HTTP/1.1 and HTTP/2, several streams on one upstream HTTP/2
+//! connection, and pooled connections that never mix protocols.
+
+use std::sync::atomic::Ordering;
+
+use certgate::echo::{self, EchoConfig, EchoHandle};
+use certgate::pki::Spec;
+
+use crate::support::{Gateway, TestBed};
+
+struct World {
+    bed: TestBed,
+    gateway: Gateway,
+    tls_up: EchoHandle,
+    plain_up: EchoHandle,
+}
+
+fn start(streams: usize) -> World {
+    let bed = TestBed::new("h2 edge CA");
+    let up_ca = Spec::ca("h2 upstream CA").issue(None);
+    bed.write("up-ca.crt", up_ca.cert_pem());
+    let both = |name: &str, tls: Option<certgate::pki::Issued>| {
+        echo::start(
+            EchoConfig {
+                name: name.into(),
+                tls,
+                client_ca: vec![],
+                h2: true,
+            },
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .unwrap()
+    };
+    let tls_up = both(
+        "tls",
+        Some(Spec::server("localhost", &["localhost"]).issue(Some(&up_ca))),
+    );
+    let plain_up = both("plain", None);
+    let (t, p) = (tls_up.addr.port(), plain_up.addr.port());
+    let api = |name: &str, url: String, protocol: &str| {
+        format!("  - name: {name}\n    listen_path: /{name}/\n    upstream: {{url: \"{url}\", ca: up-ca.crt, protocol: {protocol}, h2_max_streams: {streams}}}\n")
+    };
+    let apis = [
+        api("h1", format!("https://localhost:{t}"), "http1"),
+        api("h2", format!("https://localhost:{t}"), "h2"),
+        api("auto", format!("https://localhost:{t}"), "auto"),
+        api("h2c", format!("http://127.0.0.1:{p}"), "h2c"),
+        api("plain", format!("http://127.0.0.1:{p}"), "http1"),
+    ]
+    .concat();
+    let gateway = bed.start(&format!("{}apis:\n{apis}", TestBed::head("")));
+    World {
+        bed,
+        gateway,
+        tls_up,
+        plain_up,
+    }
+}
+
+impl World {
+    /// The upstream's view of one call: (protocol it was spoken to in, path it saw).
+    fn call(&self, path: &str) -> (String, String) {
+        let r = self.bed.client().get(self.gateway.https, path, &[]);
+        assert_eq!(r.status, 200, "{path}: {}\n{}", r.text(), self.gateway.log());
+        let j = r.json();
+        (
+            j["version"].as_str().unwrap().into(),
+            j["path"].as_str().unwrap().into(),
+        )
+    }
+}
+
+#[test]
+fn each_api_speaks_its_protocol_and_pooled_connections_never_mix() {
+    let w = start(100);
+    // Alternate, so every API finds the others' idle connections in the pool.
+    for _ in 0..3 {
+        assert_eq!(w.call("/h1/a?x=1"), ("HTTP/1.1".into(), "/h1/a?x=1".into()));
+        assert_eq!(w.call("/h2/a?x=1"), ("HTTP/2".into(), "/h2/a?x=1".into()));
+        assert_eq!(
+            w.call("/auto/a").0,
+            "HTTP/2",
+            "auto prefers h2 when the upstream offers it"
+        );
+        assert_eq!(w.call("/h2c/a").0, "HTTP/2", "prior knowledge in the clear");
+        assert_eq!(w.call("/plain/a").0, "HTTP/1.1");
+    }
+}
+
+#[test]
+fn concurrent_requests_share_one_upstream_http2_connection() {
+    let w = start(100);
+    w.call("/h2/warm");
+    let before = w.tls_up.stats.connections.load(Ordering::Relaxed);
+    std::thread::scope(|s| {
+        for i in 0..16 {
+            let w = &w;
+            s.spawn(move || assert_eq!(w.call(&format!("/h2/x?delay_ms=300&i={i}")).0, "HTTP/2"));
+        }
+    });
+    let opened = w.tls_up.stats.connections.load(Ordering::Relaxed) - before;
+    assert!(
+        opened <= 2,
+        "16 concurrent h2 requests opened {opened} upstream connections"
+    );
+    let _ = &w.plain_up;
+}
+
+#[test]
+fn one_stream_per_connection_when_configured_so() {
+    let w = start(1);
+    w.call("/h2/warm");
+    let before = w.tls_up.stats.connections.load(Ordering::Relaxed);
+    std::thread::scope(|s| {
+        for i in 0..6 {
+            let w = &w;
+            s.spawn(move || assert_eq!(w.call(&format!("/h2/x?delay_ms=300&i={i}")).0, "HTTP/2"));
+        }
+    });
+    let opened = w.tls_up.stats.connections.load(Ordering::Relaxed) - before;
+    assert!(
+        opened >= 5,
+        "h2_max_streams: 1 keeps one request per connection: {opened} opened"
+    );
+}
