@@ -9,7 +9,8 @@
 //! - `full resync`: every record parsed into a state and published — what a member does on
 //!   every (re)connect to Redis;
 //! - `compile with the whole overlay`: what a YAML reload costs at this size;
-//! - `part: …`: the steps of one change, timed apart.
+//! - `part: …`: the steps of one change, and the local-copy rewrite of a full load, timed
+//!   apart.
 
 #![allow(missing_docs)]
 
@@ -192,6 +193,15 @@ fn bench(c: &mut Criterion) {
             let delta = ControlState::delta(&live, &s);
             p.set_control(Arc::new(s.clone()), Some(delta)).unwrap();
             live = s;
+        })
+    });
+    // What a member also does at every full load, under the state lock: rewrite its local
+    // copy (`admin.data_dir`) with every record, in one SQLite transaction.
+    let local = certgate::admin::SqliteStore::open(&dir.path().join("local")).unwrap();
+    g.bench_function("part: local copy rewrite (SQLite, 200k records)", |b| {
+        b.iter(|| {
+            use certgate::admin::ControlStore;
+            local.replace_all(&records, &[("fleet_rev", b"1".to_vec())]).unwrap()
         })
     });
     g.bench_function("full resync, from nothing (100k certificates, 100k keys)", |b| {
