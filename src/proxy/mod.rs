@@ -14,6 +14,7 @@
 
 mod conn_guard;
 mod ctx;
+mod grpc;
 mod health;
 mod request;
 pub mod resolve;

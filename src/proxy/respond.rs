@@ -1,5 +1,5 @@
 //! Every answer certgate writes itself: policy denials and upstream failures, as the
-//! SPEC's JSON bodies.
+//! SPEC's JSON bodies (or, to a gRPC call, as gRPC: [`super::grpc`]).
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
@@ -7,6 +7,7 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType};
 
+use super::grpc;
 use crate::policy::deny::{json_error, Deny};
 
 /// Error type of a failed pin check (answered as `upstream_pin_mismatch`).
@@ -25,12 +26,18 @@ pub struct UpstreamAnswer {
 
 /// Writes a denial.
 pub async fn deny(session: &mut Session, deny: &Deny) -> pingora::Result<()> {
+    if grpc::is_grpc(&session.req_header().headers) {
+        return write_grpc(session, deny.status(), &deny.message(), deny.reason()).await;
+    }
     let body = json_error(&deny.message(), deny.reason());
     write_json(session, deny.status(), body, deny.www_authenticate()).await
 }
 
 /// Writes an upstream failure.
 pub async fn upstream_failure(session: &mut Session, a: UpstreamAnswer) -> pingora::Result<()> {
+    if grpc::is_grpc(&session.req_header().headers) {
+        return write_grpc(session, a.status, a.message, a.reason).await;
+    }
     write_json(session, a.status, json_error(a.message, a.reason), None).await
 }
 
@@ -78,6 +85,26 @@ pub fn classify_upstream(e: &Error, fresh_tls_unanswered: bool) -> Option<Upstre
         | ConnectProxyFailure => Some(down),
         _ => None,
     }
+}
+
+/// A gRPC "Trailers-Only" answer: HTTP 200, headers only, the status in `grpc-status`.
+async fn write_grpc(session: &mut Session, status: u16, message: &str, reason: &'static str) -> pingora::Result<()> {
+    let mut resp = ResponseHeader::build(200, Some(5))?;
+    resp.insert_header(CONTENT_TYPE, "application/grpc")?;
+    resp.insert_header("grpc-status", grpc::status_for(status).to_string())?;
+    resp.insert_header("grpc-message", grpc::percent_encode(message))?;
+    resp.insert_header("certgate-reason", reason)?;
+    resp.insert_header(CONTENT_LENGTH, 0)?;
+    session.write_response_header(Box::new(resp), true).await?;
+    if session.is_http2() {
+        // The frame is only queued: let the connection send it before the stream is dropped
+        // (a dropped stream whose request half is open is reset, and the reset discards what
+        // is still queued).
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+    }
+    Ok(())
 }
 
 async fn write_json(

@@ -1,0 +1,140 @@
+//! SPEC §11, downstream side, with curl over HTTP/2 (ALPN h2): the same decisions and
+//! answers as HTTP/1.1, and refused gRPC calls answered as gRPC (HTTP 200, `grpc-status`,
+//! `grpc-message`, `certgate-reason`), for policy refusals and for an upstream that is down.
+
+use std::process::Command;
+
+use certgate::pki::Spec;
+
+use crate::support::gateway::free_port;
+use crate::support::{Gateway, TestBed};
+
+struct World {
+    bed: TestBed,
+    gateway: Gateway,
+    _up: certgate::echo::EchoHandle,
+}
+
+fn start() -> World {
+    let bed = TestBed::new("h2 downstream CA");
+    let clients = Spec::ca("h2 clients").issue(None);
+    bed.write("clients.crt", clients.cert_pem());
+    Spec::client("alice").issue(Some(&clients)).write(bed.path(), "alice");
+    Spec::client("mallory").issue(None).write(bed.path(), "mallory");
+    let up = certgate::echo::start_plain("up").unwrap();
+    let yaml = format!(
+        "{}apis:\n  - name: mtls\n    listen_path: /mtls/\n    auth: {{mutual_tls: true, client_certificates: [clients.crt]}}\n    upstream: {{url: \"http://{}\"}}\n  - name: down\n    listen_path: /down/\n    upstream: {{url: \"http://127.0.0.1:{}\"}}\n",
+        TestBed::head(""),
+        up.addr,
+        free_port()
+    );
+    let gateway = bed.start(&yaml);
+    World { bed, gateway, _up: up }
+}
+
+/// What curl saw: HTTP version, status, and the response headers (lower-case names).
+struct Seen {
+    version: String,
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+impl World {
+    fn curl(&self, cert: Option<&str>, path: &str, extra: &[&str]) -> Seen {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "--http2", "-D", "-", "--max-time", "10", "--cacert"])
+            .arg(self.bed.file("server-ca.crt"))
+            .args(["--resolve", &format!("localhost:{}:127.0.0.1", self.gateway.https)]);
+        if let Some(c) = cert {
+            cmd.arg("--cert")
+                .arg(self.bed.file(&format!("{c}.crt")))
+                .arg("--key")
+                .arg(self.bed.file(&format!("{c}.key")));
+        }
+        let out = cmd
+            .args(extra)
+            .arg(format!("https://localhost:{}{path}", self.gateway.https))
+            .output()
+            .expect("curl runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status_line = lines.next().unwrap_or_default();
+        let mut parts = status_line.split_whitespace();
+        let version = parts.next().unwrap_or_default().to_string();
+        let status = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        Seen {
+            version,
+            status,
+            headers,
+            body: body.to_string(),
+        }
+    }
+}
+
+#[test]
+fn http2_gets_the_same_decisions_as_http1() {
+    let w = start();
+    let ok = w.curl(Some("alice"), "/mtls/x", &[]);
+    assert_eq!((ok.version.as_str(), ok.status), ("HTTP/2", 200), "{}", ok.body);
+    assert!(ok.body.contains("\"path\":\"/mtls/x\""), "{}", ok.body);
+    let none = w.curl(None, "/mtls/x", &[]);
+    assert_eq!((none.version.as_str(), none.status), ("HTTP/2", 403));
+    assert!(none.body.contains("\"code\":\"client_cert_required\""), "{}", none.body);
+    let other = w.curl(Some("mallory"), "/mtls/x", &[]);
+    assert_eq!(other.status, 403);
+    assert!(other.body.contains("cert_not_allowed"), "{}", other.body);
+    // `..` in :path is one meaning only: resolved before routing, or refused.
+    let dots = w.curl(None, "/mtls/../mtls/x", &["--path-as-is"]);
+    assert_ne!(dots.status, 200, "{}", dots.body);
+    let none_route = w.curl(Some("alice"), "/nowhere", &[]);
+    assert_eq!(none_route.status, 404);
+}
+
+#[test]
+fn refused_grpc_calls_are_answered_as_grpc() {
+    let w = start();
+    let grpc = [
+        "-H",
+        "content-type: application/grpc",
+        "-H",
+        "te: trailers",
+        "--data-binary",
+        "",
+    ];
+    let refused = w.curl(None, "/mtls/pkg.Service/Call", &grpc);
+    assert_eq!(refused.status, 200, "gRPC answers are HTTP 200: {:?}", refused.headers);
+    assert_eq!(refused.header("content-type"), Some("application/grpc"));
+    assert_eq!(refused.header("grpc-status"), Some("7"), "403 → PERMISSION_DENIED");
+    assert_eq!(refused.header("certgate-reason"), Some("client_cert_required"));
+    assert!(refused.header("grpc-message").is_some_and(|m| !m.is_empty()));
+    assert!(refused.body.is_empty(), "headers only: {}", refused.body);
+
+    let other = w.curl(Some("mallory"), "/mtls/pkg.Service/Call", &grpc);
+    assert_eq!(other.header("certgate-reason"), Some("cert_not_allowed"));
+    let unrouted = w.curl(Some("alice"), "/nowhere/pkg.Service/Call", &grpc);
+    assert_eq!(unrouted.header("grpc-status"), Some("12"), "404 → UNIMPLEMENTED");
+    let down = w.curl(None, "/down/pkg.Service/Call", &grpc);
+    assert_eq!(down.status, 200);
+    assert_eq!(
+        down.header("grpc-status"),
+        Some("14"),
+        "502 → UNAVAILABLE: {:?}",
+        down.headers
+    );
+    assert_eq!(down.header("certgate-reason"), Some("upstream_unavailable"));
+    // Not gRPC: the JSON answer stays.
+    let json = w.curl(None, "/mtls/x", &[]);
+    assert_eq!(json.header("content-type"), Some("application/json"));
+}
