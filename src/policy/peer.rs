@@ -139,10 +139,12 @@ impl PeerCert {
         verdict
     }
 
-    /// The certificate that issued the leaf, among `known` and the intermediates the client
-    /// sent: same name as the leaf's issuer, and its key verifies the leaf's signature.
-    /// Once found it is kept for the connection (a leaf has one issuer).
-    pub fn issuer(&self, known: &[(CertId, X509)]) -> Option<X509> {
+    /// The certificate that issued the leaf: a CA certificate among `known` whose name and
+    /// key match the leaf's signature, else the issuer on the path verified against `cas`
+    /// (the API's CA set). An intermediate the client merely sent never counts: whoever
+    /// holds a listed leaf could otherwise make one up, and with it the responder certgate
+    /// calls. Once found it is kept for the connection (a leaf has one issuer).
+    pub fn issuer(&self, known: &[(CertId, X509)], cas: Option<&CaSet>) -> Option<X509> {
         if let Some(i) = self.issuer.lock().as_ref() {
             return Some(i.clone());
         }
@@ -153,7 +155,10 @@ impl PeerCert {
         };
         let found = match known.iter().map(|(_, c)| c).find(|c| signed(c)) {
             Some(c) => c.clone(),
-            None => self.intermediates.iter().map(|c| c.to_owned()).find(|c| signed(c))?,
+            None => {
+                let cas = cas.filter(|cas| matches!(self.chain_verdict(cas), ChainVerdict::Verified { .. }))?;
+                self.verified_path(cas)?.get(1)?.clone()
+            }
         };
         *self.issuer.lock() = Some(found.clone());
         Some(found)

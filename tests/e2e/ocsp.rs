@@ -201,3 +201,47 @@ fn the_gateway_soft_fails_under_leaf_refuses_under_leaf_strict_and_asks_nothing_
     assert!(count("unknown") >= 3.0, "{m}");
     assert!(count("error") >= 4.0, "{m}");
 }
+
+#[test]
+fn the_issuer_comes_from_a_known_ca_or_the_verified_path_never_from_what_the_client_sent() {
+    let bed = TestBed::new("ocsp issuer server CA");
+    let root = Spec::ca("ocsp issuer root").issue(None);
+    let int = Spec::ca("ocsp issuer intermediate").issue(Some(&root));
+    bed.write("root.crt", root.cert_pem());
+    // A leaf under an intermediate certgate does not know: the client sends it, and the
+    // verified path makes it the issuer.
+    let port = free_port();
+    let under_int = leaf(&int, "under the intermediate", &format!("http://127.0.0.1:{port}/"));
+    let _r = Responder::start_on(port, &int, &[&under_int], &[], None);
+    // A leaf listed by ID, signed by a CA its holder made up and sends along, naming a
+    // "responder" that must never be called.
+    let made_up = Spec::ca("made up").issue(None);
+    let trap = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    trap.set_nonblocking(true).unwrap();
+    let listed = leaf(&made_up, "listed", &format!("http://{}/", trap.local_addr().unwrap()));
+    bed.write("listed.crt", listed.cert_pem());
+    let up = certgate::echo::start_plain("up").unwrap();
+    let yaml = format!(
+        "{head}security:\n  revocation:\n    ocsp: leaf_strict\n    ocsp_timeout_ms: 500\napis:\n  - name: ca\n    listen_path: /ca/\n    auth: {{mutual_tls: true, client_certificates: [root.crt]}}\n    upstream: {{url: \"http://{up}\"}}\n  - name: listed\n    listen_path: /listed/\n    auth: {{mutual_tls: true, client_certificates: [listed.crt]}}\n    upstream: {{url: \"http://{up}\"}}\n",
+        head = TestBed::head(""),
+        up = up.addr
+    );
+    let g = bed.start(&yaml);
+    let with_chain = |who: &Issued, chain: Vec<openssl::x509::X509>, path: &str| {
+        bed.client()
+            .with_cert(who)
+            .with_chain(chain)
+            .get(g.https, path, &[])
+            .verdict()
+    };
+    assert_eq!(with_chain(&under_int, vec![int.cert.clone()], "/ca/x").0, 200);
+    assert_eq!(
+        with_chain(&listed, vec![made_up.cert.clone()], "/listed/x"),
+        (403, "revocation_unknown".to_string()),
+        "no known issuer: no request can be built, strict refuses"
+    );
+    assert!(
+        trap.accept().is_err(),
+        "certgate called a responder named by a made-up chain"
+    );
+}

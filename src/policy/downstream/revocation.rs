@@ -132,7 +132,7 @@ pub fn ocsp_need(set: &RevocationSet, api: &Api, peer: Option<&PeerCert>) -> Opt
     let peer = peer?;
     Some(OcspNeed {
         mode: api.auth.ocsp,
-        issuer: peer.issuer(&set.issuers),
+        issuer: peer.issuer(&set.issuers, api.auth.allow.cas.as_deref()),
     })
 }
 
