@@ -156,11 +156,12 @@ impl ControlStore for SqliteStore {
         let mut conn = self.conn.lock();
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM records", [])?;
-        for (kind, id, body) in records {
-            tx.execute(
-                "INSERT INTO records (kind, id, body) VALUES (?1, ?2, ?3)",
-                params![kind, id, body],
-            )?;
+        {
+            // One prepared statement for every row (`execute` would prepare each time).
+            let mut insert = tx.prepare_cached("INSERT INTO records (kind, id, body) VALUES (?1, ?2, ?3)")?;
+            for (kind, id, body) in records {
+                insert.execute(params![kind, id, body])?;
+            }
         }
         set_meta(&tx, meta)?;
         Ok(tx.commit()?)
