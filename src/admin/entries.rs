@@ -13,7 +13,7 @@ use std::sync::Arc;
 use imbl::ordmap::DiffItem;
 
 use super::records::*;
-use super::state::{ControlState, StoredCert};
+use super::state::{ControlState, StoredCert, StoredCrl};
 use crate::certs::CertId;
 use crate::snapshot::{
     AllowEntry, AllowTarget, Binding, CertGauge, Entries, EntriesDelta, MemberEntry, Overlay, OverlayCrl,
@@ -56,7 +56,7 @@ impl ControlState {
                 .crls
                 .values()
                 .map(|c| OverlayCrl {
-                    source: format!("admin API upload {}", c.record.id),
+                    source: StoredCrl::source_of(&c.record.id),
                     parsed: c.parsed.clone(),
                 })
                 .collect(),

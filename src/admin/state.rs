@@ -39,6 +39,13 @@ pub struct StoredCrl {
     pub parsed: Arc<ParsedCrl>,
 }
 
+impl StoredCrl {
+    /// What an uploaded CRL's source reads as in lists and logs, for record `id`.
+    pub fn source_of(id: &str) -> String {
+        format!("admin API upload {id}")
+    }
+}
+
 /// Equal when the records are and the parsed form is the same one (see [`StoredCert`]).
 impl PartialEq for StoredCrl {
     fn eq(&self, other: &Self) -> bool {

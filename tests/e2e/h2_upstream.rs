@@ -88,18 +88,23 @@ fn each_api_speaks_its_protocol_and_pooled_connections_never_mix() {
     }
 }
 
-#[test]
-fn concurrent_requests_share_one_upstream_http2_connection() {
-    let w = start(100);
+/// Upstream connections opened for `n` concurrent 300 ms calls on the `h2` API (after one
+/// call that opens the first connection).
+fn opened_for_concurrent_calls(w: &World, n: usize) -> usize {
     w.call("/h2/warm");
     let before = w.tls_up.stats.connections.load(Ordering::Relaxed);
     std::thread::scope(|s| {
-        for i in 0..16 {
-            let w = &w;
+        for i in 0..n {
             s.spawn(move || assert_eq!(w.call(&format!("/h2/x?delay_ms=300&i={i}")).0, "HTTP/2"));
         }
     });
-    let opened = w.tls_up.stats.connections.load(Ordering::Relaxed) - before;
+    w.tls_up.stats.connections.load(Ordering::Relaxed) - before
+}
+
+#[test]
+fn concurrent_requests_share_one_upstream_http2_connection() {
+    let w = start(100);
+    let opened = opened_for_concurrent_calls(&w, 16);
     assert!(
         opened <= 2,
         "16 concurrent h2 requests opened {opened} upstream connections"
@@ -110,15 +115,7 @@ fn concurrent_requests_share_one_upstream_http2_connection() {
 #[test]
 fn one_stream_per_connection_when_configured_so() {
     let w = start(1);
-    w.call("/h2/warm");
-    let before = w.tls_up.stats.connections.load(Ordering::Relaxed);
-    std::thread::scope(|s| {
-        for i in 0..6 {
-            let w = &w;
-            s.spawn(move || assert_eq!(w.call(&format!("/h2/x?delay_ms=300&i={i}")).0, "HTTP/2"));
-        }
-    });
-    let opened = w.tls_up.stats.connections.load(Ordering::Relaxed) - before;
+    let opened = opened_for_concurrent_calls(&w, 6);
     assert!(
         opened >= 5,
         "h2_max_streams: 1 keeps one request per connection: {opened} opened"

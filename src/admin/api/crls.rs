@@ -80,19 +80,19 @@ impl ControlPlane {
                         ),
                     ));
                 }
-                writes.extend(store_upload(s, p));
-                out.push(describe(p, crl.issuer_id, &upload_source(p)));
+                let id = hex::encode(crate::certs::sha256(&p.der));
+                writes.extend(store_upload(s, &id, p));
+                out.push(describe(p, crl.issuer_id, &StoredCrl::source_of(&id)));
             }
             Ok((ok(201, json!({ "crls": out }))?, writes))
         })
     }
 }
 
-/// Stores `p` in place of any earlier upload from the same CA; no write when it is stored
-/// already.
-fn store_upload(s: &mut ControlState, p: &Arc<ParsedCrl>) -> Vec<Write> {
-    let id = hex::encode(crate::certs::sha256(&p.der));
-    if s.crls.contains_key(&id) {
+/// Stores `p` (record `id`, the SHA-256 of its DER) in place of any earlier upload from the
+/// same CA; no write when it is stored already.
+fn store_upload(s: &mut ControlState, id: &str, p: &Arc<ParsedCrl>) -> Vec<Write> {
+    if s.crls.contains_key(id) {
         return Vec::new();
     }
     let earlier: Vec<String> = s
@@ -110,25 +110,20 @@ fn store_upload(s: &mut ControlState, p: &Arc<ParsedCrl>) -> Vec<Write> {
         });
     }
     let record = CrlRecord {
-        id: id.clone(),
+        id: id.to_string(),
         der: base64::engine::general_purpose::STANDARD.encode(&p.der),
         issuer: p.issuer.clone(),
         created_at: now_unix(),
     };
-    writes.push(put(kind::CRL, &id, &record));
+    writes.push(put(kind::CRL, id, &record));
     s.crls.insert(
-        id,
+        id.to_string(),
         StoredCrl {
             record,
             parsed: p.clone(),
         },
     );
     writes
-}
-
-/// What the source of an uploaded CRL reads as in lists and logs.
-fn upload_source(p: &ParsedCrl) -> String {
-    format!("admin API upload {}", hex::encode(crate::certs::sha256(&p.der)))
 }
 
 /// One CRL as `GET /crls` and `POST /crls` list it.
