@@ -96,10 +96,12 @@ impl OcspCache {
                         e.replace('"', "'")
                     );
                 }
-                let cap = now_unix() + cache_for.as_secs() as i64;
+                let done = now_unix();
+                let cap = done + cache_for.as_secs() as i64;
                 let until = match &answer {
                     Ok(a) => a.next_update.map_or(cap, |n| n.min(cap)),
-                    Err(_) => (now_unix() + RETRY_AFTER_ERROR).min(cap.max(now_unix() + 1)),
+                    // At least a second, so a zero cache does not refetch within one.
+                    Err(_) => (done + RETRY_AFTER_ERROR).min(cap.max(done + 1)),
                 };
                 Outcome { answer, until }
             })

@@ -114,7 +114,7 @@ impl Gateway {
             return Ok(());
         };
         let set = &ctx.snap.revocation;
-        let Some(need) = ocsp_need(set, ctx.snap.api(index), Some(peer)) else {
+        let Some(need) = ocsp_need(set, ctx.snap.api(index), peer) else {
             return Ok(());
         };
         let answer = match &need.issuer {

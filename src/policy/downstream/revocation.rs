@@ -124,12 +124,11 @@ pub struct OcspNeed {
 
 /// Whether the request (already allowed by everything else) needs an OCSP answer for its
 /// leaf: its API's mode is not `off` and it decided a client certificate.
-pub fn ocsp_need(set: &RevocationSet, api: &Api, peer: Option<&PeerCert>) -> Option<OcspNeed> {
+pub fn ocsp_need(set: &RevocationSet, api: &Api, peer: &PeerCert) -> Option<OcspNeed> {
     let decides_a_certificate = api.auth.mutual_tls || api.auth.kind == AuthType::Certificate;
     if api.auth.ocsp == OcspMode::Off || !decides_a_certificate {
         return None;
     }
-    let peer = peer?;
     Some(OcspNeed {
         mode: api.auth.ocsp,
         issuer: peer.issuer(&set.issuers, api.auth.allow.cas.as_deref()),
