@@ -9,8 +9,8 @@
 //! - `full resync`: every record parsed into a state and published — what a member does on
 //!   every (re)connect to Redis;
 //! - `compile with the whole overlay`: what a YAML reload costs at this size;
-//! - `part: …`: the steps of one change, and the local-copy rewrite of a full load, timed
-//!   apart.
+//! - `part: …`: the steps of one change, and the Redis read and local-copy rewrite of a
+//!   full load, timed apart.
 
 #![allow(missing_docs)]
 
@@ -189,7 +189,7 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("full resync, nothing changed (100k certificates, 100k keys)", |b| {
         b.iter(|| {
-            let s = ControlState::from_records_reusing(records.clone(), None, &live).unwrap();
+            let s = ControlState::from_records_reusing(&records, None, &live).unwrap();
             let delta = ControlState::delta(&live, &s);
             p.set_control(Arc::new(s.clone()), Some(delta)).unwrap();
             live = s;
@@ -204,6 +204,21 @@ fn bench(c: &mut Criterion) {
             local.replace_all(&records, &[("fleet_rev", b"1".to_vec())]).unwrap()
         })
     });
+    // And what it reads first: the whole namespace from Redis (a `redis-server` of its own,
+    // skipped when none is installed).
+    if let Some(redis) = BenchRedis::start() {
+        let store = certgate::admin::fleet::store::FleetStore::new(
+            redis::Client::open(redis.url()).unwrap(),
+            "bench",
+            b"bench secret".to_vec(),
+        );
+        store.seed(&records, None).unwrap();
+        g.bench_function("part: read the namespace from Redis (200k records)", |b| {
+            b.iter(|| store.load_all().unwrap())
+        });
+    } else {
+        eprintln!("redis-server not found: the Redis read is not measured");
+    }
     g.bench_function("full resync, from nothing (100k certificates, 100k keys)", |b| {
         b.iter(|| {
             let s = ControlState::from_records(records.clone(), None).unwrap();
@@ -213,6 +228,55 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// A throwaway `redis-server` (no persistence) on a free loopback port.
+struct BenchRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl BenchRedis {
+    fn start() -> Option<BenchRedis> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let r = BenchRedis { child, port };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(r);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+impl Drop for BenchRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 criterion_group!(benches, bench);

@@ -484,7 +484,7 @@ mod tests {
             body("key", "k3", &key("k3", &[&id(0)])),
             body("app", "app_1", &app("other")),
         ];
-        let reused = ControlState::from_records_reusing(new.clone(), None, &before).unwrap();
+        let reused = ControlState::from_records_reusing(&new, None, &before).unwrap();
         let fresh = ControlState::from_records(new, None).unwrap();
         let ids = |m: &crate::admin::state::Records<StoredCert>| m.keys().cloned().collect::<Vec<_>>();
         assert_eq!(ids(&reused.certificates), ids(&fresh.certificates));

@@ -119,7 +119,7 @@ impl ControlState {
         records: Vec<(String, String, Vec<u8>)>,
         vault: Option<&KeyVault>,
     ) -> Result<ControlState, StateError> {
-        Self::from_records_reusing(records, vault, &ControlState::default())
+        Self::from_records_reusing(&records, vault, &ControlState::default())
     }
 
     /// [`Self::from_records`], reusing what `before` already holds: the parsed form of every
@@ -129,7 +129,7 @@ impl ControlState {
     /// what changed and its delta against `before` walks only what changed (unchanged
     /// subtrees stay shared, and the diff skips them).
     pub fn from_records_reusing(
-        records: Vec<(String, String, Vec<u8>)>,
+        records: &[(String, String, Vec<u8>)],
         vault: Option<&KeyVault>,
         before: &ControlState,
     ) -> Result<ControlState, StateError> {
@@ -137,8 +137,8 @@ impl ControlState {
             fleet_at: Position::default(),
             ..before.clone()
         };
-        s.drop_missing(&records);
-        for d in decode_certificates(&records, vault, before)? {
+        s.drop_missing(records);
+        for d in decode_certificates(records, vault, before)? {
             match d {
                 Decoded::Ready(id, record, loaded) => {
                     let next = StoredCert { record, loaded };
@@ -153,8 +153,8 @@ impl ControlState {
                 }
             }
         }
-        for (k, id, body) in records.into_iter().filter(|r| r.0 != kind::CERTIFICATE) {
-            s.put(&k, id, &body, vault)?;
+        for (k, id, body) in records.iter().filter(|r| r.0 != kind::CERTIFICATE) {
+            s.put(k, id.clone(), body, vault)?;
         }
         Ok(s)
     }

@@ -155,12 +155,29 @@ impl ControlStore for SqliteStore {
     fn replace_all(&self, records: &[(String, String, Vec<u8>)], meta: &[(&str, Vec<u8>)]) -> Result<(), StoreError> {
         let mut conn = self.conn.lock();
         let tx = conn.transaction()?;
-        tx.execute("DELETE FROM records", [])?;
+        // Only the rows that differ are written: a full load usually finds the copy almost
+        // equal, and reading a row costs far less than writing it. The comparison is with
+        // the copy's own rows, so a mirror write that failed earlier is repaired here.
+        let mut stale: std::collections::HashMap<(String, String), Vec<u8>> = {
+            let mut stmt = tx.prepare("SELECT kind, id, body FROM records")?;
+            let rows = stmt.query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
         {
-            // One prepared statement for every row (`execute` would prepare each time).
-            let mut insert = tx.prepare_cached("INSERT INTO records (kind, id, body) VALUES (?1, ?2, ?3)")?;
+            // One prepared statement per kind of write (`execute` would prepare each time).
+            let mut upsert =
+                tx.prepare_cached("INSERT OR REPLACE INTO records (kind, id, body) VALUES (?1, ?2, ?3)")?;
             for (kind, id, body) in records {
-                insert.execute(params![kind, id, body])?;
+                match stale.remove(&(kind.clone(), id.clone())) {
+                    Some(old) if old == *body => {}
+                    _ => {
+                        upsert.execute(params![kind, id, body])?;
+                    }
+                }
+            }
+            let mut delete = tx.prepare_cached("DELETE FROM records WHERE kind = ?1 AND id = ?2")?;
+            for (kind, id) in stale.keys() {
+                delete.execute(params![kind, id])?;
             }
         }
         set_meta(&tx, meta)?;
@@ -235,6 +252,48 @@ mod tests {
         );
         assert_eq!(s.meta_get("salt").unwrap(), Some(b"s".to_vec()));
         assert_eq!(s.meta_get("other").unwrap(), None);
+    }
+
+    #[test]
+    fn replace_all_leaves_exactly_the_given_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(dir.path()).unwrap();
+        let rec = |k: &str, id: &str, b: &str| (k.to_string(), id.to_string(), b.as_bytes().to_vec());
+        s.apply(&[
+            Write::Put {
+                kind: "a",
+                id: "same".into(),
+                body: b"1".to_vec(),
+            },
+            Write::Put {
+                kind: "a",
+                id: "changed".into(),
+                body: b"old".to_vec(),
+            },
+            Write::Put {
+                kind: "a",
+                id: "gone".into(),
+                body: b"x".to_vec(),
+            },
+            // Same ID under another kind: a different record.
+            Write::Put {
+                kind: "b",
+                id: "same".into(),
+                body: b"1".to_vec(),
+            },
+        ])
+        .unwrap();
+        let wanted = vec![
+            rec("a", "changed", "new"),
+            rec("a", "new", "n"),
+            rec("a", "same", "1"),
+            rec("c", "gone", "x"),
+        ];
+        s.replace_all(&wanted, &[("fleet_rev", b"7".to_vec())]).unwrap();
+        assert_eq!(s.load_all().unwrap(), wanted);
+        assert_eq!(s.meta_get("fleet_rev").unwrap(), Some(b"7".to_vec()));
+        s.replace_all(&[], &[]).unwrap();
+        assert!(s.load_all().unwrap().is_empty());
     }
 
     #[test]

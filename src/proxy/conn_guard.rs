@@ -4,7 +4,8 @@
 //! could hold a connection (and its buffers) forever; this module bounds the whole head.
 //!
 //! [`GuardedApp`] wraps the proxy and puts every HTTP/1 connection in a [`GuardedStream`]
-//! (HTTP/2 connections are bounded by the h2 settings instead). The stream tracks one phase:
+//! (HTTP/2 connections, by ALPN or by their preface in the clear, are bounded by the h2
+//! settings instead). The stream tracks one phase:
 //!
 //! | phase  | starts                                   | ends, or                                   |
 //! |--------|------------------------------------------|--------------------------------------------|
@@ -37,6 +38,7 @@ use pingora::server::ShutdownWatch;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use super::h2c::Sniffed;
 use crate::policy::deny::json_error;
 use crate::snapshot::ConnLimits;
 
@@ -67,9 +69,9 @@ impl std::fmt::Debug for GuardedStream {
 // === impl GuardedStream ===
 
 impl GuardedStream {
-    /// Wraps a newly accepted stream: its first request head is due within the header timeout.
-    pub fn new(inner: Stream, limits: ConnLimits) -> GuardedStream {
-        let epoch = Instant::now();
+    /// Wraps a stream accepted at `epoch`: its first request head is due by `epoch` plus the
+    /// header timeout, however long the protocol sniffing took.
+    pub fn since(inner: Stream, limits: ConnLimits, epoch: Instant) -> GuardedStream {
         GuardedStream {
             inner,
             limits,
@@ -335,10 +337,15 @@ impl GetSocketDigest for GuardedStream {
     }
 }
 
+/// Pingora peeks at a cleartext connection for the HTTP/2 preface (its `h2c` option). A
+/// guarded stream is HTTP/1 by construction ([`super::h2c::sniff`] decided before), so the
+/// answer is "peeked, and not the preface" at once: Pingora's own peek would wait for 24
+/// bytes, which a short HTTP/1 request never sends.
 #[async_trait]
 impl Peek for GuardedStream {
     async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
-        self.inner.try_peek(buf).await
+        buf.fill(0);
+        Ok(true)
     }
 }
 
@@ -389,10 +396,18 @@ impl<A> GuardedApp<A> {
 #[async_trait]
 impl<A: ServerApp + Send + Sync + 'static> ServerApp for GuardedApp<A> {
     async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        let accepted = Instant::now();
         let stream: Stream = if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             stream
+        } else if stream.get_ssl_digest().is_none() {
+            // Cleartext: HTTP/2 with prior knowledge or HTTP/1, by the first bytes.
+            match super::h2c::sniff(stream, self.limits.header_timeout).await {
+                Sniffed::H2c(stream) => stream,
+                Sniffed::Http1(stream) => Box::new(GuardedStream::since(stream, self.limits, accepted)),
+                Sniffed::Gone => return None,
+            }
         } else {
-            Box::new(GuardedStream::new(stream, self.limits))
+            Box::new(GuardedStream::since(stream, self.limits, accepted))
         };
         self.inner.process_new(stream, shutdown).await
     }

@@ -15,6 +15,7 @@
 mod conn_guard;
 mod ctx;
 mod grpc;
+mod h2c;
 mod health;
 mod request;
 pub mod resolve;

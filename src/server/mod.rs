@@ -109,6 +109,9 @@ pub fn guarded_proxy(
     let mut proxy = pingora::proxy::http_proxy(conf, gateway);
     let mut options = HttpServerOptions::default();
     options.h2_idle_timeout = Some(limits.keepalive_timeout);
+    // HTTP/2 with prior knowledge on cleartext listeners (TLS ones choose by ALPN); the
+    // guard has read the first bytes already (`proxy::h2c`).
+    options.h2c = true;
     proxy.server_options = Some(options);
     let mut h2 = pingora::protocols::http::v2::server::default_h2_options();
     h2.max_header_list_size(limits.max_header_bytes as u32);

@@ -1,6 +1,7 @@
-//! SPEC §11, downstream side, with curl over HTTP/2 (ALPN h2): the same decisions and
-//! answers as HTTP/1.1, and refused gRPC calls answered as gRPC (HTTP 200, `grpc-status`,
-//! `grpc-message`, `certgate-reason`), for policy refusals and for an upstream that is down.
+//! SPEC §11, downstream side, with curl over HTTP/2 (ALPN h2 on `listen.https`, prior
+//! knowledge on `listen.http`): the same decisions and answers as HTTP/1.1, and refused
+//! gRPC calls answered as gRPC (HTTP 200, `grpc-status`, `grpc-message`,
+//! `certgate-reason`), for policy refusals and for an upstream that is down.
 
 use std::process::Command;
 
@@ -23,10 +24,11 @@ fn start() -> World {
     Spec::client("mallory").issue(None).write(bed.path(), "mallory");
     let up = certgate::echo::start_plain("up").unwrap();
     let yaml = format!(
-        "{}apis:\n  - name: mtls\n    listen_path: /mtls/\n    auth: {{mutual_tls: true, client_certificates: [clients.crt]}}\n    upstream: {{url: \"http://{}\"}}\n  - name: down\n    listen_path: /down/\n    upstream: {{url: \"http://127.0.0.1:{}\"}}\n",
-        TestBed::head(""),
+        "{}apis:\n  - name: mtls\n    listen_path: /mtls/\n    auth: {{mutual_tls: true, client_certificates: [clients.crt]}}\n    upstream: {{url: \"http://{}\"}}\n  - name: down\n    listen_path: /down/\n    upstream: {{url: \"http://127.0.0.1:{}\"}}\n  - name: open\n    listen_path: /open/\n    upstream: {{url: \"http://{}\"}}\n",
+        TestBed::head("  header_timeout_ms: 1500\n"),
         up.addr,
-        free_port()
+        free_port(),
+        up.addr
     );
     let gateway = bed.start(&yaml);
     World { bed, gateway, _up: up }
@@ -46,7 +48,51 @@ impl Seen {
     }
 }
 
+/// Splits what `curl -D -` printed into a [`Seen`].
+fn seen(out: &std::process::Output) -> Seen {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status_line = lines.next().unwrap_or_default();
+    let mut parts = status_line.split_whitespace();
+    let version = parts.next().unwrap_or_default().to_string();
+    let status = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Seen {
+        version,
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
 impl World {
+    /// curl on the cleartext listener with `mode` (`--http2-prior-knowledge`, `--http1.1`).
+    fn curl_plain(&self, mode: &str, path: &str, extra: &[&str]) -> Seen {
+        let out = Command::new("curl")
+            .args(["-s", mode, "-D", "-", "--max-time", "10"])
+            .args(extra)
+            .arg(format!("http://127.0.0.1:{}{path}", self.gateway.http))
+            .output()
+            .expect("curl runs");
+        seen(&out)
+    }
+
+    /// Writes `bytes` on a new cleartext connection and reads until the gateway closes it.
+    fn raw_plain(&self, bytes: &[u8]) -> (String, std::time::Duration) {
+        use std::io::{Read, Write};
+        let mut tcp = std::net::TcpStream::connect(("127.0.0.1", self.gateway.http)).unwrap();
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        tcp.write_all(bytes).unwrap();
+        let start = std::time::Instant::now();
+        let mut out = Vec::new();
+        let _ = tcp.read_to_end(&mut out);
+        (String::from_utf8_lossy(&out).into_owned(), start.elapsed())
+    }
+
     fn curl(&self, cert: Option<&str>, path: &str, extra: &[&str]) -> Seen {
         let mut cmd = Command::new("curl");
         cmd.args(["-s", "--http2", "-D", "-", "--max-time", "10", "--cacert"])
@@ -63,23 +109,7 @@ impl World {
             .arg(format!("https://localhost:{}{path}", self.gateway.https))
             .output()
             .expect("curl runs");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let mut lines = head.lines();
-        let status_line = lines.next().unwrap_or_default();
-        let mut parts = status_line.split_whitespace();
-        let version = parts.next().unwrap_or_default().to_string();
-        let status = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-        let headers = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        Seen {
-            version,
-            status,
-            headers,
-            body: body.to_string(),
-        }
+        seen(&out)
     }
 }
 
@@ -137,4 +167,52 @@ fn refused_grpc_calls_are_answered_as_grpc() {
     // Not gRPC: the JSON answer stays.
     let json = w.curl(None, "/mtls/x", &[]);
     assert_eq!(json.header("content-type"), Some("application/json"));
+}
+
+#[test]
+fn prior_knowledge_on_the_cleartext_listener_gets_the_same_decisions() {
+    let w = start();
+    let h2 = "--http2-prior-knowledge";
+    let ok = w.curl_plain(h2, "/open/x?q=1", &[]);
+    assert_eq!((ok.version.as_str(), ok.status), ("HTTP/2", 200), "{}", ok.body);
+    assert!(ok.body.contains("\"path\":\"/open/x?q=1\""), "{}", ok.body);
+    let none = w.curl_plain(h2, "/mtls/x", &[]);
+    assert_eq!((none.version.as_str(), none.status), ("HTTP/2", 403));
+    assert!(none.body.contains("\"code\":\"client_cert_required\""), "{}", none.body);
+    let dots = w.curl_plain(h2, "/open/../mtls/x", &["--path-as-is"]);
+    assert_eq!(dots.status, 403, "`..` resolved before routing: {}", dots.body);
+    let unrouted = w.curl_plain(h2, "/nowhere", &[]);
+    assert_eq!(unrouted.status, 404);
+    let grpc = w.curl_plain(
+        h2,
+        "/mtls/pkg.Service/Call",
+        &["-H", "content-type: application/grpc", "--data-binary", ""],
+    );
+    assert_eq!(grpc.header("grpc-status"), Some("7"), "{:?}", grpc.headers);
+    // HTTP/1.1 on the same port, unchanged.
+    let h1 = w.curl_plain("--http1.1", "/open/x", &[]);
+    assert_eq!((h1.version.as_str(), h1.status), ("HTTP/1.1", 200), "{}", h1.body);
+}
+
+#[test]
+fn the_cleartext_listener_tells_http1_from_http2_without_waiting_for_24_bytes() {
+    let w = start();
+    // Shorter than the HTTP/2 preface: answered at once, not after a timeout.
+    let (answer, took) = w.raw_plain(b"GET /open/ HTTP/1.0\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1."), "{answer}");
+    assert!(took < std::time::Duration::from_secs(1), "short request took {took:?}");
+    // A preface begun and never finished: after the header timeout (1.5 s, counted from the
+    // accept) HTTP/1 takes it, and refuses it.
+    let (answer, took) = w.raw_plain(b"PRI * HTTP/2.0\r\n");
+    assert!(took < std::time::Duration::from_secs(5), "half a preface kept {took:?}");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408") || answer.starts_with("HTTP/1.1 400"),
+        "{answer}"
+    );
+    // Connected and silent: closed within the header timeout.
+    let (answer, took) = w.raw_plain(b"");
+    assert!(answer.is_empty(), "{answer}");
+    assert!(took < std::time::Duration::from_secs(5), "silent client kept {took:?}");
+    let ok = w.curl_plain("--http2-prior-knowledge", "/open/x", &[]);
+    assert_eq!(ok.status, 200, "others are still served");
 }

@@ -24,6 +24,7 @@ mod downstream;
 mod fleet;
 mod fleet_store;
 mod h2_downstream;
+mod h2_floods;
 mod h2_upstream;
 mod ocsp;
 mod resumption;

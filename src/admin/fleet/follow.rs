@@ -109,7 +109,7 @@ impl ControlPlane {
         if let Some(salt) = &full.salt {
             self.init_vault(salt);
         }
-        match ControlState::from_records_reusing(full.records.clone(), self.vault(), before) {
+        match ControlState::from_records_reusing(&full.records, self.vault(), before) {
             Ok(next) => Ok((full, next)),
             Err(e) => {
                 m.hold(

@@ -2,7 +2,6 @@
 //! commits a change, and the reads that load or replay the state. Synchronous, with 1 s
 //! timeouts; callers run on the control plane's own threads, never on the request path.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -13,8 +12,23 @@ use super::log::{self, field};
 use super::notice::sign_notice;
 use crate::admin::Write;
 
-/// Connect, read and write timeout of every Redis call.
+/// Connect, read and write timeout of every Redis call but the bulk ones.
 pub const TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Read and write timeout of a full load and a seed: a namespace of 200k records is a
+/// reply of about 150 MB, 0.8 s on an idle loopback, so [`TIMEOUT`] would fail it on a busy
+/// machine, and fail it again at every retry.
+pub const BULK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs a bulk call with [`BULK_TIMEOUT`], then puts the short timeouts back.
+fn bulk<T>(c: &mut Connection, f: impl FnOnce(&mut Connection) -> RedisResult<T>) -> RedisResult<T> {
+    c.set_read_timeout(Some(BULK_TIMEOUT))?;
+    c.set_write_timeout(Some(BULK_TIMEOUT))?;
+    let out = f(c);
+    c.set_read_timeout(Some(TIMEOUT))?;
+    c.set_write_timeout(Some(TIMEOUT))?;
+    out
+}
 
 /// Change-log entries Redis keeps (approximately). A member further behind reloads in full.
 pub const LOG_LENGTH: u64 = 100_000;
@@ -234,21 +248,24 @@ impl FleetStore {
 
     /// Everything, consistently (one MULTI/EXEC).
     pub fn load_all(&self) -> Result<FullState, FleetError> {
-        type Reply = (Option<u64>, Option<String>, HashMap<String, Vec<u8>>, Option<Vec<u8>>);
+        // The records as a list of pairs: a map would hash 200k fields only to be sorted.
+        type Reply = (Option<u64>, Option<String>, Vec<(String, Vec<u8>)>, Option<Vec<u8>>);
         let (rev, epoch, records, salt): Reply = self.with(|c, k| {
-            redis::pipe()
-                .atomic()
-                .get(&k.rev)
-                .hget(&k.meta, "epoch")
-                .hgetall(&k.records)
-                .hget(&k.meta, "kdf_salt")
-                .query(c)
+            bulk(c, |c| {
+                redis::pipe()
+                    .atomic()
+                    .get(&k.rev)
+                    .hget(&k.meta, "epoch")
+                    .hgetall(&k.records)
+                    .hget(&k.meta, "kdf_salt")
+                    .query(c)
+            })
         })?;
         let mut records: Vec<(String, String, Vec<u8>)> = records
             .into_iter()
             .filter_map(|(f, body)| log::split_field(&f).map(|(k, id)| (k.to_string(), id.to_string(), body)))
             .collect();
-        records.sort();
+        records.sort_unstable();
         Ok(FullState {
             at: Position {
                 epoch,
@@ -354,7 +371,7 @@ impl FleetStore {
             for (kind, id, body) in records {
                 inv.arg(field(kind, id)).arg(&body[..]);
             }
-            inv.invoke(c)
+            bulk(c, |c| inv.invoke(c))
         })?;
         match done {
             1 => Ok(1),
