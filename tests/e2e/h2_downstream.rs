@@ -216,3 +216,40 @@ fn the_cleartext_listener_tells_http1_from_http2_without_waiting_for_24_bytes() 
     let ok = w.curl_plain("--http2-prior-knowledge", "/open/x", &[]);
     assert_eq!(ok.status, 200, "others are still served");
 }
+
+/// The pingora#935 pattern: HTTP/2 clients on an HTTP/1 upstream, each request given up
+/// while its answer is still on the way (the stream is reset, the upstream connection holds
+/// an unread answer). Such a connection must never go back to the pool: every later
+/// request, over HTTP/2 or HTTP/1.1, gets its own answer.
+#[test]
+fn an_abandoned_http2_request_never_leaves_its_answer_on_a_pooled_upstream_connection() {
+    let w = start();
+    for round in 0..4 {
+        let abandoned = Command::new("curl")
+            .args(["-s", "--http2-prior-knowledge", "--max-time", "0.2"])
+            .arg(format!(
+                "http://127.0.0.1:{}/open/abandoned{round}?delay_ms=400",
+                w.gateway.http
+            ))
+            .output()
+            .expect("curl runs");
+        assert!(!abandoned.status.success(), "the client gave up");
+        for (mode, label) in [("--http2-prior-knowledge", "h2"), ("--http1.1", "h1")] {
+            let path = format!("/open/next{round}{label}");
+            let r = w.curl_plain(mode, &path, &[]);
+            assert_eq!(r.status, 200, "round {round} {label}: {}", r.body);
+            assert!(
+                r.body.contains(&format!("\"path\":\"{path}\"")),
+                "round {round} {label}: got another request's answer: {}",
+                r.body
+            );
+        }
+    }
+    // And once the abandoned answers were due: still every request its own.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for i in 0..5 {
+        let path = format!("/open/after{i}");
+        let r = w.curl_plain("--http2-prior-knowledge", &path, &[]);
+        assert!(r.body.contains(&format!("\"path\":\"{path}\"")), "{}", r.body);
+    }
+}
