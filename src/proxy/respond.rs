@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
 use pingora::http::ResponseHeader;
+use pingora::protocols::http::ServerSession;
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType};
 
@@ -95,7 +96,14 @@ async fn write_grpc(session: &mut Session, status: u16, message: &str, reason: &
     resp.insert_header("grpc-message", grpc::percent_encode(message))?;
     resp.insert_header("certgate-reason", reason)?;
     resp.insert_header(CONTENT_LENGTH, 0)?;
-    session.write_response_header(Box::new(resp), true).await?;
+    if let ServerSession::H2(h2) = &mut *session.downstream_session {
+        // One HEADERS frame with END_STREAM, as gRPC's Trailers-Only form must be. Pingora's
+        // `Session::write_response_header` drops the end flag on HTTP/2 and ends the stream
+        // with an empty DATA frame, which strict clients (grpcio) reject as a protocol error.
+        h2.write_response_header(Box::new(resp), true)?;
+    } else {
+        session.write_response_header(Box::new(resp), true).await?;
+    }
     if session.is_http2() {
         // The frame is only queued: let the connection send it before the stream is dropped
         // (a dropped stream whose request half is open is reset, and the reset discards what
