@@ -15,6 +15,9 @@ use serde_json::Value;
 
 use crate::support::{Gateway, TestBed};
 
+/// The token of the `bound` API, bound to alice's certificate.
+const TOKEN: &str = "grpc-bound-token-0123456789";
+
 fn peer_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/grpc_peer.py")
 }
@@ -42,6 +45,7 @@ fn start() -> World {
     let clients = Spec::ca("grpc clients").issue(None);
     bed.write("clients.crt", clients.cert_pem());
     Spec::client("alice").issue(Some(&clients)).write(bed.path(), "alice");
+    Spec::client("bob").issue(Some(&clients)).write(bed.path(), "bob");
     Spec::client("mallory").issue(None).write(bed.path(), "mallory");
     // The upstream leg: the gRPC server's certificate, and the one certgate presents to it.
     let up_ca = Spec::ca("grpc upstream CA").issue(None);
@@ -76,7 +80,7 @@ fn start() -> World {
         .unwrap_or_else(|_| panic!("the gRPC server did not start: {line:?}"));
     let server = Server { child };
     let yaml = format!(
-        "{}apis:\n  - name: grpc\n    listen_path: /test.Echo/\n    auth: {{mutual_tls: true, client_certificates: [clients.crt]}}\n    upstream:\n      url: \"https://localhost:{port}\"\n      ca: up-ca.crt\n      protocol: h2\n      certificates: {{\"*\": gw.pem}}\n",
+        "{}apis:\n  - name: grpc\n    listen_path: /test.Echo/\n    auth: {{mutual_tls: true, client_certificates: [clients.crt]}}\n    upstream:\n      url: \"https://localhost:{port}\"\n      ca: up-ca.crt\n      protocol: h2\n      certificates: {{\"*\": gw.pem}}\n  - name: bound\n    listen_path: /test.Bound/\n    auth: {{type: token, mutual_tls: true, client_certificates: [clients.crt]}}\n    upstream:\n      url: \"https://localhost:{port}\"\n      ca: up-ca.crt\n      protocol: h2\n      certificates: {{\"*\": gw.pem}}\ntokens:\n  - token: {TOKEN}\n    apis: [bound]\n    bound_certificates: [alice.crt]\n",
         TestBed::head("")
     );
     let gateway = bed.start(&yaml);
@@ -176,4 +180,30 @@ fn refused_and_failed_calls_are_grpc_statuses() {
     let _ = w.server.child.wait();
     let down = w.call(Some("alice"), "unary", &[]);
     assert_eq!(down["code"], "UNAVAILABLE", "{down}");
+}
+
+#[test]
+fn a_bound_token_works_only_with_its_certificate() {
+    let w = start();
+    let token = format!("authorization=Bearer {TOKEN}");
+    let bound = ["--service", "Bound", "--metadata", &token];
+    let ok = w.call(Some("alice"), "bidi", &bound);
+    assert_eq!(ok["code"], "OK", "{ok}");
+    assert_eq!(ok["responses"], serde_json::json!(["cba", "fed", "olleh"]));
+    let stolen = w.call(Some("bob"), "bidi", &bound);
+    // SPEC §3 step 4: a binding mismatch is 401, so UNAUTHENTICATED.
+    assert_eq!(
+        stolen["code"], "UNAUTHENTICATED",
+        "another listed certificate: {stolen}"
+    );
+    assert_eq!(stolen["trailers"]["certgate-reason"], "cert_binding_mismatch");
+    let missing = w.call(Some("alice"), "unary", &["--service", "Bound"]);
+    assert_eq!(missing["code"], "UNAUTHENTICATED", "no token: 401 → 16: {missing}");
+    let wrong = w.call(
+        Some("alice"),
+        "unary",
+        &["--service", "Bound", "--metadata", "authorization=Bearer nope"],
+    );
+    assert_eq!(wrong["code"], "PERMISSION_DENIED", "an unknown token: 403 → 7: {wrong}");
+    assert_eq!(wrong["trailers"]["certgate-reason"], "token_invalid");
 }

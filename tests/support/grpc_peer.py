@@ -7,7 +7,7 @@ share cannot hide). No protobuf: methods carry raw bytes, so no code generation 
   client --port P --ca CA [--cert C --key K] --call KIND [--payload-bytes N]
          [--timeout S] [--metadata k=v ...]  prints one JSON line
 
-Service `test.Echo`:
+Service `test.Echo` (and the same as `test.Bound`):
   Unary         request -> b"echo:" + request; trailer x-trailer: unary
   ServerStream  request = count -> count messages b"m<i>"; trailer x-trailer: server
   ClientStream  n messages -> b"got:<n>:<total bytes>"
@@ -74,7 +74,10 @@ def serve(args):
         "Slow": grpc.unary_unary_rpc_method_handler(slow),
         "Headers": grpc.unary_unary_rpc_method_handler(headers),
     }
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Echo", handlers),))
+    # The same methods under a second service name, so a test can route it to another API.
+    server.add_generic_rpc_handlers(
+        tuple(grpc.method_handlers_generic_handler(name, handlers) for name in ("test.Echo", "test.Bound"))
+    )
     port = server.add_secure_port("127.0.0.1:0", creds)
     server.start()
     print(port, flush=True)
@@ -91,7 +94,7 @@ def call(args):
     metadata = [tuple(m.split("=", 1)) for m in args.metadata]
     payload = b"x" * args.payload_bytes if args.payload_bytes else b"hello"
     kw = dict(timeout=args.timeout, metadata=metadata or None)
-    method = "/test.Echo/" + {
+    method = "/test.%s/" % args.service + {
         "unary": "Unary", "server": "ServerStream", "client": "ClientStream", "bidi": "Bidi",
         "slow": "Slow", "headers": "Headers", "cancel": "Bidi",
     }[args.call]
@@ -146,6 +149,7 @@ def main():
     c.add_argument("--cert")
     c.add_argument("--key")
     c.add_argument("--call", required=True)
+    c.add_argument("--service", default="Echo")
     c.add_argument("--payload-bytes", type=int, default=0)
     c.add_argument("--timeout", type=float, default=10)
     c.add_argument("--slow", default="1")
