@@ -121,3 +121,22 @@ fn one_stream_per_connection_when_configured_so() {
         "h2_max_streams: 1 keeps one request per connection: {opened} opened"
     );
 }
+
+/// With one stream per HTTP/2 connection the peers of an `http1` and an `auto` API hash
+/// alike in Pingora's pool (its key holds `max_h2_streams`, not the ALPN choice): only the
+/// protocol tag in the group key keeps `auto` from reusing the idle HTTP/1.1 connection the
+/// `http1` API left, and speaking HTTP/1.1 to an upstream that offers HTTP/2.
+#[test]
+fn protocols_stay_apart_even_at_one_stream_per_connection() {
+    let w = start(1);
+    for round in 0..3 {
+        assert_eq!(w.call("/h1/a").0, "HTTP/1.1", "round {round}");
+        assert_eq!(
+            w.call("/auto/a").0,
+            "HTTP/2",
+            "round {round}: auto reused an h1 connection"
+        );
+        assert_eq!(w.call("/plain/a").0, "HTTP/1.1", "round {round}");
+        assert_eq!(w.call("/h2c/a").0, "HTTP/2", "round {round}");
+    }
+}
