@@ -338,7 +338,7 @@ impl GetSocketDigest for GuardedStream {
 }
 
 /// Pingora peeks at a cleartext connection for the HTTP/2 preface (its `h2c` option). A
-/// guarded stream is HTTP/1 by construction ([`super::h2c::sniff`] decided before), so the
+/// guarded stream is HTTP/1 by construction (`proxy::h2c::sniff` decided before), so the
 /// answer is "peeked, and not the preface" at once: Pingora's own peek would wait for 24
 /// bytes, which a short HTTP/1 request never sends.
 #[async_trait]
