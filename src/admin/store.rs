@@ -2,6 +2,7 @@
 //! JSON body) with atomic multi-record writes, so a shared backend for a fleet of gateways
 //! can implement it later; [`SqliteStore`] is the embedded one (WAL, under `data_dir`).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use parking_lot::Mutex;
@@ -158,17 +159,21 @@ impl ControlStore for SqliteStore {
         // Only the rows that differ are written: a full load usually finds the copy almost
         // equal, and reading a row costs far less than writing it. The comparison is with
         // the copy's own rows, so a mirror write that failed earlier is repaired here.
-        let mut stale: std::collections::HashMap<(String, String), Vec<u8>> = {
+        // By kind, then ID, so a row is found from borrowed `&str`s (no key built per row).
+        let mut stale: HashMap<String, HashMap<String, Vec<u8>>> = HashMap::new();
+        {
             let mut stmt = tx.prepare("SELECT kind, id, body FROM records")?;
-            let rows = stmt.query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))?;
-            rows.collect::<Result<_, _>>()?
-        };
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                stale.entry(r.get(0)?).or_default().insert(r.get(1)?, r.get(2)?);
+            }
+        }
         {
             // One prepared statement per kind of write (`execute` would prepare each time).
             let mut upsert =
                 tx.prepare_cached("INSERT OR REPLACE INTO records (kind, id, body) VALUES (?1, ?2, ?3)")?;
             for (kind, id, body) in records {
-                match stale.remove(&(kind.clone(), id.clone())) {
+                match stale.get_mut(kind.as_str()).and_then(|ids| ids.remove(id.as_str())) {
                     Some(old) if old == *body => {}
                     _ => {
                         upsert.execute(params![kind, id, body])?;
@@ -176,8 +181,10 @@ impl ControlStore for SqliteStore {
                 }
             }
             let mut delete = tx.prepare_cached("DELETE FROM records WHERE kind = ?1 AND id = ?2")?;
-            for (kind, id) in stale.keys() {
-                delete.execute(params![kind, id])?;
+            for (kind, ids) in &stale {
+                for id in ids.keys() {
+                    delete.execute(params![kind, id])?;
+                }
             }
         }
         set_meta(&tx, meta)?;

@@ -401,7 +401,8 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for GuardedApp<A> {
             stream
         } else if stream.get_ssl_digest().is_none() {
             // Cleartext: HTTP/2 with prior knowledge or HTTP/1, by the first bytes.
-            match super::h2c::sniff(stream, self.limits.header_timeout).await {
+            // Its deadline is the first head's: sniffing takes none of the HTTP/1 time.
+            match super::h2c::sniff(stream, accepted + self.limits.header_timeout).await {
                 Sniffed::H2c(stream) => stream,
                 Sniffed::Http1(stream) => Box::new(GuardedStream::since(stream, self.limits, accepted)),
                 Sniffed::Gone => return None,

@@ -7,8 +7,6 @@
 //! at the first byte that differs from the preface, within the header timeout, and gives
 //! back what it read, so the codec that takes the connection sees every byte.
 
-use std::time::Duration;
-
 use pingora::protocols::l4::stream::Stream as L4Stream;
 use pingora::protocols::Stream;
 use tokio::io::AsyncReadExt;
@@ -21,23 +19,22 @@ pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 pub enum Sniffed {
     /// The HTTP/2 preface: hand the connection to the HTTP/2 codec.
     H2c(Stream),
-    /// Anything else (or nothing before `within` passed): HTTP/1.
+    /// Anything else (or nothing before the deadline): HTTP/1.
     Http1(Stream),
     /// Closed or failed before sending a byte.
     Gone,
 }
 
-/// Reads at most the preface's length from `stream` until it matches or differs, for at
-/// most `within`, and puts the bytes back. A stream that is not a plain TCP or Unix stream
-/// is taken as HTTP/1 unread.
-pub async fn sniff(stream: Stream, within: Duration) -> Sniffed {
+/// Reads at most the preface's length from `stream` until it matches or differs, until
+/// `deadline` at the latest, and puts the bytes back. A stream that is not a plain TCP or
+/// Unix stream is taken as HTTP/1 unread.
+pub async fn sniff(stream: Stream, deadline: Instant) -> Sniffed {
     if !stream.as_any().is::<L4Stream>() {
         return Sniffed::Http1(stream);
     }
     let Ok(mut l4) = stream.into_any().downcast::<L4Stream>() else {
         return Sniffed::Gone;
     };
-    let deadline = Instant::now() + within;
     let mut buf = [0u8; PREFACE.len()];
     let mut n = 0;
     let h2 = loop {

@@ -82,6 +82,14 @@ impl World {
         String::from_utf8_lossy(&out.stdout) == "200"
     }
 
+    /// After a flood: the gateway grew by less than 64 MiB since `rss_before` and still
+    /// serves other clients.
+    fn assert_unharmed(&self, rss_before: u64) {
+        let grown = self.rss_kib().saturating_sub(rss_before);
+        assert!(grown < 64 * 1024, "memory grew by {grown} KiB");
+        assert!(self.served(), "another client is served after the flood");
+    }
+
     /// The gateway's resident memory, in KiB.
     fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.gateway.child.id())).unwrap();
@@ -162,9 +170,7 @@ fn a_rapid_reset_flood_is_bounded_and_others_are_served() {
         upstream < (STREAMS / 10) as usize,
         "cancelled streams must not each become an upstream request: {upstream}"
     );
-    let grown = w.rss_kib().saturating_sub(rss_before);
-    assert!(grown < 64 * 1024, "memory grew by {grown} KiB");
-    assert!(w.served(), "another client is served after the flood");
+    w.assert_unharmed(rss_before);
 }
 
 #[test]
@@ -209,7 +215,5 @@ fn a_continuation_flood_is_cut_off_and_others_are_served() {
         sent < 16 << 20,
         "the gateway read {sent} bytes of one header block before cutting it off"
     );
-    let grown = w.rss_kib().saturating_sub(rss_before);
-    assert!(grown < 64 * 1024, "memory grew by {grown} KiB");
-    assert!(w.served(), "another client is served after the flood");
+    w.assert_unharmed(rss_before);
 }

@@ -20,14 +20,15 @@ pub const TIMEOUT: Duration = Duration::from_secs(1);
 /// machine, and fail it again at every retry.
 pub const BULK_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Runs a bulk call with [`BULK_TIMEOUT`], then puts the short timeouts back.
+/// Runs a bulk call with [`BULK_TIMEOUT`], then puts the short timeouts back. A failed
+/// call reports its own error, not one from restoring the timeouts.
 fn bulk<T>(c: &mut Connection, f: impl FnOnce(&mut Connection) -> RedisResult<T>) -> RedisResult<T> {
-    c.set_read_timeout(Some(BULK_TIMEOUT))?;
-    c.set_write_timeout(Some(BULK_TIMEOUT))?;
+    let set = |c: &mut Connection, t| c.set_read_timeout(Some(t)).and_then(|()| c.set_write_timeout(Some(t)));
+    set(c, BULK_TIMEOUT)?;
     let out = f(c);
-    c.set_read_timeout(Some(TIMEOUT))?;
-    c.set_write_timeout(Some(TIMEOUT))?;
-    out
+    let restored = set(c, TIMEOUT);
+    let value = out?;
+    restored.map(|()| value)
 }
 
 /// Change-log entries Redis keeps (approximately). A member further behind reloads in full.
