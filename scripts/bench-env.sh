@@ -6,12 +6,16 @@
 #
 # The proxies, one worker thread each, all doing the same job on loopback: client mTLS (allow
 # list by fingerprint) + bearer token at the edge, mTLS to an NGINX upstream that requires a
-# client certificate, keep-alive on both sides.
+# client certificate, keep-alive on both sides. Every edge also speaks HTTP/2 (ALPN) to its
+# clients, with HTTP/1.1 to the NGINX upstream, and routes gRPC calls under /test.Echo/ over
+# HTTP/2 with mTLS to a gRPC upstream on :29446 (examples/grpc_bench.rs: certgate's echo
+# server answering every call with its own message and grpc-status 0).
 #   nginx            :28443
 #   haproxy          :28444
 #   certgate         :28445  defaults (post-quantum hybrid X25519MLKEM768 key exchange first)
 #   certgate-x25519  :28446  tls.groups [X25519, P-256]: the key exchange the peers' OpenSSL 3.0 does
-# Sets: ROOT BIN W PORT[] PROXIES; defines pid_of NAME, wait_https PORT... and oha_job MODE PORT AMOUNT...
+# Sets: ROOT BIN GRPC_BENCH W PORT[] PROXIES; defines pid_of NAME, wait_https PORT...,
+# oha_job MODE PORT AMOUNT... and grpc_job PORT SECONDS.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PROXIES=(nginx haproxy certgate certgate-x25519)
@@ -25,8 +29,9 @@ fi
 export PATH="$HOME/.cargo/bin:$PATH"
 command -v oha >/dev/null || timeout 1800 cargo install oha --locked --quiet
 "$ROOT/scripts/install-deps.sh"
-(cd "$ROOT" && cargo build --release --locked --quiet)
+(cd "$ROOT" && cargo build --release --locked --quiet && cargo build --release --locked --quiet --example grpc_bench)
 BIN="${CERTGATE_BIN:-$ROOT/target/release/certgate}"
+GRPC_BENCH="$ROOT/target/release/examples/grpc_bench"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 W=$(mktemp -d -t certgate-bench.XXXXXX); PIDS=()
@@ -75,7 +80,8 @@ http { access_log off;
   map \$ssl_client_fingerprint \$cert_ok { default 0; "$SHA1" 1; }
   map \$http_authorization \$token_ok { default 0; "Bearer bench-token" 1; }
   upstream up { server 127.0.0.1:29443; keepalive 64; }
-  server { listen 127.0.0.1:28443 ssl; ssl_certificate $W/pki/edge.crt;
+  upstream grpcup { server 127.0.0.1:29446; keepalive 64; }
+  server { listen 127.0.0.1:28443 ssl http2; ssl_certificate $W/pki/edge.crt;
     ssl_certificate_key $W/pki/edge.key; ssl_client_certificate $W/pki/ca.crt;
     ssl_verify_client optional; keepalive_requests 1000000;
     location /api/ { if (\$cert_ok = 0) { return 403; } if (\$token_ok = 0) { return 401; }
@@ -83,6 +89,11 @@ http { access_log off;
       proxy_ssl_certificate $W/pki/gateway.crt; proxy_ssl_certificate_key $W/pki/gateway.key;
       proxy_ssl_trusted_certificate $W/pki/ca.crt; proxy_ssl_verify on;
       proxy_ssl_name localhost; proxy_ssl_server_name on; proxy_ssl_session_reuse on; }
+    location /test.Echo/ { if (\$cert_ok = 0) { return 403; } if (\$token_ok = 0) { return 401; }
+      grpc_pass grpcs://grpcup;
+      grpc_ssl_certificate $W/pki/gateway.crt; grpc_ssl_certificate_key $W/pki/gateway.key;
+      grpc_ssl_trusted_certificate $W/pki/ca.crt; grpc_ssl_verify on;
+      grpc_ssl_name localhost; grpc_ssl_server_name on; grpc_ssl_session_reuse on; }
     location /open/ { proxy_pass https://up/; proxy_http_version 1.1; proxy_set_header Connection "";
       proxy_ssl_certificate $W/pki/gateway.crt; proxy_ssl_certificate_key $W/pki/gateway.key;
       proxy_ssl_trusted_certificate $W/pki/ca.crt; proxy_ssl_verify on;
@@ -100,17 +111,21 @@ defaults
   timeout server 60s
   http-reuse always
 frontend edge
-  bind 127.0.0.1:28444 ssl crt $W/pki/edge.pem ca-file $W/pki/ca.crt verify optional
+  bind 127.0.0.1:28444 ssl crt $W/pki/edge.pem ca-file $W/pki/ca.crt verify optional alpn h2,http/1.1
   acl open path_beg /open/
+  acl grpc path_beg /test.Echo/
   acl cert_ok ssl_c_sha1,hex,lower -m str $SHA1
   acl token_ok req.hdr(authorization) -m str "Bearer bench-token"
   http-request deny deny_status 403 if !open !cert_ok
   http-request deny deny_status 401 if !open !token_ok
-  http-request set-path %[path,regsub(^/api/,/)] if !open
+  http-request set-path %[path,regsub(^/api/,/)] if !open !grpc
   http-request set-path %[path,regsub(^/open/,/)] if open
+  use_backend grpcup if grpc
   default_backend up
 backend up
   server u1 127.0.0.1:29443 ssl crt $W/pki/gateway.pem ca-file $W/pki/ca.crt verify required sni str(localhost) verifyhost localhost
+backend grpcup
+  server g1 127.0.0.1:29446 ssl crt $W/pki/gateway.pem ca-file $W/pki/ca.crt verify required sni str(localhost) verifyhost localhost alpn h2
 EOF
 # --- certgate at the edge (:28445) ---
 cat >certgate.yaml <<EOF
@@ -127,6 +142,7 @@ security:
   upstream_ca: pki/ca.crt
   upstream_certificates:
     "localhost:29443": pki/gateway.pem
+    "localhost:29446": pki/gateway.pem
 tokens:
   - token: bench-token
     apis: [api]
@@ -139,6 +155,13 @@ apis:
       mutual_tls: true
       client_certificates: [$SHA256]
     upstream: {url: "https://localhost:29443"}
+  - name: grpc
+    listen_path: /test.Echo/
+    auth:
+      type: token
+      mutual_tls: true
+      client_certificates: [$SHA256]
+    upstream: {url: "https://localhost:29446", protocol: h2}
   - name: open
     listen_path: /open/
     strip_listen_path: true
@@ -148,7 +171,10 @@ EOF
 # --- the same certgate with the peers' classical key exchange (:28446) ---
 sed -e 's/28445/28446/; s/29091/29092/' -e 's/^tls:$/tls:\n  groups: [X25519, P-256]/' certgate.yaml >certgate-x25519.yaml
 
-nginx -c "$W/upstream.conf"; nginx -c "$W/nginx.conf"
+nginx -c "$W/upstream.conf"
+"$GRPC_BENCH" serve 127.0.0.1:29446 pki/upstream.crt pki/upstream.key pki/ca.crt >run/grpc-upstream.log 2>&1 &
+echo $! >grpc-upstream.pid
+nginx -c "$W/nginx.conf"
 haproxy -D -f haproxy.cfg -p "$W/haproxy.pid"
 "$BIN" run -c certgate.yaml >run/certgate.log 2>&1 & PIDS+=($!)
 "$BIN" run -c certgate-x25519.yaml >run/certgate-x25519.log 2>&1 & PIDS+=($!)
@@ -171,6 +197,14 @@ pid_of() {
   esac
 }
 
+# grpc_job PORT SECONDS [CONNECTIONS STREAMS]: unary gRPC calls with the allowed certificate
+# and token (examples/grpc_bench.rs; 4 connections x 8 calls in flight by default), to stdout.
+grpc_job() {
+  "$GRPC_BENCH" load "localhost:$1" pki/ca.crt pki/client.crt pki/client.key /test.Echo/Unary "$2" \
+    "${3:-4}" "${4:-8}" "Authorization: Bearer bench-token"
+}
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/29446) 2>/dev/null && break; sleep 0.1; done
+
 # Every proxy must answer the job correctly before it is timed.
 for p in "${PROXIES[@]}"; do
   c() { curl -s -o /dev/null -w '%{http_code}' --cacert pki/ca.crt "$@"; }
@@ -181,16 +215,24 @@ for p in "${PROXIES[@]}"; do
   open=$(c $u/open/x)
   echo "check $p: allowed=$ok no-cert=$nocert no-token=$notoken open=$open"
   [[ $ok == 200 && $nocert == 403 && $notoken == 401 && $open == 200 ]] || { echo "$p answers wrongly" >&2; exit 1; }
+  h2=$(curl -s -o /dev/null -w '%{http_code} %{http_version}' --cacert pki/ca.crt --http2 --cert pki/client.crt --key pki/client.key -H "Authorization: Bearer bench-token" $u/api/x)
+  grpc_job "${PORT[$p]}" 1 1 1 >run/grpc-check.txt 2>&1
+  echo "check $p: h2 keep-alive=$h2, gRPC $(grep -E '^(ok|failed)' run/grpc-check.txt | tr '\n' ' ')"
+  [[ $h2 == "200 2" ]] && grep -q '^failed 0$' run/grpc-check.txt && ! grep -q '^ok 0$' run/grpc-check.txt ||
+    { echo "$p answers h2 or gRPC wrongly" >&2; cat run/grpc-check.txt >&2; exit 1; }
 done
 
 # oha_job MODE PORT AMOUNT...: the allowed mTLS call with oha, into run/oha.txt. MODE is
-# keepalive (32 connections) or new (16 clients, a new TLS connection per request); AMOUNT
-# is oha's `-n N` or `-z 10s`. Returns 1 when no request got a 200.
+# keepalive (32 connections), h2 (HTTP/2 keep-alive: 4 connections x 8 streams in flight) or
+# new (16 clients, a new TLS connection per request); AMOUNT is oha's `-n N` or `-z 10s`.
+# Returns 1 when no request got a 200.
 oha_job() {
   local mode=$1 port=$2 extra=() conc=32
   shift 2
   [[ $mode == new ]] && extra=(--disable-keepalive) && conc=16
+  [[ $mode == h2 ]] && extra=(--http2 -p 8) && conc=4
   oha "$@" -c $conc --no-tui "${extra[@]}" --cacert pki/ca.crt --cert pki/client.crt \
     --key pki/client.key -H "Authorization: Bearer bench-token" "https://localhost:$port/api/x" >run/oha.txt 2>&1 || true
   grep -qE '^\s+\[200\]' run/oha.txt
 }
+

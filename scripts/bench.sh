@@ -7,7 +7,12 @@
 #   2. oha, a new TLS connection per request (16 clients) -> req/s, p99; also for a second
 #      certgate configured with the peers' classical key exchange (tls.groups [X25519, P-256])
 #   3. wrk on a route without client certificates (wrk cannot present one)
-#   4. RSS growth with 2,000 idle keep-alive mTLS connections open
+#   4. oha --http2, HTTP/2 keep-alive clients (4 connections x 8 streams in flight), the same
+#      mTLS call (HTTP/1.1 to the upstream, as NGINX's proxy_pass speaks)
+#   5. gRPC unary calls (examples/grpc_bench.rs, 4 connections x 8 calls in flight) over mTLS
+#      both legs, HTTP/2 to the gRPC upstream (NGINX: grpc_pass; HAProxy: alpn h2); also
+#      straight to the gRPC upstream, for what the upstream alone costs
+#   6. RSS growth with 2,000 idle keep-alive mTLS connections open
 # Usage: scripts/bench.sh [seconds-per-run (default 10)] [rounds (default 1)]
 # The job, the proxies and their configs are in scripts/bench-env.sh. It installs what is
 # missing (nginx, haproxy, wrk, python3 via apt-get; oha via cargo, ~9 min once), builds
@@ -34,10 +39,22 @@ wrk_run() { # proxy
   RPS[$1.wrk]=$(awk -v a="${RPS[$1.wrk]:-0}" -v b="${r:-0}" 'BEGIN{print a+b}')
   P99[$1.wrk]=$(awk -v a="${P99[$1.wrk]:-0}" -v b="${p:-0}" 'BEGIN{print (b>a)?b:a}')
 }
+grpc_run() { # proxy port
+  grpc_job "$2" "$SECS" >run/grpc.txt 2>&1 || true
+  grep -q '^failed 0$' run/grpc.txt || echo "$1 grpc: $(grep -E '^(ok|failed)' run/grpc.txt | tr '\n' ' ')" >&2
+  local r p
+  r=$(awk '$1=="calls/s"{print $2}' run/grpc.txt)
+  p=$(awk '$1=="p99"{print $3}' run/grpc.txt)
+  RPS[$1.grpc]=$(awk -v a="${RPS[$1.grpc]:-0}" -v b="${r:-0}" 'BEGIN{print a+b}')
+  P99[$1.grpc]=$(awk -v a="${P99[$1.grpc]:-0}" -v b="${p:-0}" 'BEGIN{print (b>a)?b:a}')
+}
 for _ in $(seq "$ROUNDS"); do
   for p in nginx haproxy certgate; do oha_run $p keepalive; done
   for p in "${PROXIES[@]}"; do oha_run $p new; done
   for p in nginx haproxy certgate; do wrk_run $p; done
+  for p in nginx haproxy certgate; do oha_run $p h2; done
+  for p in nginx haproxy certgate; do grpc_run $p "${PORT[$p]}"; done
+  grpc_run upstream 29446
 done
 
 # Idle memory: RSS growth of the proxy process with IDLE mTLS keep-alive connections open,
@@ -78,10 +95,11 @@ echo "machine: $(nproc) cores, $(awk '/model name/{$1=$2=$3="";print;exit}' /pro
 echo "versions: $("$BIN" --version 2>/dev/null | head -1), $(nginx -v 2>&1), $(haproxy -v | head -1 | cut -d' ' -f1-3), $(oha --version), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
 echo "each run ${SECS}s, ${ROUNDS} round(s); req/s is the mean over rounds, p99 the worst"
 printf "\n%-15s %-22s %12s %10s\n" proxy run "req/s" "p99 ms"
-for mode in keepalive new wrk; do
+for mode in keepalive new wrk h2 grpc; do
   label=$mode; [[ $mode == keepalive ]] && label="mTLS keep-alive (oha)"
   [[ $mode == new ]] && label="mTLS new conn (oha)"; [[ $mode == wrk ]] && label="no client cert (wrk)"
-  for p in "${PROXIES[@]}"; do
+  [[ $mode == h2 ]] && label="mTLS h2 keep-alive"; [[ $mode == grpc ]] && label="gRPC unary, calls/s"
+  for p in "${PROXIES[@]}" upstream; do
     [[ -n ${RPS[$p.$mode]:-} ]] || continue
     printf "%-15s %-22s %12.0f %10.2f\n" $p "$label" \
       "$(awk -v a="${RPS[$p.$mode]}" -v n="$ROUNDS" 'BEGIN{print a/n}')" "${P99[$p.$mode]}"
@@ -90,7 +108,7 @@ done
 printf "\n%-9s %s\n" proxy "idle KiB per mTLS connection (RSS growth / $IDLE)"
 for p in nginx haproxy certgate; do printf "%-9s %s\n" $p "${IDLE_KIB[$p]}"; done
 echo
-for mode in keepalive new wrk; do
+for mode in keepalive new wrk h2 grpc; do
   awk -v c="${RPS[certgate.$mode]}" -v n="${RPS[nginx.$mode]}" -v h="${RPS[haproxy.$mode]}" -v m=$mode \
     'BEGIN{printf "ratio %-9s certgate/nginx=%.2f certgate/haproxy=%.2f\n", m, c/n, c/h}'
 done

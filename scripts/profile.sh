@@ -13,6 +13,7 @@
 #      Pingora with certgate's listener TLS and upstream peer but no per-request logic at all
 #      (no routing, allow list, token, metrics, header or log), to show how much of certgate's
 #      cost per request is Pingora's own.
+#      The HTTP/2 keep-alive run (oha --http2) and unary gRPC calls get the same columns.
 #   2. Full mTLS handshakes (openssl s_time, no resumption) with an RSA server certificate
 #      alone and with an ECDSA one as its `alternate`: what serving ECDSA first saves.
 #   3. When perf can record (root or perf_event_paranoid <= 1): a call-graph profile of
@@ -48,6 +49,7 @@ cpu_per_request() { # proxy mode n
   local pid up u1 s1 u2 s2 o1 o2 m1 m2 v1 v2 clients=32
   pid=$(proc_of "$1"); up=$(upstream_pid)
   [[ $2 == new ]] && clients=$3
+  [[ $2 == h2 ]] && clients=4
   load "$2" "${PORT[$1]}" -n 2000 # warm up: sessions, upstream pool
   read -r u1 s1 < <(ticks "$pid"); o1=$(active_opens); m1=$(busy); v1=$(ticks "$up" | awk '{print $1 + $2}')
   load "$2" "${PORT[$1]}" -n "$3"
@@ -67,6 +69,26 @@ done
 for p in "${PROXIES[@]}"; do
   line=$(cpu_per_request "$p" new "$NEW_N"); echo "$line"; CPU_US[$p.new]=$(awk '{print $5}' <<<"$line")
 done
+for p in nginx haproxy certgate; do
+  line=$(cpu_per_request $p h2 "$KA_N"); echo "$line"; CPU_US[$p.h2]=$(awk '{print $5}' <<<"$line")
+done
+# cpu_per_call PROXY: the same columns for unary gRPC calls (grpc_job for 8 s; the upstream
+# column is the gRPC upstream's CPU).
+cpu_per_call() {
+  local pid up u1 s1 u2 s2 m1 m2 v1 v2 n
+  pid=$(proc_of "$1"); up=$(cat grpc-upstream.pid)
+  grpc_job "${PORT[$1]}" 2 >/dev/null # warm up
+  read -r u1 s1 < <(ticks "$pid"); m1=$(busy); v1=$(ticks "$up" | awk '{print $1 + $2}')
+  grpc_job "${PORT[$1]}" 8 >run/grpc.txt
+  read -r u2 s2 < <(ticks "$pid"); m2=$(busy); v2=$(ticks "$up" | awk '{print $1 + $2}')
+  n=$(awk '$1=="ok"{print $2}' run/grpc.txt)
+  awk -v u=$((u2 - u1)) -v s=$((s2 - s1)) -v n="$n" -v hz="$HZ" -v p="$1" -v us=$((v2 - v1)) -v mb=$((m2 - m1)) \
+    'BEGIN{f=1e6/hz/n; printf "%-15s %-10s %8.1f %8.1f %8.1f %10s %9.1f %8.1f\n", p, "grpc", u*f, s*f, (u+s)*f, "-", us*f, mb*f}'
+}
+for p in nginx haproxy certgate; do
+  line=$(cpu_per_call $p); echo "$line"; CPU_US[$p.grpc]=$(awk '{print $5}' <<<"$line")
+done
+echo "(h2: oha --http2, 4 connections x 8 streams, HTTP/1.1 upstream; grpc: unary calls, h2 both legs)"
 echo "(upstream: the NGINX upstream's CPU; machine: all $(nproc) CPUs' busy time, so req/s can be at most"
 echo " $(nproc) x 10^6 / machine; user, kernel and total are the proxy's own)"
 
@@ -107,7 +129,9 @@ profile() {
   local pid; pid=$(pid_of certgate)
   perf record -q -F 999 --call-graph dwarf,16384 -p "$pid" -o run/perf.data -- sleep 6 2>/dev/null &
   local rec=$!
-  sleep 0.5; load "$1" "${PORT[certgate]}" -z 5s; wait $rec || true
+  sleep 0.5
+  if [[ $1 == grpc ]]; then grpc_job "${PORT[certgate]}" 5 >/dev/null; else load "$1" "${PORT[certgate]}" -z 5s; fi
+  wait $rec || true
   perf script -i run/perf.data -F ip,sym 2>/dev/null >run/perf.txt
 }
 echo; echo "certgate, keep-alive: inclusive share of the samples (and of its ${CPU_US[certgate.keepalive]} us per request)"
@@ -132,3 +156,14 @@ python3 "$ROOT/scripts/perf-frames.py" run/perf.txt "${CPU_US[certgate.new]}" \
   "resumption (PSK binder, certgate's session store)=tls_parse_ctos_psk" \
   "TLS 1.3 key schedule=tls13_change_cipher_state|tls13_generate_secret" \
   "proxying the request after the handshake=pingora_proxy::HttpProxy<SV,C>::proxy_to_upstream"
+echo; echo "certgate, unary gRPC (h2 both legs): inclusive share (of ${CPU_US[certgate.grpc]} us per call)"
+profile grpc
+python3 "$ROOT/scripts/perf-frames.py" run/perf.txt "${CPU_US[certgate.grpc]}" \
+  "OpenSSL record layer (SSL_read, SSL_write)=SSL_read|SSL_write|ssl3_read_bytes|ssl3_write_bytes" \
+  "the h2 crate (framing, HPACK, flow control, both legs)=h2::" \
+  "Pingora HTTP/2 server and client glue=pingora_core::protocols::http::v2::" \
+  "Pingora upstream pool and h2 connection reuse=pingora_core::connectors::http::v2::|pingora_core::connectors::http::Connector<C>::release_http_session|pingora_core::connectors::http::Connector<C>::get_http_session" \
+  "Pingora proxy h2 body and trailer relay=pingora_proxy::proxy_h2::" \
+  "certgate's own code (route, decision, metrics), inclusive=certgate::|<certgate::" \
+  "tokio scheduler and timers=tokio::runtime::|tokio::time::" \
+  "allocator (mimalloc, glibc)=mi_|_mi_|malloc|free|cfree|_int_malloc|_int_free"

@@ -265,7 +265,8 @@ async fn has_h2_preface(tcp: &tokio::net::TcpStream) -> bool {
 }
 
 /// Serves one HTTP/2 connection: every stream answered like [`serve`] answers a request,
-/// with the request's trailers echoed as response trailers.
+/// with the request's trailers echoed as response trailers; a gRPC request
+/// (`content-type: application/grpc…`) gets its own messages back with `grpc-status: 0`.
 async fn serve_h2<S>(stream: S, name: Arc<str>, client_cert: Option<String>, stats: Arc<EchoStats>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -277,13 +278,25 @@ where
         let (name, client_cert, stats) = (name.clone(), client_cert.clone(), stats.clone());
         tokio::spawn(async move {
             let (parts, mut body) = req.into_parts();
+            let grpc = parts
+                .headers
+                .get("content-type")
+                .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
             let mut received = 0usize;
+            let mut echoed = bytes::BytesMut::new();
             while let Some(Ok(chunk)) = body.data().await {
                 received += chunk.len();
                 let _ = body.flow_control().release_capacity(chunk.len());
+                if grpc {
+                    echoed.extend_from_slice(&chunk);
+                }
             }
             let trailers = body.trailers().await.ok().flatten();
             stats.requests.fetch_add(1, Ordering::Relaxed);
+            if grpc {
+                answer_grpc(respond, echoed.freeze());
+                return;
+            }
             delay(parts.uri.query().unwrap_or("")).await;
             let headers: serde_json::Map<String, serde_json::Value> = parts
                 .headers
@@ -315,4 +328,21 @@ where
             }
         });
     }
+}
+
+/// Answers a gRPC call with the messages it sent (its length-prefixed frames, unchanged) and
+/// `grpc-status: 0`: the benchmarks' unary upstream, cheap enough not to be what is measured.
+fn answer_grpc(mut respond: h2::server::SendResponse<bytes::Bytes>, messages: bytes::Bytes) {
+    let head = http::Response::builder()
+        .status(200)
+        .header("content-type", "application/grpc")
+        .body(())
+        .expect("a static response head");
+    let Ok(mut send) = respond.send_response(head, false) else {
+        return;
+    };
+    let _ = send.send_data(messages, false);
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+    let _ = send.send_trailers(trailers);
 }

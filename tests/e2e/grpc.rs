@@ -174,6 +174,16 @@ fn refused_and_failed_calls_are_grpc_statuses() {
     assert!(none["details"].as_str().unwrap().contains("certificate"), "{none}");
     let other = w.call(Some("mallory"), "bidi", &[]);
     assert_eq!(other["code"], "PERMISSION_DENIED", "{other}");
+    // Refused while the client is still sending (its half of the stream stays open): the
+    // answer is queued and the stream dropped at once, and the answer still arrives whole.
+    for _ in 0..5 {
+        let open_half = w.call(Some("mallory"), "cancel", &[]);
+        assert_eq!(open_half["code"], "PERMISSION_DENIED", "{open_half}");
+        assert_eq!(
+            open_half["trailers"]["certgate-reason"], "cert_not_allowed",
+            "{open_half}"
+        );
+    }
 
     // The gRPC server goes away: UNAVAILABLE, not a protocol error.
     let _ = w.server.child.kill();

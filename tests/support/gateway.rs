@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 /// listeners of one gateway (or two tests running at once) must not be given the same one.
 pub fn free_port() -> u16 {
     use std::collections::HashSet;
-    use std::sync::Mutex;
-    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
-    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    static GIVEN: parking_lot::Mutex<Option<HashSet<u16>>> = parking_lot::Mutex::new(None);
+    let mut given = GIVEN.lock();
     let given = given.get_or_insert_with(HashSet::new);
     loop {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
