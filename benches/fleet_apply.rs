@@ -7,7 +7,9 @@
 //!   applied to the state, its delta derived and patched into the running snapshot's control
 //!   layer — what every member does for every change another member commits;
 //! - `full resync`: every record parsed into a state and published — what a member does on
-//!   every (re)connect to Redis;
+//!   every (re)connect to Redis; `through Redis, end to end` is all of it as a member runs
+//!   it (`ControlPlane::fleet_resync`: the Redis read, the parse, the publish and the local
+//!   copy);
 //! - `compile with the whole overlay`: what a YAML reload costs at this size;
 //! - `part: …`: the steps of one change, and the Redis read and local-copy rewrite of a
 //!   full load, timed apart.
@@ -106,6 +108,26 @@ fn publisher(dir: &std::path::Path) -> Publisher {
     std::fs::write(dir.join("certgate.yaml"), yaml).unwrap();
     let cfg = load(&dir.join("certgate.yaml")).unwrap();
     Publisher::start(cfg, Arc::new(Overlay::default()), Arc::new(Metrics::new())).unwrap()
+}
+
+/// A fleet member of namespace `bench` on `redis_url`, opened (its first full load done) and
+/// publishing into a gateway of its own.
+fn member(dir: &std::path::Path, redis_url: &str) -> Arc<certgate::admin::ControlPlane> {
+    let yaml = format!(
+        "listen:\n  https: \"127.0.0.1:1\"\n  admin: \"127.0.0.1:2\"\ntls:\n  certificate: server.crt\n  key: server.key\nadmin:\n  data_dir: member\nfleet:\n  redis_url: \"{redis_url}\"\n  name: bench\n  secret_env: BENCH_FLEET_SECRET\napis:\n  - name: orders\n    listen_path: /orders/\n    auth: {{type: token, mutual_tls: true}}\n    upstream: {{url: \"https://orders.internal\"}}\n"
+    );
+    std::fs::write(dir.join("member.yaml"), yaml).unwrap();
+    let cfg = load(&dir.join("member.yaml")).unwrap();
+    let env = |name: &str| match name {
+        "BENCH_FLEET_SECRET" => Some("bench fleet notice secret".to_string()),
+        "CERTGATE_ADMIN_KEY" => Some("bench admin key, long enough".to_string()),
+        _ => None,
+    };
+    let cp = Arc::new(certgate::admin::ControlPlane::open(&cfg, &env).unwrap());
+    let p = Publisher::start(cfg, cp.source(), Arc::new(Metrics::new())).unwrap();
+    cp.attach(Arc::new(p));
+    cp.fleet_resync().unwrap();
+    cp
 }
 
 /// Applies `writes` to a copy of `live` and publishes the change as a member does.
@@ -215,6 +237,12 @@ fn bench(c: &mut Criterion) {
         store.seed(&records, None).unwrap();
         g.bench_function("part: read the namespace from Redis (200k records)", |b| {
             b.iter(|| store.load_all().unwrap())
+        });
+        // The whole of it, as a member runs it on every reconnect: read, parse reusing what
+        // it has, publish, rewrite the local copy.
+        let cp = member(dir.path(), &redis.url());
+        g.bench_function("full resync through Redis, end to end (100k certificates, 100k keys)", |b| {
+            b.iter(|| cp.fleet_resync().unwrap())
         });
     } else {
         eprintln!("redis-server not found: the Redis read is not measured");
