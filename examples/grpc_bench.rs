@@ -156,8 +156,10 @@ async fn connection(job: Arc<Job>, streams: usize) -> anyhow::Result<Vec<u32>> {
                         lat.push(t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
                         job.ok.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(_) => {
-                        job.failed.fetch_add(1, Ordering::Relaxed);
+                    Err(e) => {
+                        if job.failed.fetch_add(1, Ordering::Relaxed) < 3 {
+                            eprintln!("call failed: {e:#}");
+                        }
                     }
                 }
             }
@@ -187,6 +189,11 @@ async fn call(job: &Job, client: h2::client::SendRequest<Bytes>) -> anyhow::Resu
     let response = response.await?;
     if response.status() != 200 {
         bail!("HTTP {}", response.status());
+    }
+    if let Some(status) = response.headers().get("grpc-status") {
+        // Trailers-Only: a refusal or a failure, answered in the headers.
+        let reason = response.headers().get("certgate-reason");
+        bail!("grpc-status {status:?} in the headers (certgate-reason {reason:?})");
     }
     let mut body = response.into_body();
     let mut got = 0;

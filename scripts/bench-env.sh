@@ -145,7 +145,7 @@ security:
     "localhost:29446": pki/gateway.pem
 tokens:
   - token: bench-token
-    apis: [api]
+    apis: [api, grpc]
 apis:
   - name: api
     listen_path: /api/

@@ -149,6 +149,9 @@ fn build_acceptor(id: &Issued, client_ca: &[X509], h2: bool) -> Result<SslAccept
         b.add_extra_chain_cert(c.clone())?;
     }
     b.set_private_key(&id.key)?;
+    // Clients that resume (NGINX's proxy_ssl_session_reuse) need a session ID context when
+    // client certificates are verified; without one OpenSSL fails the handshake.
+    b.set_session_id_context(b"certgate-echo")?;
     if !client_ca.is_empty() {
         let mut store = X509StoreBuilder::new()?;
         for c in client_ca {
