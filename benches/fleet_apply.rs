@@ -241,9 +241,10 @@ fn bench(c: &mut Criterion) {
         // The whole of it, as a member runs it on every reconnect: read, parse reusing what
         // it has, publish, rewrite the local copy.
         let cp = member(dir.path(), &redis.url());
-        g.bench_function("full resync through Redis, end to end (100k certificates, 100k keys)", |b| {
-            b.iter(|| cp.fleet_resync().unwrap())
-        });
+        g.bench_function(
+            "full resync through Redis, end to end (100k certificates, 100k keys)",
+            |b| b.iter(|| cp.fleet_resync().unwrap()),
+        );
     } else {
         eprintln!("redis-server not found: the Redis read is not measured");
     }

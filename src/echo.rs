@@ -183,6 +183,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         );
         let mut headers = serde_json::Map::new();
         let mut content_length = 0usize;
+        let mut chunked = false;
         let mut close = false;
         loop {
             let mut h = String::new();
@@ -199,16 +200,27 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 if k == "content-length" {
                     content_length = v.parse().unwrap_or(0);
                 }
+                if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
+                    chunked = true;
+                }
                 if k == "connection" && v.eq_ignore_ascii_case("close") {
                     close = true;
                 }
                 headers.insert(k, serde_json::Value::String(v));
             }
         }
-        let mut body = vec![0u8; content_length];
-        if reader.read_exact(&mut body).await.is_err() {
-            return;
-        }
+        let body_len = if chunked {
+            match read_chunked(&mut reader).await {
+                Some(n) => n,
+                None => return,
+            }
+        } else {
+            let mut body = vec![0u8; content_length];
+            if reader.read_exact(&mut body).await.is_err() {
+                return;
+            }
+            content_length
+        };
         stats.requests.fetch_add(1, Ordering::Relaxed);
         // `?delay_ms=N` (anywhere in the query) makes the answer wait, for drain and timeout tests.
         delay(&path).await;
@@ -219,7 +231,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             "path": path,
             "client_cert_sha256": client_cert,
             "headers": headers,
-            "body_bytes": body.len(),
+            "body_bytes": body_len,
         });
         let payload = serde_json::to_vec(&answer).unwrap_or_default();
         let head = format!(
@@ -237,6 +249,35 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         if close {
             let _ = s.shutdown().await;
             return;
+        }
+    }
+}
+
+/// Reads a chunked request body (and its trailer section, dropped); its length, or `None`
+/// when the stream ends or the framing is broken.
+async fn read_chunked<R: AsyncBufReadExt + AsyncReadExt + Unpin>(reader: &mut R) -> Option<usize> {
+    let mut total = 0usize;
+    loop {
+        let mut size = String::new();
+        if reader.read_line(&mut size).await.ok()? == 0 {
+            return None;
+        }
+        let hex = size.trim_end().split(';').next().unwrap_or("").trim();
+        let n = usize::from_str_radix(hex, 16).ok()?;
+        if n == 0 {
+            break;
+        }
+        let mut chunk = vec![0u8; n + 2];
+        reader.read_exact(&mut chunk).await.ok()?;
+        total += n;
+    }
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).await.ok()? == 0 {
+            return None;
+        }
+        if line.trim_end().is_empty() {
+            return Some(total);
         }
     }
 }
@@ -268,7 +309,8 @@ async fn has_h2_preface(tcp: &tokio::net::TcpStream) -> bool {
 }
 
 /// Serves one HTTP/2 connection: every stream answered like [`serve`] answers a request,
-/// with the request's trailers echoed as response trailers; a gRPC request
+/// with the request's trailers echoed as response trailers (or `x-trailer: V` when the
+/// request carries `x-want-trailer: V`); a gRPC request
 /// (`content-type: application/grpc…`) gets its own messages back with `grpc-status: 0`.
 async fn serve_h2<S>(stream: S, name: Arc<str>, client_cert: Option<String>, stats: Arc<EchoStats>)
 where
@@ -325,6 +367,14 @@ where
             let Ok(mut send) = respond.send_response(head, false) else {
                 return;
             };
+            // Trailers back: the request's own, else `x-trailer: <value>` when the request
+            // asked for them with `x-want-trailer: <value>`.
+            let trailers = trailers.or_else(|| {
+                let want = parts.headers.get("x-want-trailer")?.clone();
+                let mut t = http::HeaderMap::new();
+                t.insert("x-trailer", want);
+                Some(t)
+            });
             let _ = send.send_data(bytes::Bytes::from(payload), trailers.is_none());
             if let Some(t) = trailers {
                 let _ = send.send_trailers(t);

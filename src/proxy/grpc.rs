@@ -16,6 +16,23 @@ pub fn is_grpc(headers: &HeaderMap) -> bool {
         })
 }
 
+/// Logs once per API (and generation) that a gRPC call goes to an HTTP/1.1 upstream
+/// (`upstream.protocol: http1`): HTTP/1.1 carries no trailers, so the call's `grpc-status`
+/// is lost and the client sees an error. The call is still forwarded; what the upstream
+/// answers is its own business, but the operator learns why gRPC fails there.
+pub fn warn_if_over_http1(api: &crate::snapshot::Api, headers: &HeaderMap) {
+    use std::sync::atomic::Ordering;
+    if api.upstream.protocol == crate::config::UpstreamProtocol::Http1
+        && is_grpc(headers)
+        && !api.upstream.grpc_over_http1_warned.swap(true, Ordering::Relaxed)
+    {
+        log::warn!(
+            "event=grpc_over_http1 api={} message=\"a gRPC call goes to an HTTP/1.1 upstream, which cannot carry its trailers (grpc-status); set upstream.protocol: h2 (or h2c)\"",
+            api.name
+        );
+    }
+}
+
 /// The gRPC status code for an HTTP status: SPEC §11's table (400→3, 401→16, 403→7, 404→12,
 /// 502/503→14, 504→4), then 408→4, 413/429/431→8, other 5xx→13, anything else 2 (UNKNOWN).
 pub fn status_for(http_status: u16) -> u8 {

@@ -248,6 +248,7 @@ impl ProxyHttp for Gateway {
             if let Some(uri) = upstream_uri(api, &api.upstream.targets[t], up) {
                 up.set_uri(uri.map_err(|_| Error::new_str("bad upstream path"))?);
             }
+            grpc::warn_if_over_http1(api, &up.headers);
         }
         Ok(())
     }

@@ -76,6 +76,9 @@ pub struct ApiUpstream {
     pub protocol: UpstreamProtocol,
     /// Most concurrent streams on one HTTP/2 connection.
     pub h2_max_streams: usize,
+    /// Set once a gRPC call was sent to this API over HTTP/1.1 (`protocol: http1`), so that
+    /// the warning that its trailers cannot pass is logged once per generation, not per call.
+    pub grpc_over_http1_warned: std::sync::atomic::AtomicBool,
 }
 
 // === impl Target ===
@@ -169,6 +172,7 @@ impl ApiUpstream {
             read_timeout,
             protocol: UpstreamProtocol::Http1,
             h2_max_streams: 1,
+            grpc_over_http1_warned: Default::default(),
         }
     }
 }

@@ -140,3 +140,106 @@ fn protocols_stay_apart_even_at_one_stream_per_connection() {
         assert_eq!(w.call("/h2c/a").0, "HTTP/2", "round {round}");
     }
 }
+
+/// What an HTTP/2 client got for one POST: status, the echo's JSON, the response trailers.
+struct H2Answer {
+    status: u16,
+    json: serde_json::Value,
+    trailers: http::HeaderMap,
+}
+
+/// One HTTP/2 POST to certgate's TLS listener with request headers `te: trailers`,
+/// `x-probe: 1` and `x-want-trailer: back` (the echo answers with the trailer
+/// `x-trailer: back`), a small body and the request trailer `x-request-trailer: sent`.
+fn h2_post(w: &World, path: &str) -> H2Answer {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut tls = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls_client()).unwrap();
+        tls.set_ca_file(w.bed.file("server-ca.crt")).unwrap();
+        tls.set_alpn_protos(b"\x02h2").unwrap();
+        let ssl = tls.build().configure().unwrap().into_ssl("localhost").unwrap();
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", w.gateway.https))
+            .await
+            .unwrap();
+        let mut stream = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
+        std::pin::Pin::new(&mut stream).connect().await.unwrap();
+        let (client, conn) = h2::client::handshake(stream).await.unwrap();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut client = client.ready().await.unwrap();
+        let req = http::Request::post(format!("https://localhost{path}"))
+            .header("te", "trailers")
+            .header("x-probe", "1")
+            .header("x-want-trailer", "back")
+            .body(())
+            .unwrap();
+        let (response, mut body) = client.send_request(req, false).unwrap();
+        body.send_data(bytes::Bytes::from_static(b"abc"), false).unwrap();
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("x-request-trailer", "sent".parse().unwrap());
+        body.send_trailers(trailers).unwrap();
+        let response = response.await.unwrap();
+        let status = response.status().as_u16();
+        let mut body = response.into_body();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.unwrap();
+            let _ = body.flow_control().release_capacity(chunk.len());
+            bytes.extend_from_slice(&chunk);
+        }
+        let trailers = body.trailers().await.unwrap().unwrap_or_default();
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        H2Answer { status, json, trailers }
+    })
+}
+
+/// The traps of Pingora's HTTP/2 ↔ HTTP/1.1 translation: response trailers cross HTTP/2
+/// legs and `te: trailers` reaches an HTTP/2 upstream (gRPC servers need it); an HTTP/1.1
+/// leg carries no trailers, and a gRPC call sent over one is logged once, not per call.
+/// (Request trailers are not forwarded: Pingora reads request bodies without them. gRPC
+/// never sends any; the request itself still arrives whole.)
+#[test]
+fn trailers_and_te_cross_http2_legs_and_grpc_over_http1_is_named_once() {
+    let w = start(100);
+    for api in ["h2", "h2c"] {
+        let a = h2_post(&w, &format!("/{api}/t"));
+        assert_eq!(a.status, 200, "{api}: {}", a.json);
+        assert_eq!(a.json["version"], "HTTP/2", "{api}");
+        assert_eq!(
+            a.json["headers"]["te"], "trailers",
+            "{api}: te reaches the upstream: {}",
+            a.json
+        );
+        assert_eq!(a.json["headers"]["x-probe"], "1", "{api}");
+        assert_eq!(a.json["body_bytes"], 3, "{api}");
+        assert_eq!(
+            a.trailers.get("x-trailer").and_then(|v| v.to_str().ok()),
+            Some("back"),
+            "{api}: the upstream's trailers came back: {:?}",
+            a.trailers
+        );
+    }
+    // HTTP/1.1 upstream: the request still arrives whole, without trailers either way.
+    let a = h2_post(&w, "/h1/t");
+    assert_eq!(a.status, 200, "{}", a.json);
+    assert_eq!(a.json["version"], "HTTP/1.1");
+    assert_eq!(a.json["body_bytes"], 3);
+    assert!(a.trailers.is_empty(), "{:?}", a.trailers);
+    assert!(!w.gateway.log().contains("grpc_over_http1"), "plain calls are not gRPC");
+
+    // gRPC calls to the HTTP/1.1 API: forwarded, and the operator told once.
+    for _ in 0..3 {
+        let r = w.bed.client().get(
+            w.gateway.https,
+            "/h1/pkg.Service/Call",
+            &[("content-type", "application/grpc")],
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let log = w.gateway.log();
+    assert_eq!(log.matches("event=grpc_over_http1 api=h1").count(), 1, "{log}");
+}
