@@ -212,12 +212,37 @@ impl ControlPlane {
 /// notices and polls; on any Redis failure, start over after a backoff.
 pub fn follow(cp: Arc<ControlPlane>) {
     let Some(m) = cp.fleet.as_ref() else { return };
-    let mut backoff = MIN_BACKOFF;
+    let mut backoff = Backoff::default();
     loop {
         let e = follow_once(&cp, m, &mut backoff);
         m.lost(&e);
-        std::thread::sleep(backoff);
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        std::thread::sleep(backoff.after_failure());
+    }
+}
+
+/// The waits between reconnection attempts: doubling from [`MIN_BACKOFF`] up to
+/// `MAX_BACKOFF` while Redis keeps failing, and back to the shortest once a connection
+/// worked (subscribed and in step), so the next outage starts with a quick retry.
+#[derive(Debug)]
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff(MIN_BACKOFF)
+    }
+}
+
+impl Backoff {
+    /// How long to wait after a failed attempt; the wait after the next failure doubles.
+    fn after_failure(&mut self) -> Duration {
+        let wait = self.0;
+        self.0 = (self.0 * 2).min(MAX_BACKOFF);
+        wait
+    }
+
+    /// A connection worked: the next failure is retried after the shortest wait.
+    fn connected(&mut self) {
+        self.0 = MIN_BACKOFF;
     }
 }
 
@@ -227,7 +252,7 @@ const MIN_BACKOFF: Duration = Duration::from_millis(100);
 
 /// One connection's worth of following; returns why Redis failed. Once subscribed and in
 /// step it resets `backoff`.
-fn follow_once(cp: &ControlPlane, m: &Member, backoff: &mut Duration) -> FleetError {
+fn follow_once(cp: &ControlPlane, m: &Member, backoff: &mut Backoff) -> FleetError {
     match follow_connected(cp, m, backoff) {
         Ok(never) => match never {},
         Err(e) => e,
@@ -237,7 +262,7 @@ fn follow_once(cp: &ControlPlane, m: &Member, backoff: &mut Duration) -> FleetEr
 fn follow_connected(
     cp: &ControlPlane,
     m: &Member,
-    backoff: &mut Duration,
+    backoff: &mut Backoff,
 ) -> Result<std::convert::Infallible, FleetError> {
     let mut con = m.store.connect()?;
     con.set_read_timeout(Some(POLL))?;
@@ -253,7 +278,7 @@ fn follow_connected(
         cp.fleet_resync()
     };
     match synced {
-        Ok(()) | Err(SyncError::Held) => *backoff = MIN_BACKOFF,
+        Ok(()) | Err(SyncError::Held) => backoff.connected(),
         Err(SyncError::Redis(e)) => return Err(e),
     }
     loop {
@@ -282,5 +307,20 @@ fn follow_connected(
                 Err(SyncError::Redis(e)) => return Err(e),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_to_its_cap_and_starts_over_once_connected() {
+        let mut b = Backoff::default();
+        let waits: Vec<u128> = (0..7).map(|_| b.after_failure().as_millis()).collect();
+        assert_eq!(waits, [100, 200, 400, 800, 1600, 2000, 2000]);
+        b.connected();
+        assert_eq!(b.after_failure(), MIN_BACKOFF, "a connection that worked resets it");
+        assert_eq!(b.after_failure().as_millis(), 200);
     }
 }
