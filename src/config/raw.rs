@@ -70,6 +70,50 @@ pub struct Listen {
     /// Largest request head in bytes, request line and headers (default 65536).
     #[serde(default)]
     pub max_request_header_bytes: Option<usize>,
+    /// A TLS-terminating load balancer whose forwarded client certificates count (SPEC §12).
+    #[serde(default)]
+    pub trusted_ingress: Option<TrustedIngressConf>,
+}
+
+/// `listen.trusted_ingress:`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIngressConf {
+    /// TCP peer addresses or CIDRs whose certificate headers are believed.
+    pub from: Vec<String>,
+    /// How the certificate is written in `header`.
+    pub format: ForwardedFormat,
+    /// The header carrying the client's leaf (default per format).
+    #[serde(default)]
+    pub header: Option<String>,
+    /// The header carrying the intermediates the client sent (default `Client-Cert-Chain`
+    /// for `rfc9440`, none otherwise).
+    #[serde(default)]
+    pub chain_header: Option<String>,
+}
+
+/// `listen.trusted_ingress.format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardedFormat {
+    /// RFC 9440: `:<base64 DER>:`; the chain a comma-separated list of those.
+    Rfc9440,
+    /// URL-encoded PEM (AWS ALB `X-Amzn-Mtls-Clientcert`): the leaf first, then its chain.
+    PemUrlencoded,
+    /// Envoy's `x-forwarded-client-cert`: the last element's `Cert` (and `Chain`).
+    Xfcc,
+}
+
+/// One entry of `apis[].forward_client_cert`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardField {
+    /// `X-Client-Cert-Sha256`: the leaf's ID, hex.
+    Sha256,
+    /// RFC 9440 `Client-Cert`: the leaf.
+    Cert,
+    /// RFC 9440 `Client-Cert-Chain`: the intermediates the client sent.
+    Chain,
 }
 
 /// `tls:`
@@ -311,6 +355,9 @@ pub struct ApiConf {
     pub auth: AuthConf,
     /// Where to send the request.
     pub upstream: UpstreamConf,
+    /// What the upstream is told of the client's certificate (default `[sha256]`).
+    #[serde(default)]
+    pub forward_client_cert: Option<Vec<ForwardField>>,
 }
 
 /// `apis[].auth:`

@@ -47,6 +47,8 @@ pub struct Metrics {
     cert_labels: parking_lot::Mutex<CertLabels>,
     handshakes_present: IntCounter,
     handshakes_absent: IntCounter,
+    forwarded_trusted: IntCounter,
+    forwarded_stripped: IntCounter,
 }
 
 // === impl Metrics ===
@@ -89,6 +91,11 @@ impl Metrics {
             "certgate_tls_handshakes_total",
             "Completed downstream TLS handshakes, by whether the client presented a certificate.",
             &["client_cert"],
+        );
+        let forwarded = counter(
+            "certgate_forwarded_certificates_total",
+            "Requests carrying a forwarded client certificate header, by source: trusted (from listen.trusted_ingress, decided on it) or stripped (from any other peer, removed and ignored).",
+            &["source"],
         );
         let duration = HistogramVec::new(
             HistogramOpts::new(
@@ -148,6 +155,8 @@ impl Metrics {
         Metrics {
             handshakes_present: handshakes.with_label_values(&["present"]),
             handshakes_absent: handshakes.with_label_values(&["absent"]),
+            forwarded_trusted: forwarded.with_label_values(&["trusted"]),
+            forwarded_stripped: forwarded.with_label_values(&["stripped"]),
             registry,
             requests,
             duration,
@@ -170,6 +179,17 @@ impl Metrics {
             &self.handshakes_present
         } else {
             &self.handshakes_absent
+        }
+        .inc();
+    }
+
+    /// Counts a request that carried a forwarded certificate header: `trusted` when it
+    /// came from the trusted ingress (and was decided on it), else stripped.
+    pub fn forwarded_certificate(&self, trusted: bool) {
+        if trusted {
+            &self.forwarded_trusted
+        } else {
+            &self.forwarded_stripped
         }
         .inc();
     }

@@ -15,6 +15,9 @@ pub enum Deny {
     /// The credential header was sent more than once (in any spelling): which one counts
     /// would depend on who reads it.
     DuplicateCredential,
+    /// A trusted load balancer forwarded a client certificate header that cannot be read
+    /// (SPEC §12), or sent it more than once.
+    BadForwardedCert,
     /// No API matches the host and path.
     NoRoute,
     /// `mutual_tls` API, no client certificate.
@@ -107,7 +110,7 @@ impl Deny {
     /// static string, so counting and logging a denial formats nothing.
     pub fn reason(&self) -> &'static str {
         match self {
-            Deny::BadPath | Deny::BadHost | Deny::DuplicateCredential => "bad_request",
+            Deny::BadPath | Deny::BadHost | Deny::DuplicateCredential | Deny::BadForwardedCert => "bad_request",
             Deny::NoRoute => "no_route",
             Deny::ClientCertRequired | Deny::CertCredentialMissing => "client_cert_required",
             Deny::CertExpired => "cert_expired",
@@ -124,7 +127,7 @@ impl Deny {
     /// The HTTP status.
     pub fn status(&self) -> u16 {
         match self {
-            Deny::BadPath | Deny::BadHost | Deny::DuplicateCredential => 400,
+            Deny::BadPath | Deny::BadHost | Deny::DuplicateCredential | Deny::BadForwardedCert => 400,
             Deny::NoRoute => 404,
             Deny::ClientCertRequired
             | Deny::CertExpired
@@ -150,6 +153,7 @@ impl Deny {
             Deny::BadPath => "Invalid request path",
             Deny::BadHost => "Invalid Host header",
             Deny::DuplicateCredential => "Credential header sent more than once",
+            Deny::BadForwardedCert => "Invalid forwarded client certificate",
             Deny::NoRoute => "no API matches this request",
             Deny::ClientCertRequired => "Client TLS certificate is required",
             Deny::CertExpired => "Certificate has expired",

@@ -30,6 +30,18 @@ pub struct PeerCert {
     verdicts: Mutex<SmallVec<[(u64, ChainVerdict); 2]>>,
     revocation: Mutex<SmallVec<[(u64, u64, RevocationVerdict); 2]>>,
     issuer: Mutex<Option<X509>>,
+    rfc9440: std::sync::OnceLock<Rfc9440>,
+}
+
+/// A certificate and its chain as RFC 9440 header values (`Client-Cert`,
+/// `Client-Cert-Chain`), built once per connection when an API forwards them.
+#[derive(Debug)]
+pub struct Rfc9440 {
+    /// `:<base64 DER of the leaf>:`.
+    pub cert: http::HeaderValue,
+    /// The intermediates the client sent, `:<base64>:` each, comma-separated; `None` when
+    /// it sent none.
+    pub chain: Option<http::HeaderValue>,
 }
 
 /// What the loaded CRLs say of a connection's certificate and the path it was allowed by
@@ -86,6 +98,7 @@ impl PeerCert {
             verdicts: Mutex::new(SmallVec::new()),
             revocation: Mutex::new(SmallVec::new()),
             issuer: Mutex::new(None),
+            rfc9440: std::sync::OnceLock::new(),
         })
     }
 
@@ -162,6 +175,23 @@ impl PeerCert {
         };
         *self.issuer.lock() = Some(found.clone());
         Some(found)
+    }
+
+    /// The leaf and its chain as RFC 9440 header values (computed on first use).
+    pub fn rfc9440(&self) -> &Rfc9440 {
+        self.rfc9440.get_or_init(|| {
+            use base64::Engine;
+            let item = |c: &openssl::x509::X509Ref| {
+                let der = c.to_der().unwrap_or_default();
+                format!(":{}:", base64::engine::general_purpose::STANDARD.encode(der))
+            };
+            let value = |s: String| http::HeaderValue::from_str(&s).expect("base64 is a valid header value");
+            let chain: Vec<String> = self.intermediates.iter().map(item).collect();
+            Rfc9440 {
+                cert: value(item(&self.leaf)),
+                chain: (!chain.is_empty()).then(|| value(chain.join(", "))),
+            }
+        })
     }
 
     /// The leaf certificate.

@@ -30,8 +30,19 @@ pub struct RequestCtx {
     pub upstream_answered: bool,
     /// Addresses of the current target (to record failed connects).
     pub resolved: Option<Arc<Resolved>>,
+    /// Whose client certificate the request is decided on and forwarded with.
+    pub identity: Identity,
     /// Counts this request as in flight until the context is dropped.
     _inflight: InflightGuard,
+}
+
+/// Whose client certificate counts for a request.
+pub enum Identity {
+    /// The one presented on the request's own TLS connection (if any).
+    Connection,
+    /// The one a trusted load balancer forwarded in a header (`None`: it says the client
+    /// sent none); the connection's own certificate, the load balancer's, does not count.
+    Forwarded(Option<Arc<crate::policy::PeerCert>>),
 }
 
 /// Requests in flight, for draining on SIGTERM.
@@ -76,6 +87,7 @@ impl RequestCtx {
             fresh_tls: false,
             upstream_answered: false,
             resolved: None,
+            identity: Identity::Connection,
             _inflight: inflight.enter(),
         }
     }

@@ -14,6 +14,7 @@
 
 mod conn_guard;
 mod ctx;
+mod forwarded;
 mod grpc;
 mod h2c;
 mod health;
@@ -34,7 +35,7 @@ use pingora::upstreams::peer::{HttpPeer, Peer};
 use pingora::Error;
 
 pub use conn_guard::{GuardedApp, GuardedStream};
-pub use ctx::{Inflight, RequestCtx};
+pub use ctx::{Identity, Inflight, RequestCtx};
 pub use health::Health;
 pub use request::{peer_cert, request_host, upstream_path, upstream_uri, CLIENT_CERT_HEADER};
 pub use resolve::Resolver;
@@ -61,6 +62,7 @@ pub struct Gateway {
     limits: ConnLimits,
     health: Health,
     ocsp: OcspCache,
+    forwarded: forwarded::ForwardedPeers,
 }
 
 // === impl Gateway ===
@@ -76,12 +78,17 @@ impl Gateway {
             limits,
             health: Health::default(),
             ocsp: OcspCache::default(),
+            forwarded: Default::default(),
         }
     }
 
     /// Makes the request canonical, routes and authorizes it; `Err` carries the denial and
     /// what the log line says about it (the leaf ID, or why the request has no one meaning).
     fn decide(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<(), (Deny, String)> {
+        let peer_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        let taken = self
+            .forwarded
+            .take(ctx.snap.compiled.ingress.as_ref(), session.req_header_mut(), peer_ip);
         let canonical = canonicalize(session.req_header_mut()).map_err(|e| {
             let deny = match e {
                 BadRequest::Path(_) => Deny::BadPath,
@@ -89,8 +96,24 @@ impl Gateway {
             };
             (deny, format!("detail=\"{e}\""))
         })?;
+        if taken.carried || canonical.stripped {
+            self.metrics.forwarded_certificate(taken.trusted && taken.carried);
+        }
+        if taken.trusted {
+            let forwarded = taken
+                .peer
+                .map_err(|e| (Deny::BadForwardedCert, format!("detail=\"{e}\"")))?;
+            ctx.identity = Identity::Forwarded(forwarded);
+        }
+        let forwarded = match &ctx.identity {
+            Identity::Forwarded(p) => Some(p.clone()),
+            Identity::Connection => None,
+        };
         let req = session.req_header();
-        let peer = peer_cert(session);
+        let peer = match &forwarded {
+            Some(p) => p.as_deref(),
+            None => peer_cert(session),
+        };
         let leaf = || format!("leaf={}", peer.map(|p| p.id.to_hex()).as_deref().unwrap_or("-"));
         let index = route(
             &ctx.snap,
@@ -111,7 +134,7 @@ impl Gateway {
     /// The OCSP step (SPEC §10), once [`Self::decide`] allowed the request: the leaf's
     /// answer from the cache, or fetched from its responder within `ocsp_timeout_ms`.
     async fn check_ocsp(&self, session: &Session, ctx: &RequestCtx) -> Result<(), (Deny, String)> {
-        let (Some(index), Some(peer)) = (ctx.api, peer_cert(session)) else {
+        let (Some(index), Some(peer)) = (ctx.api, identity(session, ctx)) else {
             return Ok(());
         };
         let set = &ctx.snap.revocation;
@@ -239,12 +262,14 @@ impl ProxyHttp for Gateway {
         up: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        up.remove_header(CLIENT_CERT_HEADER);
-        if let Some(peer) = peer_cert(session) {
-            up.insert_header(CLIENT_CERT_HEADER, peer.header_value.clone())?;
+        for name in crate::request::headers::RESERVED {
+            up.remove_header(*name);
         }
         if let (Some(api), Some(t)) = (ctx.api, ctx.target) {
             let api = ctx.snap.api(api);
+            if let Some(peer) = identity(session, ctx) {
+                request::forward_client_cert(up, api.forward, peer)?;
+            }
             if let Some(uri) = upstream_uri(api, &api.upstream.targets[t], up) {
                 up.set_uri(uri.map_err(|_| Error::new_str("bad upstream path"))?);
             }
@@ -358,4 +383,13 @@ async fn pingora_default_status(session: &mut Session, e: &Error) -> u16 {
         let _ = session.respond_error(code).await;
     }
     code
+}
+
+/// The client certificate a request is decided on: the forwarded one for a request from
+/// the trusted ingress, else the one on its own TLS connection.
+fn identity<'a>(session: &'a Session, ctx: &'a RequestCtx) -> Option<&'a crate::policy::PeerCert> {
+    match &ctx.identity {
+        Identity::Forwarded(p) => p.as_deref(),
+        Identity::Connection => peer_cert(session),
+    }
 }

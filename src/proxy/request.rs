@@ -5,6 +5,7 @@ use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 
 use crate::policy::PeerCert;
+use crate::snapshot::ingress::ForwardCert;
 use crate::snapshot::upstream::Target;
 use crate::snapshot::Api;
 
@@ -14,6 +15,24 @@ pub const CLIENT_CERT_HEADER: &str = "x-client-cert-sha256";
 /// The connection's client certificate, as recorded at handshake time.
 pub fn peer_cert(session: &Session) -> Option<&PeerCert> {
     session.digest()?.ssl_digest.as_ref()?.extension.get::<PeerCert>()
+}
+
+/// Sets the certificate headers `forward` asks for on the upstream request (every
+/// incoming copy of them was removed when the request was made canonical).
+pub fn forward_client_cert(up: &mut RequestHeader, forward: ForwardCert, peer: &PeerCert) -> pingora::Result<()> {
+    if forward.sha256 {
+        up.insert_header(CLIENT_CERT_HEADER, peer.header_value.clone())?;
+    }
+    if forward.cert || forward.chain {
+        let rfc = peer.rfc9440();
+        if forward.cert {
+            up.insert_header("client-cert", rfc.cert.clone())?;
+        }
+        if let (true, Some(chain)) = (forward.chain, &rfc.chain) {
+            up.insert_header("client-cert-chain", chain.clone())?;
+        }
+    }
+    Ok(())
 }
 
 /// The request's host: the URI authority (HTTP/2, absolute form) or the `Host` header.
@@ -85,6 +104,7 @@ mod tests {
                 ocsp: Default::default(),
             },
             upstream: ApiUpstream::new("a", vec![], None, None, Default::default(), Default::default()),
+            forward: Default::default(),
         }
     }
 

@@ -8,7 +8,7 @@
 use http::{HeaderMap, HeaderName};
 
 /// Headers certgate sets itself; every spelling of them is removed from incoming requests.
-pub const RESERVED: &[&str] = &["x-client-cert-sha256"];
+pub const RESERVED: &[&str] = &["x-client-cert-sha256", "client-cert", "client-cert-chain"];
 
 /// Whether header name `name` (lower case, as `http` stores it) collapses to `target`
 /// (lower case, with `-`).
@@ -38,6 +38,23 @@ pub fn reserved_spellings(headers: &HeaderMap) -> Vec<HeaderName> {
         );
     }
     out
+}
+
+/// Removes header `name` in every spelling (see [`same_variable`]) from `req`; returns the
+/// values it had, in all spellings.
+pub fn take_spellings(req: &mut pingora::http::RequestHeader, name: &HeaderName) -> Vec<http::HeaderValue> {
+    let names: Vec<HeaderName> = req
+        .headers
+        .keys()
+        .filter(|k| *k == name || (k.as_str().contains('_') && same_variable(k.as_str(), name.as_str())))
+        .cloned()
+        .collect();
+    let mut values = Vec::new();
+    for n in names {
+        values.extend(req.headers.get_all(&n).iter().cloned());
+        req.remove_header(&n);
+    }
+    values
 }
 
 /// How many values `headers` carries under `name` and every other spelling of it.

@@ -10,6 +10,7 @@
 //! This module parses and rewrites; it does not decide which API a request reaches or
 //! whether it may.
 
+pub mod forwarded;
 pub mod headers;
 pub mod host;
 pub mod path;
@@ -48,6 +49,8 @@ pub struct Canonical {
     /// The path as a server that drops `;` parameters reads it, when that differs from the
     /// path (see [`path::without_params`]); routing must reach the same API with both.
     pub param_reading: Option<String>,
+    /// A reserved header (in some spelling) was removed.
+    pub stripped: bool,
 }
 
 /// Puts `req` in canonical form, or says why it has none.
@@ -58,8 +61,11 @@ pub fn canonicalize(req: &mut RequestHeader) -> Result<Canonical, BadRequest> {
     let absolute_authority = target_authority(req)?;
     if absolute_authority.is_none() && req.method == Method::OPTIONS && req.raw_path() == b"*" {
         check_host(req, None)?;
-        strip_reserved(req);
-        return Ok(Canonical::default());
+        let stripped = strip_reserved(req);
+        return Ok(Canonical {
+            param_reading: None,
+            stripped,
+        });
     }
     check_host(req, absolute_authority.as_deref())?;
     if let Some(q) = req.uri.query() {
@@ -88,16 +94,21 @@ pub fn canonicalize(req: &mut RequestHeader) -> Result<Canonical, BadRequest> {
         req.insert_header(HOST, value)
             .map_err(|_| BadRequest::Host(HostError::Malformed))?;
     }
-    strip_reserved(req);
-    Ok(Canonical { param_reading })
+    let stripped = strip_reserved(req);
+    Ok(Canonical {
+        param_reading,
+        stripped,
+    })
 }
 
-/// Removes every spelling of certgate's reserved headers.
-fn strip_reserved(req: &mut RequestHeader) {
+/// Removes every spelling of certgate's reserved headers; whether there was one.
+fn strip_reserved(req: &mut RequestHeader) -> bool {
     let doomed = headers::reserved_spellings(&req.headers);
+    let any = !doomed.is_empty();
     for name in doomed {
         req.remove_header(&name);
     }
+    any
 }
 
 /// The authority of an HTTP/1 absolute-form target (`http://host/path`), when the target

@@ -12,6 +12,7 @@ mod control;
 pub mod domain_map;
 pub mod handshake;
 pub mod host;
+pub mod ingress;
 pub mod jwt;
 mod overlay;
 mod pins;
@@ -83,6 +84,8 @@ pub struct Compiled {
     pub certificates: Vec<CertGauge>,
     /// Loaded CRLs and the revocation policy (SPEC §10).
     pub revocation: Arc<revocation::RevocationSet>,
+    /// The load balancer whose forwarded client certificates count (SPEC §12).
+    pub ingress: Option<ingress::TrustedIngress>,
     /// Store certificates the YAML names by ID: removing one from the control plane needs
     /// a compile, which then reports the dangling reference.
     pub referenced: DigestSet<CertId>,
@@ -152,6 +155,8 @@ pub struct Api {
     pub auth: ApiAuth,
     /// Where requests go.
     pub upstream: ApiUpstream,
+    /// The certificate headers its upstream gets (`forward_client_cert`).
+    pub forward: ingress::ForwardCert,
 }
 
 /// The downstream policy of one API.

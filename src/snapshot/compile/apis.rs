@@ -79,6 +79,7 @@ impl Compiler<'_> {
                 strip_listen_path: conf.strip_listen_path,
                 auth,
                 upstream,
+                forward: forward_fields(conf.forward_client_cert.as_deref()),
             });
         }
         (apis, routes.build())
@@ -98,5 +99,16 @@ fn check_listen_path(lp: &str) -> Result<(), String> {
         Err(e) => Err(format!("not a valid path: {e}")),
         Ok(n) if n != lp => Err(format!("requests are normalised before routing: write `{n}`")),
         Ok(_) => Ok(()),
+    }
+}
+
+/// `forward_client_cert` as flags; absent means `[sha256]`, an empty list nothing.
+fn forward_fields(list: Option<&[crate::config::ForwardField]>) -> crate::snapshot::ingress::ForwardCert {
+    use crate::config::ForwardField;
+    let Some(list) = list else { return Default::default() };
+    crate::snapshot::ingress::ForwardCert {
+        sha256: list.contains(&ForwardField::Sha256),
+        cert: list.contains(&ForwardField::Cert),
+        chain: list.contains(&ForwardField::Chain),
     }
 }

@@ -176,3 +176,59 @@ impl Compiler<'_> {
 fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
     a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
+
+impl Compiler<'_> {
+    /// `listen.trusted_ingress`: its addresses and header names checked.
+    pub(super) fn trusted_ingress(&mut self) -> Option<crate::snapshot::ingress::TrustedIngress> {
+        use crate::snapshot::ingress::{parse_cidr, TrustedIngress};
+        let t = self.cfg.raw.listen.trusted_ingress.as_ref()?;
+        let base = "listen.trusted_ingress";
+        if t.from.is_empty() {
+            self.error(
+                Kind::Invalid,
+                &format!("{base}.from"),
+                "list at least one address or CIDR",
+            );
+        }
+        let mut from = Vec::new();
+        for (i, s) in t.from.iter().enumerate() {
+            match parse_cidr(s) {
+                Ok(net) => from.push(net),
+                Err(e) => self.error(Kind::Invalid, &format!("{base}.from[{i}]"), e),
+            }
+        }
+        let mut name = |field: &str, v: &str| match http::HeaderName::from_bytes(v.trim().as_bytes()) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.error(
+                    Kind::Invalid,
+                    &format!("{base}.{field}"),
+                    format!("`{v}` is not a header name"),
+                );
+                None
+            }
+        };
+        let header = name(
+            "header",
+            t.header.as_deref().unwrap_or(TrustedIngress::default_header(t.format)),
+        )?;
+        let chain_header = match (&t.chain_header, t.format) {
+            (Some(c), _) => Some(name("chain_header", c)?),
+            (None, crate::config::ForwardedFormat::Rfc9440) => Some(http::HeaderName::from_static("client-cert-chain")),
+            (None, _) => None,
+        };
+        if chain_header.as_ref() == Some(&header) {
+            self.error(
+                Kind::Invalid,
+                &format!("{base}.chain_header"),
+                "the chain header must differ from the certificate header",
+            );
+        }
+        Some(TrustedIngress {
+            from,
+            format: t.format,
+            header,
+            chain_header,
+        })
+    }
+}

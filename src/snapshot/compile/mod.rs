@@ -59,6 +59,7 @@ pub fn compile_from(
     let tokens = c.tokens(&apis);
     let admin_allow = c.admin_allow();
     let revocation = Arc::new(c.revocation());
+    let ingress = c.trusted_ingress();
     c.fleet();
     let allow_entries = gateway_leaves.len() + apis.iter().map(|a| a.auth.allow.leaves.len()).sum::<usize>();
     if !c.errors.is_empty() {
@@ -84,6 +85,7 @@ pub fn compile_from(
         certificates,
         referenced: c.referenced,
         revocation,
+        ingress,
         warnings: c.warnings,
     };
     let (control, warnings) = ControlLayer::build(&overlay.entries, &compiled.api_names());
