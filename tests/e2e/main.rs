@@ -23,6 +23,7 @@ mod control_plane;
 mod downstream;
 mod fleet;
 mod fleet_store;
+mod forwarded;
 mod grpc;
 mod h2_downstream;
 mod h2_floods;
