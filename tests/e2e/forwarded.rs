@@ -258,7 +258,7 @@ fn headers_from_an_untrusted_address_change_nothing() {
         for h in ["client-cert", "client-cert-chain", "x-client-cert-sha256"] {
             assert!(b["headers"][h].is_null(), "{extra:?}: {h} reached the upstream: {b}");
         }
-        let (s, b) = curl(other.http, "127.0.0.1", "/listed/x", &[alice.clone()]);
+        let (s, b) = curl(other.http, "127.0.0.1", "/listed/x", std::slice::from_ref(&alice));
         assert_eq!((s, code(&b)), (403, "client_cert_required"), "{extra:?}");
         assert_eq!(
             other.metric("certgate_forwarded_certificates_total{source=\"stripped\"}"),
