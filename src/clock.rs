@@ -18,3 +18,10 @@ pub fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// Now as RFC 3339 in UTC with milliseconds (`2026-12-04T20:21:09.123Z`), for log lines.
+pub fn now_rfc3339_ms() -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    time::OffsetDateTime::now_utc().format(&format).unwrap_or_default()
+}

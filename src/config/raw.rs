@@ -34,6 +34,45 @@ pub struct RawConfig {
     /// The APIs.
     #[serde(default)]
     pub apis: Vec<ApiConf>,
+    /// Event and access log formats.
+    #[serde(default)]
+    pub logging: LoggingConf,
+}
+
+/// `logging:`
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingConf {
+    /// Event lines on stderr (default `text`).
+    #[serde(default)]
+    pub format: LogFormat,
+    /// One line per request on stdout (default `text`).
+    #[serde(default)]
+    pub access: AccessLog,
+}
+
+/// `logging.format`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// `<time> <LEVEL> certgate event=… key=value …`.
+    #[default]
+    Text,
+    /// One JSON object per line: `time`, `level`, `target`, `message`.
+    Json,
+}
+
+/// `logging.access`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessLog {
+    /// No access log.
+    Off,
+    /// `<time> api=… method=… path=… status=… …`.
+    #[default]
+    Text,
+    /// One JSON object per request.
+    Json,
 }
 
 /// `listen:`

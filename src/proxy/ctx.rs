@@ -24,6 +24,8 @@ pub struct RequestCtx {
     pub start: Instant,
     /// Reason code of an upstream failure, once one happened.
     pub upstream_failure: Option<&'static str>,
+    /// Reason code of the policy's refusal, when the request was refused.
+    pub refused: Option<&'static str>,
     /// The current upstream connection is a TLS connection made for this request.
     pub fresh_tls: bool,
     /// The upstream sent a response header.
@@ -84,6 +86,7 @@ impl RequestCtx {
             failovers: 0,
             start: Instant::now(),
             upstream_failure: None,
+            refused: None,
             fresh_tls: false,
             upstream_answered: false,
             resolved: None,

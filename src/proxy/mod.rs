@@ -12,6 +12,7 @@
 //! | `fail_to_proxy`           | answers upstream failures with the SPEC's JSON                    |
 //! | `logging`                 | request metrics                                                   |
 
+mod access;
 mod conn_guard;
 mod ctx;
 mod forwarded;
@@ -179,6 +180,7 @@ impl ProxyHttp for Gateway {
         let Err((deny, about)) = decided else {
             return Ok(false);
         };
+        ctx.refused = Some(deny.reason());
         let (api, reason) = (ctx.api_label(), deny.reason());
         self.metrics.rejection(api, reason);
         match deny.detail() {
@@ -330,8 +332,30 @@ impl ProxyHttp for Gateway {
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         conn_guard::response_finished(session);
         let status = session.response_written().map(|r| r.status.as_u16()).unwrap_or(0);
-        self.metrics
-            .request(ctx.api_label(), status, ctx.start.elapsed().as_secs_f64());
+        let elapsed = ctx.start.elapsed();
+        self.metrics.request(ctx.api_label(), status, elapsed.as_secs_f64());
+        let mode = ctx.snap.compiled.logging.access;
+        if mode != crate::config::AccessLog::Off {
+            let req = session.req_header();
+            let entry = access::AccessEntry {
+                api: ctx.api_label(),
+                method: req.method.as_str(),
+                path: req.uri.path(),
+                status,
+                reason: ctx.refused.or(ctx.upstream_failure),
+                duration_ms: elapsed.as_secs_f64() * 1000.0,
+                leaf: identity(session, ctx).map(|p| p.id.to_hex()),
+                upstream: ctx
+                    .api
+                    .zip(ctx.target)
+                    .map(|(a, t)| ctx.snap.api(a).upstream.targets[t].url.as_str()),
+                bytes_in: session.body_bytes_read(),
+                bytes_out: session.body_bytes_sent(),
+            };
+            if let Some(line) = access::line(mode, &entry, &crate::clock::now_rfc3339_ms()) {
+                crate::logging::access(line);
+            }
+        }
     }
 }
 

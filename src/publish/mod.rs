@@ -68,6 +68,7 @@ impl Publisher {
         let overlay = control.overlay();
         let (snap, files) = compile_disk(&config, 1, &cache, &overlay);
         let snap = snap?;
+        crate::logging::set_json_events(snap.logging.format == crate::config::LogFormat::Json);
         log_warnings(&snap);
         metrics.reload(true);
         set_gauges(&metrics, &snap, &overlay);
@@ -234,6 +235,7 @@ impl Publisher {
 
     /// Publishes a compiled snapshot, its warnings logged and its gauges set.
     fn publish_compiled(&self, snap: Snapshot, overlay: &Overlay) {
+        crate::logging::set_json_events(snap.logging.format == crate::config::LogFormat::Json);
         log_warnings(&snap);
         set_gauges(&self.metrics, &snap, overlay);
         self.store.publish(snap);

@@ -86,6 +86,8 @@ pub struct Compiled {
     pub revocation: Arc<revocation::RevocationSet>,
     /// The load balancer whose forwarded client certificates count (SPEC §12).
     pub ingress: Option<ingress::TrustedIngress>,
+    /// Event and access log formats (`logging`).
+    pub logging: crate::config::LoggingConf,
     /// Store certificates the YAML names by ID: removing one from the control plane needs
     /// a compile, which then reports the dangling reference.
     pub referenced: DigestSet<CertId>,

@@ -17,6 +17,7 @@ mod fixture;
 mod listener;
 mod operations;
 
+mod access_log;
 mod adversarial;
 mod attacks;
 mod control_plane;

@@ -116,7 +116,13 @@ impl Gateway {
             .arg(dir.join("upgrade.sock"))
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
-            .stdout(Stdio::null())
+            .stdout(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join("access.log"))
+                    .unwrap(),
+            )
             .stderr(log)
             .spawn()
             .expect("spawn certgate");
@@ -170,6 +176,19 @@ impl Gateway {
             .stderr(log)
             .spawn()
             .expect("spawn certgate --upgrade")
+    }
+
+    /// What certgate wrote to stdout: the access log (waits up to 2 s for `lines` lines).
+    pub fn access_log(&self, lines: usize) -> String {
+        let path = self.dir.join("access.log");
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if text.lines().count() >= lines || Instant::now() > deadline {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The log so far.

@@ -86,6 +86,7 @@ pub fn compile_from(
         referenced: c.referenced,
         revocation,
         ingress,
+        logging: cfg.raw.logging,
         warnings: c.warnings,
     };
     let (control, warnings) = ControlLayer::build(&overlay.entries, &compiled.api_names());
