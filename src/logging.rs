@@ -4,16 +4,22 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::OnceLock;
 
 /// Event lines as JSON objects instead of text.
 static JSON_EVENTS: AtomicBool = AtomicBool::new(false);
 
-/// Access lines waiting for the writer; more are dropped (and counted), never waited for.
-const ACCESS_QUEUE: usize = 65_536;
+/// Most access-log bytes held for the writer; lines beyond it are dropped (and counted),
+/// never waited for.
+const ACCESS_MAX_PENDING: usize = 8 << 20;
 
-static ACCESS: OnceLock<SyncSender<String>> = OnceLock::new();
+/// How often the writer takes what has been queued and writes it out.
+const ACCESS_FLUSH: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Lines queued for stdout: a request appends its line under this lock (no system call, no
+/// wake-up), the writer thread swaps the buffer out every [`ACCESS_FLUSH`].
+static ACCESS: parking_lot::Mutex<Vec<u8>> = parking_lot::Mutex::new(Vec::new());
+static ACCESS_WRITER: OnceLock<()> = OnceLock::new();
 static ACCESS_DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// Initialises the logger (info by default; Pingora's own chatter at warn).
@@ -48,20 +54,22 @@ pub fn set_json_events(json: bool) {
     JSON_EVENTS.store(json, Ordering::Relaxed);
 }
 
-/// Queues one access line (without its newline) for stdout. A full queue drops the line:
-/// the log never slows requests down. Drops are counted and said at powers of two.
-pub fn access(line: String) {
-    let tx = ACCESS.get_or_init(start_access_writer);
-    match tx.try_send(line) {
-        Ok(()) => {}
-        Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-            let n = ACCESS_DROPPED.fetch_add(1, Ordering::Relaxed) + 1;
-            if n.is_power_of_two() {
-                log::warn!(
-                    "event=access_log_dropped count={n} message=\"stdout does not keep up; access lines were dropped\""
-                );
-            }
+/// Queues one access line (without its newline) for stdout. When stdout has fallen
+/// [`ACCESS_MAX_PENDING`] bytes behind the line is dropped: the log never slows requests
+/// down. Drops are counted and said at powers of two.
+pub fn access(line: &[u8]) {
+    ACCESS_WRITER.get_or_init(start_access_writer);
+    {
+        let mut pending = ACCESS.lock();
+        if pending.len() + line.len() < ACCESS_MAX_PENDING {
+            pending.extend_from_slice(line);
+            pending.push(b'\n');
+            return;
         }
+    }
+    let n = ACCESS_DROPPED.fetch_add(1, Ordering::Relaxed) + 1;
+    if n.is_power_of_two() {
+        log::warn!("event=access_log_dropped count={n} message=\"stdout does not keep up; access lines were dropped\"");
     }
 }
 
@@ -70,21 +78,24 @@ pub fn access_dropped() -> u64 {
     ACCESS_DROPPED.load(Ordering::Relaxed)
 }
 
-/// The writer: lines in batches into a buffer, flushed whenever the queue is empty.
-fn start_access_writer() -> SyncSender<String> {
-    let (tx, rx) = sync_channel::<String>(ACCESS_QUEUE);
-    let spawned = std::thread::Builder::new().name("access-log".into()).spawn(move || {
-        let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
-        while let Ok(line) = rx.recv() {
-            let _ = writeln!(out, "{line}");
-            while let Ok(more) = rx.try_recv() {
-                let _ = writeln!(out, "{more}");
-            }
-            let _ = out.flush();
-        }
+/// Writes out what is queued now (the writer does every [`ACCESS_FLUSH`]; call it before
+/// the process exits).
+pub fn flush_access() {
+    let batch = std::mem::take(&mut *ACCESS.lock());
+    if !batch.is_empty() {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(&batch);
+        let _ = out.flush();
+    }
+}
+
+/// The writer: every [`ACCESS_FLUSH`], what was queued in one write.
+fn start_access_writer() {
+    let spawned = std::thread::Builder::new().name("access-log".into()).spawn(|| loop {
+        std::thread::sleep(ACCESS_FLUSH);
+        flush_access();
     });
     if let Err(e) = spawned {
         log::warn!("event=access_log_unavailable error=\"{e}\"");
     }
-    tx
 }

@@ -2,7 +2,7 @@
 //! normalised path without its query, status, reason, duration, leaf ID, upstream target
 //! and body bytes in and out. No header, query string, token or JWT is ever part of it.
 
-use std::fmt::Write;
+use std::io::Write;
 
 use crate::config::AccessLog;
 
@@ -21,7 +21,7 @@ pub struct AccessEntry<'a> {
     /// From the request's start to the end of the response.
     pub duration_ms: f64,
     /// The client's leaf ID (hex), when there is one.
-    pub leaf: Option<String>,
+    pub leaf: Option<&'a str>,
     /// The upstream target's URL, when one was chosen.
     pub upstream: Option<&'a str>,
     /// Request body bytes read.
@@ -30,50 +30,88 @@ pub struct AccessEntry<'a> {
     pub bytes_out: usize,
 }
 
+/// Writes `entry` to the access log in `mode` (nothing when it is off). The line is
+/// formatted into a buffer this thread keeps, then queued.
+pub fn log(mode: AccessLog, entry: &AccessEntry<'_>) {
+    use std::cell::RefCell;
+    thread_local! {
+        static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    }
+    if mode == AccessLog::Off {
+        return;
+    }
+    LINE.with(|line| {
+        let mut line = line.borrow_mut();
+        line.clear();
+        let mut now = String::with_capacity(24);
+        crate::clock::write_rfc3339_ms(&mut now);
+        format_into(&mut line, mode, entry, &now);
+        crate::logging::access(&line);
+    });
+}
+
 /// The line for `entry` in `mode` (`None` when the access log is off), without a newline.
 /// `now` is the time written first (RFC 3339, UTC, milliseconds).
-pub fn line(mode: AccessLog, entry: &AccessEntry<'_>, now: &str) -> Option<String> {
-    match mode {
-        AccessLog::Off => None,
-        AccessLog::Text => Some(text(entry, now)),
-        AccessLog::Json => Some(json(entry, now)),
-    }
-}
-
-fn text(e: &AccessEntry<'_>, now: &str) -> String {
-    let mut out = String::with_capacity(256);
-    let _ = write!(
-        out,
-        "{now} api={} method={} path={} status={} reason={} duration_ms={:.3} leaf={} upstream={} bytes_in={} bytes_out={}",
-        safe(if e.api.is_empty() { "-" } else { e.api }),
-        safe(e.method),
-        safe(e.path),
-        e.status,
-        e.reason.unwrap_or("-"),
-        e.duration_ms,
-        e.leaf.as_deref().unwrap_or("-"),
-        e.upstream.map(safe).unwrap_or(std::borrow::Cow::Borrowed("-")),
-        e.bytes_in,
-        e.bytes_out,
-    );
-    out
-}
-
-fn json(e: &AccessEntry<'_>, now: &str) -> String {
-    serde_json::json!({
-        "time": now,
-        "api": if e.api.is_empty() { None } else { Some(e.api) },
-        "method": e.method,
-        "path": e.path,
-        "status": e.status,
-        "reason": e.reason,
-        "duration_ms": (e.duration_ms * 1000.0).round() / 1000.0,
-        "leaf": e.leaf,
-        "upstream": e.upstream,
-        "bytes_in": e.bytes_in,
-        "bytes_out": e.bytes_out,
+#[cfg(test)]
+fn line(mode: AccessLog, entry: &AccessEntry<'_>, now: &str) -> Option<String> {
+    let mut out = Vec::new();
+    (mode != AccessLog::Off).then(|| {
+        format_into(&mut out, mode, entry, now);
+        String::from_utf8_lossy(&out).into_owned()
     })
-    .to_string()
+}
+
+fn format_into(out: &mut Vec<u8>, mode: AccessLog, e: &AccessEntry<'_>, now: &str) {
+    match mode {
+        AccessLog::Off => {}
+        AccessLog::Text => {
+            let _ = write!(
+                out,
+                "{now} api={} method={} path={} status={} reason={} duration_ms={:.3} leaf={} upstream={} bytes_in={} bytes_out={}",
+                safe(if e.api.is_empty() { "-" } else { e.api }),
+                safe(e.method),
+                safe(e.path),
+                e.status,
+                e.reason.unwrap_or("-"),
+                e.duration_ms,
+                e.leaf.unwrap_or("-"),
+                e.upstream.map(safe).unwrap_or(std::borrow::Cow::Borrowed("-")),
+                e.bytes_in,
+                e.bytes_out,
+            );
+        }
+        AccessLog::Json => {
+            #[derive(serde::Serialize)]
+            struct Json<'a> {
+                time: &'a str,
+                api: Option<&'a str>,
+                method: &'a str,
+                path: &'a str,
+                status: u16,
+                reason: Option<&'a str>,
+                duration_ms: f64,
+                leaf: Option<&'a str>,
+                upstream: Option<&'a str>,
+                bytes_in: usize,
+                bytes_out: usize,
+            }
+            let j = Json {
+                time: now,
+                api: (!e.api.is_empty()).then_some(e.api),
+                method: e.method,
+                path: e.path,
+                status: e.status,
+                reason: e.reason,
+                duration_ms: (e.duration_ms * 1000.0).round() / 1000.0,
+                leaf: e.leaf,
+                upstream: e.upstream,
+                bytes_in: e.bytes_in,
+                bytes_out: e.bytes_out,
+            };
+            // Serialising these types into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, &j);
+        }
+    }
 }
 
 /// A value as one text-log token: bytes outside printable ASCII, spaces, `"` and `%`
@@ -88,7 +126,7 @@ fn safe(v: &str) -> std::borrow::Cow<'_, str> {
         if clean(b) {
             out.push(b as char);
         } else {
-            let _ = write!(out, "%{b:02X}");
+            out.push_str(&format!("%{b:02X}"));
         }
     }
     std::borrow::Cow::Owned(out)
@@ -98,6 +136,8 @@ fn safe(v: &str) -> std::borrow::Cow<'_, str> {
 mod tests {
     use super::*;
 
+    const LEAF: &str = "abababababababababababababababababababababababababababababababab";
+
     fn entry<'a>(path: &'a str) -> AccessEntry<'a> {
         AccessEntry {
             api: "orders",
@@ -106,7 +146,7 @@ mod tests {
             status: 403,
             reason: Some("cert_not_allowed"),
             duration_ms: 1.23456,
-            leaf: Some("ab".repeat(32)),
+            leaf: Some(LEAF),
             upstream: None,
             bytes_in: 0,
             bytes_out: 97,

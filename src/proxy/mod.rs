@@ -344,7 +344,7 @@ impl ProxyHttp for Gateway {
                 status,
                 reason: ctx.refused.or(ctx.upstream_failure),
                 duration_ms: elapsed.as_secs_f64() * 1000.0,
-                leaf: identity(session, ctx).map(|p| p.id.to_hex()),
+                leaf: identity(session, ctx).and_then(|p| p.header_value.to_str().ok()),
                 upstream: ctx
                     .api
                     .zip(ctx.target)
@@ -352,9 +352,7 @@ impl ProxyHttp for Gateway {
                 bytes_in: session.body_bytes_read(),
                 bytes_out: session.body_bytes_sent(),
             };
-            if let Some(line) = access::line(mode, &entry, &crate::clock::now_rfc3339_ms()) {
-                crate::logging::access(line);
-            }
+            access::log(mode, &entry);
         }
     }
 }

@@ -41,9 +41,11 @@ fn drain(inflight: &Inflight, grace: Duration) {
         quiet = if inflight.get() == 0 { quiet + 1 } else { 0 };
         if quiet >= 2 {
             info!("event=stopped drained=true after_ms={}", start.elapsed().as_millis());
+            crate::logging::flush_access();
             std::process::exit(0);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     info!("event=stopping grace_over=true inflight={}", inflight.get());
+    crate::logging::flush_access();
 }
