@@ -58,6 +58,8 @@ pub mod pki;
 pub mod echo;
 // the demo, the CLI helpers and the fuzz entry points.
 pub mod cli;
+// `certgate explain`: one request through the data plane's own decision, step by step,
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod explain;
 pub mod fuzz_targets;

@@ -55,7 +55,7 @@ pub fn set_json_events(json: bool) {
 }
 
 /// Queues one access line (without its newline) for stdout. When stdout has fallen
-/// [`ACCESS_MAX_PENDING`] bytes behind the line is dropped: the log never slows requests
+/// 8 MiB behind the line is dropped: the log never slows requests
 /// down. Drops are counted and said at powers of two.
 pub fn access(line: &[u8]) {
     ACCESS_WRITER.get_or_init(start_access_writer);
@@ -78,7 +78,7 @@ pub fn access_dropped() -> u64 {
     ACCESS_DROPPED.load(Ordering::Relaxed)
 }
 
-/// Writes out what is queued now (the writer does every [`ACCESS_FLUSH`]; call it before
+/// Writes out what is queued now (the writer does every 50 ms; call it before
 /// the process exits).
 pub fn flush_access() {
     let batch = std::mem::take(&mut *ACCESS.lock());

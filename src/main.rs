@@ -45,6 +45,27 @@ enum Command {
         #[command(subcommand)]
         command: CertCommand,
     },
+    /// Why a request would be allowed or refused: the route and every step of the decision.
+    Explain {
+        /// Configuration file.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// The request's host.
+        #[arg(long)]
+        host: String,
+        /// The request's path (with its query, if any).
+        #[arg(long)]
+        path: String,
+        /// The request's method.
+        #[arg(long, default_value = "GET")]
+        method: String,
+        /// The client's certificate (PEM: the leaf, then the intermediates it sends).
+        #[arg(long)]
+        cert: Option<PathBuf>,
+        /// A request header, `Name: value` (repeatable).
+        #[arg(long = "header")]
+        headers: Vec<String>,
+    },
     /// The fleet's shared control plane on Redis (SPEC §9).
     Fleet {
         #[command(subcommand)]
@@ -149,6 +170,28 @@ fn main() -> ExitCode {
             match certgate::cli::verify_cert(&ca, chain.as_deref(), crl.as_deref(), &leaf, at) {
                 Ok(certgate::cli::Verdict::Allowed) => return ExitCode::SUCCESS,
                 Ok(certgate::cli::Verdict::Refused(_)) => return ExitCode::from(1),
+                Err(e) => Err(e),
+            }
+        }
+        Some(Command::Explain {
+            config,
+            host,
+            path,
+            method,
+            cert,
+            headers,
+        }) => {
+            let q = certgate::explain::Question {
+                config: &config,
+                host: &host,
+                path: &path,
+                method: &method,
+                cert: cert.as_deref(),
+                headers: &headers,
+            };
+            match certgate::explain::explain(&q, &|name| std::env::var(name).ok()) {
+                Ok(true) => return ExitCode::SUCCESS,
+                Ok(false) => return ExitCode::from(1),
                 Err(e) => Err(e),
             }
         }

@@ -22,6 +22,7 @@ mod adversarial;
 mod attacks;
 mod control_plane;
 mod downstream;
+mod explain;
 mod fleet;
 mod fleet_store;
 mod forwarded;

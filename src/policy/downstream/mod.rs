@@ -29,32 +29,106 @@ pub struct RequestView<'a> {
 
 /// Decides whether this request may call `api` (steps 2–4 of SPEC §3).
 pub fn authorize(snap: &Snapshot, api: &Api, req: &RequestView<'_>) -> Result<(), Deny> {
+    authorize_traced(snap, api, req, |_, _| {})
+}
+
+/// One step of [`authorize`], for [`authorize_traced`]'s observer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Step 2: the leaf against the allow list (`mutual_tls`).
+    AllowList,
+    /// Step 2, continued: the leaf and its path against the loaded CRLs (SPEC §10).
+    Revocation,
+    /// Step 3: the credential of `auth.type`.
+    Credential,
+    /// Step 4: the credential bound to the certificate.
+    Binding,
+}
+
+impl Step {
+    /// What the step is called in `certgate explain`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::AllowList => "2. client certificate against the allow list (mutual_tls)",
+            Step::Revocation => "2. revocation (CRLs)",
+            Step::Credential => "3. credential (auth.type)",
+            Step::Binding => "4. certificate binding",
+        }
+    }
+}
+
+/// [`authorize`], telling `observe` each step it takes and its outcome, in order, up to the
+/// first refusal (the data plane passes a closure that does nothing; `certgate explain`
+/// prints them).
+pub fn authorize_traced(
+    snap: &Snapshot,
+    api: &Api,
+    req: &RequestView<'_>,
+    mut observe: impl FnMut(Step, &Result<(), Deny>),
+) -> Result<(), Deny> {
+    let mut step = |s: Step, r: Result<(), Deny>| {
+        observe(s, &r);
+        r
+    };
     if api.auth.mutual_tls {
         let listed = |id: &_| snap.gateway_leaves.contains(id) || snap.control.allows(api.index, id);
-        let allowed = client_cert::check_listed(listed, &api.auth.allow, req.peer, req.now)?;
+        let allowed = client_cert::check_listed(listed, &api.auth.allow, req.peer, req.now);
+        let allowed = match allowed {
+            Ok(a) => {
+                step(Step::AllowList, Ok(()))?;
+                a
+            }
+            Err(d) => return step(Step::AllowList, Err(d)),
+        };
         if let Some(peer) = req.peer {
-            revocation::check(&snap.revocation, peer, allowed, req.now)?;
+            step(
+                Step::Revocation,
+                revocation::check(&snap.revocation, peer, allowed, req.now),
+            )?;
         }
     }
     match api.auth.kind {
         AuthType::None => Ok(()),
         AuthType::Token => {
-            let record = token::check(snap, api, req)?;
-            binding::check_token(record, api, req.peer, &snap.control)
+            let record = match token::check(snap, api, req) {
+                Ok(r) => {
+                    step(Step::Credential, Ok(()))?;
+                    r
+                }
+                Err(d) => return step(Step::Credential, Err(d)),
+            };
+            step(
+                Step::Binding,
+                binding::check_token(record, api, req.peer, &snap.control),
+            )
         }
         AuthType::Jwt => {
             let Some(verifier) = api.auth.jwt.as_ref() else {
-                return Err(Deny::JwtInvalid(jwt::JwtError::Algorithm));
+                return step(Step::Credential, Err(Deny::JwtInvalid(jwt::JwtError::Algorithm)));
             };
-            let raw = credential(req.headers, &api.auth.token_header)?.ok_or(Deny::JwtMissing)?;
-            let claims = jwt::verify(verifier, raw, req.now).map_err(Deny::JwtInvalid)?;
-            binding::check_jwt(&claims, verifier, req.peer)
+            let claims = credential(req.headers, &api.auth.token_header)
+                .and_then(|raw| raw.ok_or(Deny::JwtMissing))
+                .and_then(|raw| jwt::verify(verifier, raw, req.now).map_err(Deny::JwtInvalid));
+            let claims = match claims {
+                Ok(c) => {
+                    step(Step::Credential, Ok(()))?;
+                    c
+                }
+                Err(d) => return step(Step::Credential, Err(d)),
+            };
+            step(Step::Binding, binding::check_jwt(&claims, verifier, req.peer))
         }
         AuthType::Certificate => {
-            token::check_certificate_credential(&snap.tokens, api, req)?;
+            step(
+                Step::Credential,
+                token::check_certificate_credential(&snap.tokens, api, req).map(|_| ()),
+            )?;
             match (req.peer, api.auth.mutual_tls) {
                 // Without mutual_tls the leaf is the credential: its own CRL entry counts.
-                (Some(peer), false) => revocation::check(&snap.revocation, peer, client_cert::Allowed::Listed, req.now),
+                (Some(peer), false) => step(
+                    Step::Revocation,
+                    revocation::check(&snap.revocation, peer, client_cert::Allowed::Listed, req.now),
+                ),
                 _ => Ok(()),
             }
         }
