@@ -20,7 +20,8 @@ W=$(mktemp -d); UP=
 cleanup() {
   [ -n "$UP" ] && kill "$UP" 2>/dev/null || true
   dpkg -P certgate >/dev/null 2>&1 || true
-  rm -rf "$W"
+  rm -rf "$W" /etc/certgate/pki
+  rmdir /etc/certgate 2>/dev/null || true
 }
 trap cleanup EXIT
 dpkg -i "$DEB" >/dev/null

@@ -37,6 +37,16 @@ pub struct Files<'a> {
 // === impl FileSet ===
 
 impl FileSet {
+    /// Every path read: files, PEM files, listed directories, existence checks.
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.bytes
+            .keys()
+            .chain(self.pems.keys())
+            .chain(self.dirs.keys())
+            .chain(self.exists.keys())
+            .map(PathBuf::as_path)
+    }
+
     /// Paths of the PEM files read (to trim a [`PemCache`] to them).
     pub fn pem_paths(&self) -> impl Iterator<Item = &Path> {
         self.pems.keys().map(PathBuf::as_path)

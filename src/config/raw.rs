@@ -37,6 +37,34 @@ pub struct RawConfig {
     /// Event and access log formats.
     #[serde(default)]
     pub logging: LoggingConf,
+    /// Reloading on file changes.
+    #[serde(default)]
+    pub reload: ReloadConf,
+}
+
+/// `reload:`
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadConf {
+    /// Reload when the config file or a file it names changes (default false).
+    #[serde(default)]
+    pub watch: bool,
+    /// Quiet time after the last change before reloading, in milliseconds (default 500).
+    #[serde(default = "default_debounce_ms")]
+    pub debounce_ms: u64,
+}
+
+impl Default for ReloadConf {
+    fn default() -> Self {
+        ReloadConf {
+            watch: false,
+            debounce_ms: default_debounce_ms(),
+        }
+    }
+}
+
+fn default_debounce_ms() -> u64 {
+    500
 }
 
 /// `logging:`

@@ -13,6 +13,7 @@ use std::time::Instant;
 use log::{error, info, warn};
 
 mod sighup;
+pub mod watch;
 
 use parking_lot::Mutex;
 pub use sighup::Reloader;
@@ -29,6 +30,8 @@ pub struct Publisher {
     metrics: Arc<Metrics>,
     cache: PemCache,
     state: Mutex<State>,
+    /// YAML reloads finished (applied or rejected), for `reload.watch` to wait on.
+    reloads_done: std::sync::atomic::AtomicU64,
 }
 
 struct State {
@@ -88,6 +91,7 @@ impl Publisher {
                 control,
                 layer_current: true,
             }),
+            reloads_done: Default::default(),
         })
     }
 
@@ -106,6 +110,21 @@ impl Publisher {
         self.state.lock().config.clone()
     }
 
+    /// YAML reloads finished so far (applied or rejected).
+    pub fn reloads_done(&self) -> u64 {
+        self.reloads_done.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The config file and every file and directory the last good load read: what
+    /// `reload.watch` watches.
+    pub fn watched_paths(&self) -> Vec<PathBuf> {
+        let mut paths = vec![self.config_path.clone()];
+        paths.extend(self.state.lock().files.paths().map(std::path::Path::to_path_buf));
+        paths.sort();
+        paths.dedup();
+        paths
+    }
+
     /// SIGHUP: rereads the YAML and every file it names. A config that does not compile
     /// keeps the running snapshot.
     pub fn reload_config(&self) -> ReloadOutcome {
@@ -118,6 +137,7 @@ impl Publisher {
             let (snap, files) = compile_disk(&c, generation, &self.cache, &overlay);
             Ok((c, snap?, files))
         });
+        let _done = Done(&self.reloads_done);
         match result {
             Ok((config, snap, files)) => {
                 if snap.listen != old.listen {
@@ -288,6 +308,15 @@ fn log_reload(snap: &Snapshot, old: &Snapshot, started: Instant) {
 pub fn log_warnings(snap: &Snapshot) {
     for w in &snap.warnings {
         warn!("event=config_warning generation={} message=\"{w}\"", snap.generation);
+    }
+}
+
+/// Counts a finished reload when dropped (after its outcome is stored).
+struct Done<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

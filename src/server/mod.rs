@@ -241,6 +241,12 @@ pub fn run(opts: RunOptions, hup: Arc<AtomicBool>) -> anyhow::Result<()> {
                 .context("fleet thread")?;
         }
     }
+    let reload = publisher.config().raw.reload;
+    if reload.watch {
+        let debounce = Duration::from_millis(reload.debounce_ms);
+        crate::publish::watch::start(publisher.clone(), debounce).context("reload.watch")?;
+        info!("event=reload_watch_started debounce_ms={}", reload.debounce_ms);
+    }
     server.add_service(background_service("reload", Reloader::new(publisher, hup)));
     info!(
         "event=started https={:?} http={:?} metrics={:?} admin={:?}",

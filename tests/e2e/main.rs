@@ -31,6 +31,7 @@ mod h2_downstream;
 mod h2_floods;
 mod h2_upstream;
 mod ocsp;
+mod reload_watch;
 mod resumption;
 mod revocation;
 mod upstream;

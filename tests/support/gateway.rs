@@ -114,7 +114,7 @@ impl Gateway {
             .arg(&config)
             .arg("--upgrade-sock")
             .arg(dir.join("upgrade.sock"))
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", std::env::var("TEST_RUST_LOG").unwrap_or("info".into()))
             .envs(env.iter().copied())
             .stdout(
                 std::fs::OpenOptions::new()
