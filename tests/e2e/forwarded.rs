@@ -18,6 +18,7 @@ use openssl::x509::X509;
 use crate::support::{Gateway, TestBed};
 
 const TOKEN: &str = "forwarded-bound-token-0123456789";
+const JWT_SECRET: &str = "forwarded-jwt-secret-0123456789";
 
 struct World {
     bed: TestBed,
@@ -28,18 +29,23 @@ struct World {
 
 /// The APIs every gateway here serves, to the echo upstream at `up`: `listed` (alice by
 /// leaf), `ca` (anyone under the client root, chain needed), `bound` (a token bound to
-/// alice), `open` (no auth); every upstream is told sha256, cert and chain.
+/// alice), `jwt` (a JWT whose `cnf` must name the leaf), `open` (no auth); every upstream
+/// is told sha256, cert and chain. The root's CRL revokes carol.
 fn apis(up: &str) -> String {
     let api = |name: &str, auth: &str| {
         format!("  - name: {name}\n    listen_path: /{name}/\n    auth: {auth}\n    forward_client_cert: [sha256, cert, chain]\n    upstream: {{url: \"http://{up}\"}}\n")
     };
     format!(
-        "apis:\n{}{}{}{}tokens:\n  - token: {TOKEN}\n    apis: [bound]\n    bound_certificates: [alice.crt]\n",
+        "security:\n  revocation:\n    crls: [client-root.crl]\napis:\n{}{}{}{}{}tokens:\n  - token: {TOKEN}\n    apis: [bound]\n    bound_certificates: [alice.crt]\n",
         api("listed", "{mutual_tls: true, client_certificates: [alice.crt]}"),
         api("ca", "{mutual_tls: true, client_certificates: [client-root.crt]}"),
         api(
             "bound",
             "{type: token, mutual_tls: true, client_certificates: [client-root.crt]}"
+        ),
+        api(
+            "jwt",
+            &format!("{{type: jwt, mutual_tls: true, client_certificates: [client-root.crt], jwt: {{algorithms: [HS256], secret: \"{JWT_SECRET}\", require_cnf: true}}}}")
         ),
         api("open", "{}"),
     )
@@ -58,6 +64,11 @@ fn world() -> World {
     }
     let expired = Spec::client("old").valid(-3 * 86400, -86400).issue(Some(&mid));
     people.insert("expired", expired);
+    let carol = Spec::client("carol").issue(Some(&root));
+    let now = certgate::clock::now_unix();
+    let crl = certgate::pki::crl(&root, &[&carol.cert], now - 60, now + 86400).unwrap();
+    bed.write("client-root.crl", crl.to_pem().unwrap());
+    people.insert("carol", carol);
     people.insert("mallory", Spec::client("mallory").issue(None));
     let up = echo::start_plain("forwarded-up").unwrap();
     World {
@@ -92,7 +103,7 @@ impl World {
 
     /// One TLS call as `who` (sending the intermediate when `with_chain`), with the token
     /// when `token`: (status, JSON body).
-    fn tls(&self, port: u16, who: Option<&str>, with_chain: bool, path: &str, token: bool) -> (u16, serde_json::Value) {
+    fn tls(&self, port: u16, who: Option<&str>, with_chain: bool, path: &str, auth: Auth) -> (u16, serde_json::Value) {
         let mut c = self.bed.client();
         if let Some(w) = who {
             let chain = if with_chain {
@@ -102,19 +113,41 @@ impl World {
             };
             c = c.with_cert(&self.people[w]).with_chain(chain);
         }
-        let auth = format!("Bearer {TOKEN}");
-        let headers: Vec<(&str, &str)> = if token {
-            vec![("authorization", auth.as_str())]
-        } else {
-            vec![]
+        let value = match auth {
+            Auth::None => None,
+            Auth::Token => Some(format!("Bearer {TOKEN}")),
+            Auth::Jwt => Some(format!("Bearer {}", self.jwt_for("alice"))),
         };
+        let headers: Vec<(&str, &str)> = value.iter().map(|v| ("authorization", v.as_str())).collect();
         let r = c.get(port, path, &headers);
         (r.status, r.json())
+    }
+
+    /// An HS256 JWT bound to `who`'s certificate (RFC 8705 `cnf."x5t#S256"`).
+    fn jwt_for(&self, who: &str) -> String {
+        let der = self.cert(who).to_der().unwrap();
+        let x5t = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(openssl::sha::sha256(&der));
+        let claims =
+            serde_json::json!({"sub": who, "exp": certgate::clock::now_unix() + 600, "cnf": {"x5t#S256": x5t}});
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+        )
+        .unwrap()
     }
 
     fn cert(&self, who: &str) -> &X509 {
         &self.people[who].cert
     }
+}
+
+/// What credential a call carries.
+#[derive(Clone, Copy, Debug)]
+enum Auth {
+    None,
+    Token,
+    Jwt,
 }
 
 /// A plaintext call with curl from `source` (127.0.0.1 is the trusted ingress, 127.0.0.2
@@ -166,29 +199,33 @@ fn a_certgate_behind_a_certgate_decides_like_one() {
     let single = w.gateway("");
     let inner = w.gateway("  trusted_ingress: {from: [\"127.0.0.1\"], format: rfc9440}\n");
     let outer = w.outer(&inner);
-    // (who, sends the intermediate, path, token)
-    let rows: &[(Option<&str>, bool, &str, bool)] = &[
-        (Some("alice"), false, "/listed/x", false),
-        (Some("bob"), true, "/listed/x", false),
-        (None, false, "/listed/x", false),
-        (Some("alice"), true, "/ca/x", false),
-        (Some("bob"), true, "/ca/x", false),
-        (Some("alice"), false, "/ca/x", false),
-        (Some("mallory"), false, "/ca/x", false),
-        (Some("expired"), true, "/ca/x", false),
-        (Some("alice"), true, "/bound/x", true),
-        (Some("bob"), true, "/bound/x", true),
-        (None, false, "/bound/x", true),
-        (None, false, "/open/x", false),
+    use Auth::{Jwt, Token};
+    // (who, sends the intermediate, path, credential)
+    let rows: &[(Option<&str>, bool, &str, Auth)] = &[
+        (Some("alice"), false, "/listed/x", Auth::None),
+        (Some("bob"), true, "/listed/x", Auth::None),
+        (None, false, "/listed/x", Auth::None),
+        (Some("alice"), true, "/ca/x", Auth::None),
+        (Some("bob"), true, "/ca/x", Auth::None),
+        (Some("alice"), false, "/ca/x", Auth::None),
+        (Some("mallory"), false, "/ca/x", Auth::None),
+        (Some("expired"), true, "/ca/x", Auth::None),
+        (Some("carol"), false, "/ca/x", Auth::None),
+        (Some("alice"), true, "/bound/x", Token),
+        (Some("bob"), true, "/bound/x", Token),
+        (None, false, "/bound/x", Token),
+        (Some("alice"), true, "/jwt/x", Jwt),
+        (Some("bob"), true, "/jwt/x", Jwt),
+        (None, false, "/open/x", Auth::None),
     ];
     let mut seen = Vec::new();
-    for &(who, chain, path, token) in rows {
-        let (s1, b1) = w.tls(single.https, who, chain, path, token);
-        let (s2, b2) = w.tls(outer.https, who, chain, path, token);
+    for &(who, chain, path, auth) in rows {
+        let (s1, b1) = w.tls(single.https, who, chain, path, auth);
+        let (s2, b2) = w.tls(outer.https, who, chain, path, auth);
         assert_eq!(
             (s2, code(&b2)),
             (s1, code(&b1)),
-            "{who:?} chain={chain} {path}: one certgate said {b1}, two said {b2}\n{}",
+            "{who:?} chain={chain} {path} {auth:?}: one certgate said {b1}, two said {b2}\n{}",
             inner.log()
         );
         seen.push((s1, code(&b1).to_string()));
@@ -196,14 +233,19 @@ fn a_certgate_behind_a_certgate_decides_like_one() {
     let statuses: Vec<u16> = seen.iter().map(|s| s.0).collect();
     assert_eq!(
         statuses,
-        [200, 403, 403, 200, 200, 403, 403, 403, 200, 401, 403, 200],
+        [200, 403, 403, 200, 200, 403, 403, 403, 403, 200, 401, 403, 200, 401, 200],
         "{seen:?}"
+    );
+    assert_eq!(seen[8].1, "cert_revoked", "carol is on the root's CRL: {seen:?}");
+    assert_eq!(
+        seen[13].1, "cert_binding_mismatch",
+        "the JWT's cnf names alice: {seen:?}"
     );
 
     // What the inner one's upstream is told: the forwarded leaf, exactly as one certgate
     // would tell it, and never the outer's own forwarding headers as such.
-    let (_, through) = w.tls(outer.https, Some("alice"), true, "/ca/x", false);
-    let (_, direct) = w.tls(single.https, Some("alice"), true, "/ca/x", false);
+    let (_, through) = w.tls(outer.https, Some("alice"), true, "/ca/x", Auth::None);
+    let (_, direct) = w.tls(single.https, Some("alice"), true, "/ca/x", Auth::None);
     for h in ["x-client-cert-sha256", "client-cert", "client-cert-chain"] {
         assert_eq!(through["headers"][h], direct["headers"][h], "{h}: {through}");
     }
