@@ -13,6 +13,7 @@ use pingora::protocols::http::ServerSession;
 use serde_json::json;
 
 use super::api::{AdminRequest, AdminResponse, MAX_CRL_BODY};
+use super::console::{Console, ConsoleRequest, SECURITY_HEADERS};
 use super::ControlPlane;
 use crate::clock::now_unix;
 use crate::policy::downstream::{client_cert, revocation};
@@ -23,10 +24,11 @@ use crate::snapshot::SnapshotStore;
 /// Largest accepted request body.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// The admin API application.
+/// The admin API application, with the operator console under `/ui/`.
 pub struct AdminApp {
     cp: Arc<ControlPlane>,
     store: Arc<SnapshotStore>,
+    console: Arc<Console>,
 }
 
 // === impl AdminApp ===
@@ -34,10 +36,16 @@ pub struct AdminApp {
 impl AdminApp {
     /// Serves `cp`; `store` provides the admin allow list (`admin.client_certificates`).
     pub fn new(cp: Arc<ControlPlane>, store: Arc<SnapshotStore>) -> AdminApp {
-        AdminApp { cp, store }
+        AdminApp {
+            cp,
+            store,
+            console: Arc::new(Console::default()),
+        }
     }
 
-    fn authenticate(&self, session: &ServerSession) -> Result<(), AdminResponse> {
+    /// `admin.client_certificates`: when the admin listener is mTLS, the client's leaf
+    /// against its allow list and the CRLs (for the API and the console alike).
+    fn check_client(&self, session: &ServerSession) -> Result<(), AdminResponse> {
         let deny = |status: u16, code: &str, message: &str| AdminResponse {
             status,
             body: Some(json!({"error": message, "code": code})),
@@ -59,6 +67,15 @@ impl AdminApp {
                 return Err(deny(403, a.reason, &a.message));
             }
         }
+        Ok(())
+    }
+
+    fn authenticate(&self, session: &ServerSession) -> Result<(), AdminResponse> {
+        let deny = |status: u16, code: &str, message: &str| AdminResponse {
+            status,
+            body: Some(json!({"error": message, "code": code})),
+        };
+        self.check_client(session)?;
         let Ok(token) = bearer(&session.req_header().headers, &AUTHORIZATION) else {
             return Err(deny(400, "invalid_request", "Authorization sent more than once"));
         };
@@ -82,6 +99,10 @@ impl AdminApp {
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let path = session.req_header().uri.path();
+        if path == "/ui" || path.starts_with("/ui/") {
+            return self.console(session).await;
+        }
         let answer = match self.authenticate(session) {
             Err(a) => a,
             Ok(()) => match read_body(session, body_limit(session)).await {
@@ -109,18 +130,84 @@ impl ServeHttp for AdminApp {
                 }
             },
         };
-        let body = answer
-            .body
-            .map(|v| serde_json::to_vec(&v).unwrap_or_default())
-            .unwrap_or_default();
+        json_response(answer)
+    }
+}
+
+impl AdminApp {
+    /// A console request: the admin allow list first (as for the API), then the console.
+    async fn console(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        if let Err(a) = self.check_client(session) {
+            return json_response(a);
+        }
+        let body = match read_body(session, MAX_BODY).await {
+            Ok(b) => b,
+            Err(a) => return json_response(a),
+        };
+        let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        let req = session.req_header();
+        let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok()).map(String::from);
+        let (method, path, query) = (
+            req.method.clone(),
+            req.uri.path().to_string(),
+            req.uri.query().map(String::from),
+        );
+        let (cookie, origin, fetch_site) = (header("cookie"), header("origin"), header("sec-fetch-site"));
+        let host = req
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .or_else(|| header("host"));
+        let (cp, console) = (self.cp.clone(), self.console.clone());
+        let answer = tokio::task::spawn_blocking(move || {
+            console.handle(
+                &cp,
+                &ConsoleRequest {
+                    method: &method,
+                    path: &path,
+                    query: query.as_deref(),
+                    cookie: cookie.as_deref(),
+                    origin: origin.as_deref(),
+                    fetch_site: fetch_site.as_deref(),
+                    host: host.as_deref(),
+                    body: &body,
+                    tls,
+                },
+            )
+        })
+        .await;
+        let Ok(answer) = answer else {
+            return json_response(AdminResponse {
+                status: 500,
+                body: Some(json!({"error": "internal error", "code": "internal_error"})),
+            });
+        };
         let mut b = Response::builder()
             .status(answer.status)
-            .header(CONTENT_LENGTH, body.len());
-        if !body.is_empty() {
-            b = b.header(CONTENT_TYPE, "application/json");
+            .header(CONTENT_LENGTH, answer.body.len());
+        for (k, v) in SECURITY_HEADERS {
+            b = b.header(*k, *v);
         }
-        b.body(body).unwrap_or_default()
+        for (k, v) in &answer.headers {
+            b = b.header(*k, v.as_str());
+        }
+        b.body(answer.body).unwrap_or_default()
     }
+}
+
+/// An admin API answer as an HTTP response.
+fn json_response(answer: AdminResponse) -> Response<Vec<u8>> {
+    let body = answer
+        .body
+        .map(|v| serde_json::to_vec(&v).unwrap_or_default())
+        .unwrap_or_default();
+    let mut b = Response::builder()
+        .status(answer.status)
+        .header(CONTENT_LENGTH, body.len());
+    if !body.is_empty() {
+        b = b.header(CONTENT_TYPE, "application/json");
+    }
+    b.body(body).unwrap_or_default()
 }
 
 /// The largest body this call may send: CRLs are large, everything else is small JSON.

@@ -8,6 +8,7 @@
 //! snapshot's control layer.
 
 mod api;
+pub mod console;
 mod crypto;
 mod entries;
 pub mod error;

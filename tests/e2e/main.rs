@@ -20,6 +20,7 @@ mod operations;
 mod access_log;
 mod adversarial;
 mod attacks;
+mod console;
 mod control_plane;
 mod downstream;
 mod explain;

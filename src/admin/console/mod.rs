@@ -1,0 +1,330 @@
+//! The operator console (SPEC §13) at `/ui/` on the admin listener: HTML screens over the
+//! admin API. Every action is an [`AdminRequest`] to [`ControlPlane::handle`], the very
+//! code the JSON API runs, so the console has no second path to the state; the API's error
+//! messages are shown next to the form that caused them.
+//!
+//! Transport-free like the API: [`Console::handle`] takes a [`ConsoleRequest`] and returns a
+//! [`ConsoleResponse`]; `http.rs` does the HTTP. Sign-in takes the admin key and gives a
+//! session cookie (see [`session`]); every form that changes something carries the
+//! session's CSRF token, and a POST from another site is refused before it is read.
+
+mod pages;
+pub mod session;
+
+use http::Method;
+use maud::Markup;
+use serde_json::{json, Value};
+
+use self::session::{cookie, same_secret, set_cookie, Sessions, COOKIE, LOGIN_COOKIE};
+use super::api::{AdminRequest, AdminResponse};
+use super::ControlPlane;
+
+const CSS: &str = include_str!("console.css");
+
+/// The security headers of every console answer: no script at all, nothing framed or
+/// sniffed, no referrer, nothing cached.
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("cache-control", "no-store"),
+];
+
+/// One console request, transport-free.
+pub struct ConsoleRequest<'a> {
+    /// HTTP method.
+    pub method: &'a Method,
+    /// Path (starts with `/ui`).
+    pub path: &'a str,
+    /// Query string.
+    pub query: Option<&'a str>,
+    /// The `Cookie` header.
+    pub cookie: Option<&'a str>,
+    /// The `Origin` header.
+    pub origin: Option<&'a str>,
+    /// The `Sec-Fetch-Site` header.
+    pub fetch_site: Option<&'a str>,
+    /// The `Host` header (or HTTP/2 authority).
+    pub host: Option<&'a str>,
+    /// The body (a form).
+    pub body: &'a [u8],
+    /// The admin listener speaks TLS (cookies get `Secure`).
+    pub tls: bool,
+}
+
+/// A console answer.
+pub struct ConsoleResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Headers besides [`SECURITY_HEADERS`] and the length.
+    pub headers: Vec<(&'static str, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// The console: its sessions.
+#[derive(Default)]
+pub struct Console {
+    sessions: Sessions,
+}
+
+impl ConsoleResponse {
+    fn page(status: u16, markup: Markup) -> ConsoleResponse {
+        ConsoleResponse {
+            status,
+            headers: vec![("content-type", "text/html; charset=utf-8".into())],
+            body: markup.into_string().into_bytes(),
+        }
+    }
+
+    fn redirect(to: &str) -> ConsoleResponse {
+        ConsoleResponse {
+            status: 303,
+            headers: vec![("location", to.to_string())],
+            body: Vec::new(),
+        }
+    }
+
+    fn with_cookie(mut self, value: String) -> ConsoleResponse {
+        self.headers.push(("set-cookie", value));
+        self
+    }
+}
+
+/// A form's fields.
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    fn parse(body: &[u8]) -> Form {
+        Form(form_urlencoded::parse(body).into_owned().collect())
+    }
+
+    fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+}
+
+impl Console {
+    /// Answers one console request on `cp`.
+    pub fn handle(&self, cp: &ControlPlane, req: &ConsoleRequest<'_>) -> ConsoleResponse {
+        let path = req.path.trim_end_matches('/');
+        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).skip(1).collect();
+        if req.method == Method::GET && segs.as_slice() == ["static", "console.css"] {
+            return ConsoleResponse {
+                status: 200,
+                headers: vec![("content-type", "text/css; charset=utf-8".into())],
+                body: CSS.as_bytes().to_vec(),
+            };
+        }
+        if req.method == Method::POST && cross_site(req) {
+            return ConsoleResponse::page(
+                403,
+                pages::message("Refused", "A form from another site cannot change anything here.", None),
+            );
+        }
+        let form = Form::parse(req.body);
+        let session_id = cookie(req.cookie, COOKIE);
+        let session = session_id.and_then(|id| self.sessions.get(id));
+        match (req.method, segs.as_slice(), session) {
+            (&Method::GET, ["login"], _) => self.login_page(req, None, 200),
+            (&Method::POST, ["login"], _) => self.login(cp, req, &form),
+            (&Method::GET, [], Some(_)) => ConsoleResponse::redirect("/ui/certificates"),
+            (&Method::GET, _, None) => ConsoleResponse::redirect("/ui/login"),
+            (_, _, None) => ConsoleResponse::page(
+                401,
+                pages::message("Signed out", "Sign in with the admin key first.", None),
+            ),
+            (&Method::POST, _, Some(s)) if !same_secret(form.get("csrf"), &s.csrf) => ConsoleResponse::page(
+                403,
+                pages::message(
+                    "Refused",
+                    "This form is not one the console gave out (CSRF token).",
+                    Some(&s.csrf),
+                ),
+            ),
+            (&Method::POST, ["logout"], Some(_)) => {
+                if let Some(id) = session_id {
+                    self.sessions.end(id);
+                }
+                ConsoleResponse::redirect("/ui/login").with_cookie(set_cookie(COOKIE, "", req.tls, Some(0)))
+            }
+            (&Method::GET, ["certificates"], Some(s)) => {
+                let query = Form::parse(req.query.unwrap_or("").as_bytes());
+                self.certificates(cp, &s.csrf, &query, None, query.get("created"), 200)
+            }
+            (&Method::POST, ["certificates"], Some(s)) => self.upload(cp, &s.csrf, &form),
+            (&Method::GET, ["certificates", id], Some(s)) => self.certificate(cp, &s.csrf, id, None),
+            (&Method::POST, ["certificates", id], Some(s)) => self.edit(cp, &s.csrf, id, &form),
+            (&Method::POST, ["certificates", id, "delete"], Some(s)) => {
+                if form.get("confirm") != "yes" {
+                    return self.certificate(cp, &s.csrf, id, Some("Tick the box to confirm the deletion."));
+                }
+                let a = call(cp, Method::DELETE, &format!("/certificates/{id}"), None, Vec::new());
+                match a.status {
+                    200..=299 => ConsoleResponse::redirect("/ui/certificates"),
+                    _ => self.certificate(cp, &s.csrf, id, Some(&error_of(&a))),
+                }
+            }
+            (_, _, Some(s)) => ConsoleResponse::page(404, pages::message("Not found", "No such page.", Some(&s.csrf))),
+        }
+    }
+
+    fn login_page(&self, req: &ConsoleRequest<'_>, error: Option<&str>, status: u16) -> ConsoleResponse {
+        let nonce = session::random_token();
+        ConsoleResponse::page(status, pages::login(&nonce, error)).with_cookie(set_cookie(
+            LOGIN_COOKIE,
+            &nonce,
+            req.tls,
+            Some(600),
+        ))
+    }
+
+    fn login(&self, cp: &ControlPlane, req: &ConsoleRequest<'_>, form: &Form) -> ConsoleResponse {
+        let nonce = cookie(req.cookie, LOGIN_COOKIE).unwrap_or("");
+        if nonce.is_empty() || !same_secret(form.get("csrf"), nonce) {
+            return self.login_page(req, Some("The sign-in form expired; try again."), 403);
+        }
+        if !same_secret(form.get("key"), &cp.admin_key) {
+            return self.login_page(req, Some("The admin key is not valid."), 401);
+        }
+        let (id, _) = self.sessions.start();
+        ConsoleResponse::redirect("/ui/certificates")
+            .with_cookie(set_cookie(COOKIE, &id, req.tls, None))
+            .with_cookie(set_cookie(LOGIN_COOKIE, "", req.tls, Some(0)))
+    }
+
+    fn certificates(
+        &self,
+        cp: &ControlPlane,
+        csrf: &str,
+        filters: &Form,
+        error: Option<&str>,
+        created: &str,
+        status: u16,
+    ) -> ConsoleResponse {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for name in ["organisation", "expiring_within_days"] {
+            if !filters.get(name).is_empty() {
+                q.append_pair(name, filters.get(name));
+            }
+        }
+        let q = q.finish();
+        let a = call(
+            cp,
+            Method::GET,
+            "/certificates",
+            (!q.is_empty()).then_some(q),
+            Vec::new(),
+        );
+        let list_error = (a.status != 200).then(|| error_of(&a));
+        let view = pages::CertificatesView {
+            list: a.body.as_ref().unwrap_or(&Value::Null),
+            organisation: filters.get("organisation"),
+            expiring: filters.get("expiring_within_days"),
+            error: error.or(list_error.as_deref()),
+            created: (!created.is_empty()).then_some(created),
+        };
+        ConsoleResponse::page(status, pages::certificates(&view, csrf, crate::clock::now_unix()))
+    }
+
+    fn upload(&self, cp: &ControlPlane, csrf: &str, form: &Form) -> ConsoleResponse {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        if !form.get("name").trim().is_empty() {
+            q.append_pair("name", form.get("name").trim());
+        }
+        for org in organisations(form.get("organisations")) {
+            q.append_pair("organisation", &org);
+        }
+        let a = call(
+            cp,
+            Method::POST,
+            "/certificates",
+            Some(q.finish()),
+            form.get("pem").as_bytes().to_vec(),
+        );
+        if a.status == 201 {
+            let id = a.body.as_ref().and_then(|b| b["id"].as_str()).unwrap_or("").to_string();
+            return ConsoleResponse::redirect(&format!("/ui/certificates?created={id}"));
+        }
+        self.certificates(cp, csrf, &Form(Vec::new()), Some(&error_of(&a)), "", a.status)
+    }
+
+    fn certificate(&self, cp: &ControlPlane, csrf: &str, id: &str, error: Option<&str>) -> ConsoleResponse {
+        let a = call(cp, Method::GET, &format!("/certificates/{id}"), None, Vec::new());
+        match (a.status, &a.body) {
+            (200, Some(c)) => ConsoleResponse::page(
+                if error.is_some() { 400 } else { 200 },
+                pages::certificate(c, csrf, error, crate::clock::now_unix()),
+            ),
+            _ => ConsoleResponse::page(
+                a.status.max(400),
+                pages::message("Not found", &error_of(&a), Some(csrf)),
+            ),
+        }
+    }
+
+    fn edit(&self, cp: &ControlPlane, csrf: &str, id: &str, form: &Form) -> ConsoleResponse {
+        let patch = json!({
+            "name": form.get("name").trim(),
+            "organisations": organisations(form.get("organisations")),
+        });
+        let body = serde_json::to_vec(&patch).unwrap_or_default();
+        let a = call(cp, Method::PATCH, &format!("/certificates/{id}"), None, body);
+        match a.status {
+            200..=299 => ConsoleResponse::redirect(&format!("/ui/certificates/{id}")),
+            _ => self.certificate(cp, csrf, id, Some(&error_of(&a))),
+        }
+    }
+}
+
+/// One admin API call, as the JSON API would make it.
+fn call(cp: &ControlPlane, method: Method, path: &str, query: Option<String>, body: Vec<u8>) -> AdminResponse {
+    cp.handle(&AdminRequest {
+        method,
+        path: path.to_string(),
+        query,
+        body,
+    })
+}
+
+/// The API's message for a refused call.
+fn error_of(a: &AdminResponse) -> String {
+    a.body
+        .as_ref()
+        .and_then(|b| b["error"].as_str())
+        .map(String::from)
+        .unwrap_or_else(|| format!("the admin API answered {}", a.status))
+}
+
+/// A comma-separated list, trimmed, empty entries dropped.
+fn organisations(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Whether a POST comes from another site: `Sec-Fetch-Site` says so, or `Origin` names
+/// another host than the one asked.
+fn cross_site(req: &ConsoleRequest<'_>) -> bool {
+    if let Some(site) = req.fetch_site {
+        if site != "same-origin" && site != "none" {
+            return true;
+        }
+    }
+    match (req.origin, req.host) {
+        (Some("null"), _) => true,
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, h)| h) != Some(host),
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
