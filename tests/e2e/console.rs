@@ -106,7 +106,12 @@ fn sign_in_sessions_and_the_security_headers() {
             login.headers
         );
     }
-    assert!(!login.text().contains("<script"), "no script at all");
+    let page = login.text();
+    assert_eq!(
+        page.matches("<script").count(),
+        page.matches("<script src=\"/ui/static/console.js\"").count(),
+        "no inline script: {page}"
+    );
     // A wrong key: 401, and the key is never rendered back.
     let r = b.post(
         &g,
@@ -270,4 +275,143 @@ fn certificates_upload_edit_and_delete_through_the_api() {
     );
     assert_eq!(api.status, 404);
     drop(bed);
+}
+
+/// A gateway whose `orders` API (token + mTLS) admits bob by the YAML and anyone else
+/// only through the control plane; its admin listener serves the console.
+fn start_with_orders(bed: &TestBed, up: &str) -> Gateway {
+    let yaml = format!(
+        "listen:\n  https: \"127.0.0.1:{{https}}\"\n  admin: \"127.0.0.1:{{admin}}\"\n  metrics: \"127.0.0.1:{{metrics}}\"\n  threads: 1\ntls: {{certificate: server.crt, key: server.key}}\nadmin:\n  data_dir: data\napis:\n  - name: orders\n    listen_path: /orders/\n    auth: {{type: token, mutual_tls: true, client_certificates: [bob.crt]}}\n    upstream: {{url: \"http://{up}\"}}\n"
+    );
+    bed.start_with_env(&yaml, &[("CERTGATE_ADMIN_KEY", ADMIN_KEY)])
+}
+
+/// The id of the first `<td>` cell of the row holding `text`.
+fn row_id(page: &str, text: &str) -> String {
+    let at = page
+        .find(text)
+        .unwrap_or_else(|| panic!("{text} not on the page: {page}"));
+    let row = page[..at].rfind("<tr").unwrap();
+    let cell = &page[row..];
+    let start = cell.find("<td>").unwrap() + 4;
+    cell[start..start + cell[start..].find("</td>").unwrap()].to_string()
+}
+
+#[test]
+fn a_managed_product_approved_in_the_console_lets_exactly_its_certificate_call() {
+    let bed = TestBed::new("console flow CA");
+    let ca = Spec::ca("console flow clients").issue(None);
+    let alice = Spec::client("alice").issue(Some(&ca));
+    let bob = Spec::client("bob").issue(Some(&ca));
+    bob.write(bed.path(), "bob");
+    let up = certgate::echo::start_plain("console-up").unwrap();
+    let g = start_with_orders(&bed, &up.addr.to_string());
+    let mut b = Browser::default();
+    let csrf = b.sign_in(&g);
+
+    assert_eq!(
+        b.post(&g, "/ui/organisations", &[("csrf", &csrf), ("name", "Acme")])
+            .status,
+        303
+    );
+    let org = row_id(&b.get(&g, "/ui/organisations").text(), "Acme");
+    let pem = String::from_utf8(alice.cert_pem()).unwrap();
+    let r = b.post(
+        &g,
+        "/ui/certificates",
+        &[
+            ("csrf", &csrf),
+            ("name", "Alice"),
+            ("organisations", &org),
+            ("pem", &pem),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let r = b.post(
+        &g,
+        "/ui/products",
+        &[
+            ("csrf", &csrf),
+            ("name", "Orders"),
+            ("apis", "orders"),
+            ("auth", "token_mtls"),
+            ("certificate_mode", "managed"),
+            ("bind_certificate_to_token", "yes"),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let product = row_id(&b.get(&g, "/ui/products").text(), "Orders");
+    assert_eq!(
+        b.post(
+            &g,
+            "/ui/apps",
+            &[("csrf", &csrf), ("name", "Shop"), ("organisation", &org)]
+        )
+        .status,
+        303
+    );
+    let app = row_id(&b.get(&g, "/ui/apps").text(), "Shop");
+    let r = b.post(
+        &g,
+        "/ui/access-requests",
+        &[("csrf", &csrf), ("app", &app), ("product", &product)],
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    let requests = b.get(&g, "/ui/access-requests").text();
+    let request = row_id(&requests, "Approve");
+    // A bad product is the API's message beside the form.
+    let r = b.post(
+        &g,
+        "/ui/products",
+        &[
+            ("csrf", &csrf),
+            ("name", "Bad"),
+            ("apis", "nope"),
+            ("auth", "token_mtls"),
+            ("certificate_mode", "managed"),
+        ],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("class=\"error\""), "{}", r.text());
+
+    // Approve: the token is shown once.
+    let approved = b.post(
+        &g,
+        &format!("/ui/access-requests/{request}/approve"),
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(approved.status, 200, "{}", approved.text());
+    let page = approved.text();
+    let at = page.find("<code id=\"token\">").expect("the token, shown once") + 17;
+    let token = page[at..at + page[at..].find('<').unwrap()].to_string();
+    assert!(token.len() >= 32, "{token}");
+    assert!(
+        !b.get(&g, "/ui/access-requests").text().contains(&token),
+        "never shown again"
+    );
+    assert!(!b.get(&g, "/ui/grants").text().contains(&token));
+
+    // The gateway: alice with the token 200, bob (listed, not bound) 401, no token 401.
+    let call = |who: &certgate::pki::Issued, tok: Option<&str>| {
+        let auth = tok.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        bed.client()
+            .with_cert(who)
+            .get(g.https, "/orders/x", &headers)
+            .verdict()
+    };
+    assert_eq!(call(&alice, Some(&token)), (200, String::new()));
+    assert_eq!(call(&bob, Some(&token)), (401, "cert_binding_mismatch".into()));
+    assert_eq!(call(&alice, None).0, 401);
+
+    // Revoke in the console: refused at once.
+    let grants = b.get(&g, "/ui/grants").text();
+    let grant = row_id(&grants, "Revoke");
+    assert_eq!(
+        b.post(&g, &format!("/ui/grants/{grant}/revoke"), &[("csrf", &csrf)])
+            .status,
+        303
+    );
+    assert_ne!(call(&alice, Some(&token)).0, 200);
+    assert!(b.get(&g, "/ui/grants").text().contains("revoked"));
 }

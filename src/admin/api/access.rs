@@ -136,6 +136,31 @@ impl ControlPlane {
         })
     }
 
+    /// Every access request, pending first, then by ID.
+    pub(super) fn list_requests(&self) -> Result<AdminResponse, ApiError> {
+        let s = self.state.lock();
+        let mut all: Vec<&AccessRequest> = s.requests.values().collect();
+        all.sort_by_key(|r| (r.status != RequestStatus::Pending, r.id.clone()));
+        ok(200, json!({"access_requests": all}))
+    }
+
+    /// Every grant, as `GET /grants/{id}` answers it.
+    pub(super) fn list_grants(&self) -> Result<AdminResponse, ApiError> {
+        let s = self.state.lock();
+        let grants: Vec<Value> = s
+            .grants
+            .values()
+            .map(|g| {
+                let mut out = grant_json(&s, g);
+                out["status"] = json!(g.status);
+                out["app"] = json!(g.app);
+                out["product"] = json!(g.product);
+                out
+            })
+            .collect();
+        ok(200, json!({"grants": grants}))
+    }
+
     pub(super) fn get_grant(&self, id: &str) -> Result<AdminResponse, ApiError> {
         let s = self.state.lock();
         let g = s.grants.get(id).ok_or_else(|| ApiError::not_found("grant", id))?;

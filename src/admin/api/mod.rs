@@ -29,10 +29,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/products"),
     ("GET", "/products"),
     ("POST", "/apps"),
+    ("GET", "/apps"),
     ("POST", "/access-requests"),
+    ("GET", "/access-requests"),
     ("GET", "/access-requests/{id}"),
     ("POST", "/access-requests/{id}/approve"),
     ("POST", "/access-requests/{id}/reject"),
+    ("GET", "/grants"),
     ("GET", "/grants/{id}"),
     ("POST", "/grants/{id}/revoke"),
     ("POST", "/keys"),
@@ -201,7 +204,13 @@ impl ControlPlane {
                 ok(200, json!({"products": s.products.values().collect::<Vec<_>>()}))
             }
             (&M::POST, ["apps"]) => self.add_app(&req.body),
+            (&M::GET, ["apps"]) => {
+                let s = self.state.lock();
+                ok(200, json!({"apps": s.apps.values().collect::<Vec<_>>()}))
+            }
             (&M::POST, ["access-requests"]) => self.add_request(&req.body),
+            (&M::GET, ["access-requests"]) => self.list_requests(),
+            (&M::GET, ["grants"]) => self.list_grants(),
             (&M::GET, ["access-requests", id]) => {
                 let s = self.state.lock();
                 let r = s

@@ -20,13 +20,14 @@ use super::api::{AdminRequest, AdminResponse};
 use super::ControlPlane;
 
 const CSS: &str = include_str!("console.css");
+const JS: &str = include_str!("console.js");
 
-/// The security headers of every console answer: no script at all, nothing framed or
-/// sniffed, no referrer, nothing cached.
+/// The security headers of every console answer: scripts and styles only from the console
+/// itself (never inline), nothing framed or sniffed, no referrer, nothing cached.
 pub const SECURITY_HEADERS: &[(&str, &str)] = &[
     (
         "content-security-policy",
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     ),
     ("x-frame-options", "DENY"),
     ("x-content-type-options", "nosniff"),
@@ -124,6 +125,13 @@ impl Console {
                 body: CSS.as_bytes().to_vec(),
             };
         }
+        if req.method == Method::GET && segs.as_slice() == ["static", "console.js"] {
+            return ConsoleResponse {
+                status: 200,
+                headers: vec![("content-type", "text/javascript; charset=utf-8".into())],
+                body: JS.as_bytes().to_vec(),
+            };
+        }
         if req.method == Method::POST && cross_site(req) {
             return ConsoleResponse::page(
                 403,
@@ -171,6 +179,37 @@ impl Console {
                 match a.status {
                     200..=299 => ConsoleResponse::redirect("/ui/certificates"),
                     _ => self.certificate(cp, &s.csrf, id, Some(&error_of(&a))),
+                }
+            }
+            (&Method::GET, [screen], Some(s)) if CATALOGUE.iter().any(|c| c.screen == *screen) => {
+                self.catalogue(cp, &s.csrf, screen, None, None, 200)
+            }
+            (&Method::POST, [screen], Some(s)) if CATALOGUE.iter().any(|c| c.screen == *screen) => {
+                self.create(cp, &s.csrf, screen, &form)
+            }
+            (&Method::POST, ["access-requests", id, verb @ ("approve" | "reject")], Some(s)) => {
+                let a = call(
+                    cp,
+                    Method::POST,
+                    &format!("/access-requests/{id}/{verb}"),
+                    None,
+                    Vec::new(),
+                );
+                let notice = match (a.status, *verb) {
+                    (200, "approve") => {
+                        let token = a.body.as_ref().and_then(|b| b["grant"]["token"].as_str()).unwrap_or("");
+                        Some(pages::token_once(token, "Approved."))
+                    }
+                    (200, _) => None,
+                    _ => return self.catalogue(cp, &s.csrf, "access-requests", None, Some(&error_of(&a)), a.status),
+                };
+                self.catalogue(cp, &s.csrf, "access-requests", notice, None, 200)
+            }
+            (&Method::POST, ["grants", id, "revoke"], Some(s)) => {
+                let a = call(cp, Method::POST, &format!("/grants/{id}/revoke"), None, Vec::new());
+                match a.status {
+                    200 => ConsoleResponse::redirect("/ui/grants"),
+                    _ => self.catalogue(cp, &s.csrf, "grants", None, Some(&error_of(&a)), a.status),
                 }
             }
             (_, _, Some(s)) => ConsoleResponse::page(404, pages::message("Not found", "No such page.", Some(&s.csrf))),
@@ -281,6 +320,238 @@ impl Console {
         match a.status {
             200..=299 => ConsoleResponse::redirect(&format!("/ui/certificates/{id}")),
             _ => self.certificate(cp, csrf, id, Some(&error_of(&a))),
+        }
+    }
+}
+
+/// A screen over one admin API collection: where its list comes from and how its create
+/// form maps to the API's JSON.
+struct Catalogue {
+    screen: &'static str,
+    title: &'static str,
+    /// `GET` path and the key of the list in its answer (`None`: the API has no list).
+    list: Option<(&'static str, &'static str)>,
+    columns: &'static [(&'static str, &'static str)],
+    form_title: &'static str,
+    /// Where the create form posts in the API.
+    create: &'static str,
+}
+
+const CATALOGUE: &[Catalogue] = &[
+    Catalogue {
+        screen: "organisations",
+        title: "Organisations",
+        list: Some(("/organisations", "organisations")),
+        columns: &[("ID", "id"), ("Name", "name")],
+        form_title: "Add an organisation",
+        create: "/organisations",
+    },
+    Catalogue {
+        screen: "products",
+        title: "Products",
+        list: Some(("/products", "products")),
+        columns: &[
+            ("ID", "id"),
+            ("Name", "name"),
+            ("APIs", "apis"),
+            ("Auth", "auth"),
+            ("Certificate mode", "certificate_mode"),
+            ("Bind certificate to token", "bind_certificate_to_token"),
+        ],
+        form_title: "Add a product",
+        create: "/products",
+    },
+    Catalogue {
+        screen: "apps",
+        title: "Apps",
+        list: Some(("/apps", "apps")),
+        columns: &[("ID", "id"), ("Name", "name"), ("Organisation", "organisation")],
+        form_title: "Add an app",
+        create: "/apps",
+    },
+    Catalogue {
+        screen: "access-requests",
+        title: "Access requests",
+        list: Some(("/access-requests", "access_requests")),
+        columns: &[
+            ("ID", "id"),
+            ("App", "app"),
+            ("Product", "product"),
+            ("Certificate", "certificate"),
+        ],
+        form_title: "Request access for an app",
+        create: "/access-requests",
+    },
+    Catalogue {
+        screen: "grants",
+        title: "Grants",
+        list: Some(("/grants", "grants")),
+        columns: &[
+            ("ID", "id"),
+            ("App", "app"),
+            ("Product", "product"),
+            ("APIs", "apis"),
+            ("Certificates", "certificates"),
+            ("Bound to", "bound_certificates"),
+        ],
+        form_title: "",
+        create: "",
+    },
+    Catalogue {
+        screen: "keys",
+        title: "Keys",
+        list: None,
+        columns: &[],
+        form_title: "Issue a key",
+        create: "/keys",
+    },
+];
+
+impl Console {
+    /// A catalogue screen: its list, a notice (a token shown once), its create form.
+    fn catalogue(
+        &self,
+        cp: &ControlPlane,
+        csrf: &str,
+        screen: &str,
+        notice: Option<Markup>,
+        error: Option<&str>,
+        status: u16,
+    ) -> ConsoleResponse {
+        let Some(c) = CATALOGUE.iter().find(|c| c.screen == screen) else {
+            return ConsoleResponse::page(404, pages::message("Not found", "No such page.", Some(csrf)));
+        };
+        let rows = |path: &str, key: &str| -> Vec<Value> {
+            let a = call(cp, Method::GET, path, None, Vec::new());
+            a.body.and_then(|b| b[key].as_array().cloned()).unwrap_or_default()
+        };
+        let list = c.list.map(|(path, key)| rows(path, key)).unwrap_or_default();
+        let action: Option<&dyn Fn(&Value) -> Markup> = match screen {
+            "access-requests" => Some(&|r: &Value| pages::request_actions(r, csrf)),
+            "grants" => Some(&|g: &Value| pages::revoke_action(g, csrf)),
+            _ => None,
+        };
+        let body = match c.list {
+            Some(_) => pages::table(&list, c.columns, action),
+            None => maud::html! {},
+        };
+        let options = |path: &str, key: &str| -> Vec<(String, String)> {
+            rows(path, key)
+                .iter()
+                .map(|r| {
+                    let id = r["id"].as_str().unwrap_or("").to_string();
+                    let name = r["name"].as_str().unwrap_or(&id).to_string();
+                    (id.clone(), format!("{name} ({id})"))
+                })
+                .collect()
+        };
+        use pages::Field::*;
+        let fields: Vec<pages::Field<'_>> = match screen {
+            "organisations" => vec![Text("name", "Name", "")],
+            "products" => vec![
+                Text("name", "Name", ""),
+                Text("apis", "APIs (comma-separated API names from the YAML)", ""),
+                Select(
+                    "auth",
+                    "Auth",
+                    vec![
+                        ("token_mtls".into(), "Auth token + mTLS".into()),
+                        ("jwt_mtls".into(), "JWT + mTLS".into()),
+                    ],
+                ),
+                Select(
+                    "certificate_mode",
+                    "Certificate mode",
+                    vec![
+                        ("managed".into(), "Managed (the organisation's certificates)".into()),
+                        ("self_serve".into(), "Self-serve (sent with the request)".into()),
+                    ],
+                ),
+                Check("bind_certificate_to_token", "Bind certificate to token"),
+            ],
+            "apps" => vec![
+                Text("name", "Name", ""),
+                Select(
+                    "organisation",
+                    "Organisation",
+                    options("/organisations", "organisations"),
+                ),
+            ],
+            "access-requests" => vec![
+                Select("app", "App", options("/apps", "apps")),
+                Select("product", "Product", options("/products", "products")),
+                Text("certificate", "Certificate (PEM, self-serve products only)", ""),
+            ],
+            "keys" => vec![
+                Text("apis", "APIs (comma-separated)", ""),
+                Text("bound_certificates", "Bound to certificates (IDs, comma-separated)", ""),
+                Text("expires_at", "Expires at (RFC 3339, optional)", "2027-01-01T00:00:00Z"),
+            ],
+            _ => Vec::new(),
+        };
+        let form = if c.create.is_empty() {
+            maud::html! { p { "Grants are created by approving access requests." } }
+        } else {
+            pages::create_form(&format!("/ui/{screen}"), csrf, &fields, "Create", error)
+        };
+        let shown_error = if c.create.is_empty() { error } else { None };
+        let notice = notice.or_else(|| shown_error.map(|e| maud::html! { p.error role="alert" { (e) } }));
+        ConsoleResponse::page(status, pages::listing(c.title, csrf, notice, body, c.form_title, form))
+    }
+
+    /// A create form, as the API's JSON.
+    fn create(&self, cp: &ControlPlane, csrf: &str, screen: &str, form: &Form) -> ConsoleResponse {
+        let Some(c) = CATALOGUE.iter().find(|c| c.screen == screen && !c.create.is_empty()) else {
+            return ConsoleResponse::page(404, pages::message("Not found", "No such page.", Some(csrf)));
+        };
+        let list = |name: &str| organisations(form.get(name));
+        let body = match screen {
+            "organisations" => json!({"name": form.get("name")}),
+            "products" => json!({
+                "name": form.get("name"),
+                "apis": list("apis"),
+                "auth": form.get("auth"),
+                "certificate_mode": form.get("certificate_mode"),
+                "bind_certificate_to_token": form.get("bind_certificate_to_token") == "yes",
+            }),
+            "apps" => json!({"name": form.get("name"), "organisation": form.get("organisation")}),
+            "access-requests" => {
+                let mut b = json!({"app": form.get("app"), "product": form.get("product")});
+                if !form.get("certificate").trim().is_empty() {
+                    b["certificate"] = json!(form.get("certificate"));
+                }
+                b
+            }
+            "keys" => {
+                let mut b = json!({"apis": list("apis"), "bound_certificates": list("bound_certificates")});
+                if !form.get("expires_at").trim().is_empty() {
+                    b["expires_at"] = json!(form.get("expires_at").trim());
+                }
+                b
+            }
+            _ => Value::Null,
+        };
+        let a = call(
+            cp,
+            Method::POST,
+            c.create,
+            None,
+            serde_json::to_vec(&body).unwrap_or_default(),
+        );
+        match a.status {
+            201 if screen == "keys" => {
+                let token = a.body.as_ref().and_then(|b| b["token"].as_str()).unwrap_or("");
+                self.catalogue(
+                    cp,
+                    csrf,
+                    screen,
+                    Some(pages::token_once(token, "Key issued.")),
+                    None,
+                    201,
+                )
+            }
+            200..=299 => ConsoleResponse::redirect(&format!("/ui/{screen}")),
+            _ => self.catalogue(cp, csrf, screen, None, Some(&error_of(&a)), a.status),
         }
     }
 }

@@ -15,6 +15,7 @@ pub fn layout(title: &str, csrf: Option<&str>, content: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · certgate" }
                 link rel="stylesheet" href="/ui/static/console.css";
+                script src="/ui/static/console.js" defer {}
             }
             body {
                 header {
@@ -22,6 +23,12 @@ pub fn layout(title: &str, csrf: Option<&str>, content: Markup) -> Markup {
                     @if let Some(csrf) = csrf {
                         nav {
                             a href="/ui/certificates" { "Certificates" }
+                            a href="/ui/organisations" { "Organisations" }
+                            a href="/ui/products" { "Products" }
+                            a href="/ui/apps" { "Apps" }
+                            a href="/ui/access-requests" { "Access requests" }
+                            a href="/ui/grants" { "Grants" }
+                            a href="/ui/keys" { "Keys" }
                         }
                         form method="post" action="/ui/logout" class="signout" {
                             input type="hidden" name="csrf" value=(csrf);
@@ -174,4 +181,141 @@ fn join(v: &Value) -> String {
     v.as_array()
         .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
         .unwrap_or_default()
+}
+
+/// A table of `rows` (JSON objects) with `columns` as (header, key), and an "Actions"
+/// column from `actions` when given.
+pub fn table(rows: &[Value], columns: &[(&str, &str)], actions: Option<&dyn Fn(&Value) -> Markup>) -> Markup {
+    html! {
+        @if rows.is_empty() { p { "None yet." } } @else {
+            table {
+                thead { tr { @for (h, _) in columns { th { (h) } } @if actions.is_some() { th { "Actions" } } } }
+                tbody {
+                    @for r in rows {
+                        tr class=(r["status"].as_str().unwrap_or("")) {
+                            @for (_, k) in columns { td { (cell(&r[*k])) } }
+                            @if let Some(a) = actions { td { (a(r)) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A JSON value as table text.
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => {
+            if *b {
+                "yes".into()
+            } else {
+                "no".into()
+            }
+        }
+        Value::Array(a) => a.iter().map(cell).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// One field of a create form.
+pub enum Field<'a> {
+    /// A text input: (name, label, placeholder).
+    Text(&'a str, &'a str, &'a str),
+    /// A choice: (name, label, options as (value, label)).
+    Select(&'a str, &'a str, Vec<(String, String)>),
+    /// A checkbox: (name, label).
+    Check(&'a str, &'a str),
+}
+
+/// A create form posting to `action`, with the API's `error` beside it.
+pub fn create_form(action: &str, csrf: &str, fields: &[Field<'_>], button: &str, error: Option<&str>) -> Markup {
+    html! {
+        form method="post" action=(action) class="upload" {
+            input type="hidden" name="csrf" value=(csrf);
+            @for f in fields {
+                @match f {
+                    Field::Text(name, label, placeholder) => {
+                        label for=(name) { (label) }
+                        input id=(name) type="text" name=(name) placeholder=(placeholder);
+                    }
+                    Field::Select(name, label, options) => {
+                        label for=(name) { (label) }
+                        select id=(name) name=(name) { @for (v, l) in options { option value=(v) { (l) } } }
+                    }
+                    Field::Check(name, label) => {
+                        label { input type="checkbox" name=(name) value="yes"; " " (label) }
+                    }
+                }
+            }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            button type="submit" { (button) }
+        }
+    }
+}
+
+/// A screen: a table, then a create form.
+pub fn listing(
+    title: &str,
+    csrf: &str,
+    notice: Option<Markup>,
+    body: Markup,
+    form_title: &str,
+    form: Markup,
+) -> Markup {
+    layout(
+        title,
+        Some(csrf),
+        html! {
+            @if let Some(n) = notice { (n) }
+            (body)
+            h2 { (form_title) }
+            (form)
+        },
+    )
+}
+
+/// The one time a token is shown: after an approval or a key's creation.
+pub fn token_once(token: &str, what: &str) -> Markup {
+    html! {
+        div.notice role="status" {
+            p { (what) " Copy the token now: it is not stored and will not be shown again." }
+            p { code #token { (token) } " " button type="button" data-copy="token" { "Copy" } }
+        }
+    }
+}
+
+/// Approve and reject buttons for a pending request, or what became of it.
+pub fn request_actions(r: &Value, csrf: &str) -> Markup {
+    let id = r["id"].as_str().unwrap_or("");
+    html! {
+        @if r["status"] == "pending" {
+            form method="post" action={ "/ui/access-requests/" (id) "/approve" } class="inline" {
+                input type="hidden" name="csrf" value=(csrf);
+                button type="submit" { "Approve" }
+            }
+            form method="post" action={ "/ui/access-requests/" (id) "/reject" } class="inline" {
+                input type="hidden" name="csrf" value=(csrf);
+                button type="submit" class="danger" { "Reject" }
+            }
+        } @else {
+            (r["status"].as_str().unwrap_or(""))
+            @if let Some(g) = r["grant"].as_str() { " (grant " code { (g) } ")" }
+        }
+    }
+}
+
+/// A revoke button for an active grant.
+pub fn revoke_action(g: &Value, csrf: &str) -> Markup {
+    let id = g["id"].as_str().unwrap_or("");
+    html! {
+        @if g["status"] == "active" {
+            form method="post" action={ "/ui/grants/" (id) "/revoke" } class="inline" {
+                input type="hidden" name="csrf" value=(csrf);
+                button type="submit" class="danger" { "Revoke" }
+            }
+        } @else { (g["status"].as_str().unwrap_or("")) }
+    }
 }
