@@ -21,6 +21,7 @@ mod access_log;
 mod adversarial;
 mod attacks;
 mod console;
+mod console_browser;
 mod control_plane;
 mod downstream;
 mod explain;

@@ -133,6 +133,13 @@ impl Console {
             };
         }
         if req.method == Method::POST && cross_site(req) {
+            log::warn!(
+                "event=console_cross_site_refused path={} origin={:?} host={:?} sec_fetch_site={:?}",
+                req.path,
+                req.origin,
+                req.host,
+                req.fetch_site
+            );
             return ConsoleResponse::page(
                 403,
                 pages::message("Refused", "A form from another site cannot change anything here.", None),
@@ -584,13 +591,13 @@ fn organisations(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Whether a POST comes from another site: `Sec-Fetch-Site` says so, or `Origin` names
-/// another host than the one asked.
+/// Whether a POST comes from another site. Browsers that send `Sec-Fetch-Site` are
+/// believed (`same-origin`, or `none` for a typed URL, pass). Otherwise `Origin` must name
+/// the host asked; `Origin: null` (which browsers also send for our own forms, since the
+/// console's `Referrer-Policy` is `no-referrer`) only passes when `Sec-Fetch-Site` vouched.
 fn cross_site(req: &ConsoleRequest<'_>) -> bool {
     if let Some(site) = req.fetch_site {
-        if site != "same-origin" && site != "none" {
-            return true;
-        }
+        return site != "same-origin" && site != "none";
     }
     match (req.origin, req.host) {
         (Some("null"), _) => true,
