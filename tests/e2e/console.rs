@@ -415,3 +415,55 @@ fn a_managed_product_approved_in_the_console_lets_exactly_its_certificate_call()
     assert_ne!(call(&alice, Some(&token)).0, 200);
     assert!(b.get(&g, "/ui/grants").text().contains("revoked"));
 }
+
+#[test]
+fn the_apis_status_and_crl_screens() {
+    let bed = TestBed::new("console screens CA");
+    let ca = Spec::ca("console screens clients").issue(None);
+    let bob = Spec::client("bob").issue(Some(&ca));
+    bob.write(bed.path(), "bob");
+    let g = start_with_orders(&bed, "127.0.0.1:1");
+    let mut b = Browser::default();
+    let csrf = b.sign_in(&g);
+
+    let apis = b.get(&g, "/ui/apis").text();
+    assert!(apis.contains("<td>orders</td>") && apis.contains("token"), "{apis}");
+    assert!(apis.contains(&bob.id().to_hex()), "the allow list by ID: {apis}");
+    assert!(apis.contains("(from a file)"), "{apis}");
+    let status = b.get(&g, "/ui/status").text();
+    assert!(
+        status.contains("Generation served") && status.contains("single node"),
+        "{status}"
+    );
+
+    // A CRL from a CA certgate does not know: the API's refusal beside the form.
+    let now = certgate::clock::now_unix();
+    let crl = certgate::pki::crl(&ca, &[&bob.cert], now - 60, now + 3600).unwrap();
+    let crl_pem = String::from_utf8(crl.to_pem().unwrap()).unwrap();
+    let r = b.post(&g, "/ui/crls", &[("csrf", &csrf), ("pem", &crl_pem)]);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("class=\"error\""));
+    // Once the CA is in the store, the CRL loads and shows; bob is then refused.
+    let ca_pem = String::from_utf8(ca.cert_pem()).unwrap();
+    assert_eq!(
+        b.post(
+            &g,
+            "/ui/certificates",
+            &[("csrf", &csrf), ("name", "Client CA"), ("pem", &ca_pem)]
+        )
+        .status,
+        303
+    );
+    let r = b.post(&g, "/ui/crls", &[("csrf", &csrf), ("pem", &crl_pem)]);
+    assert_eq!(r.status, 303, "{}", r.text());
+    let crls = b.get(&g, "/ui/crls").text();
+    assert!(
+        crls.contains("CN=console screens clients") && crls.contains("<td>1</td>"),
+        "{crls}"
+    );
+    let r = bed
+        .client()
+        .with_cert(&bob)
+        .get(g.https, "/orders/x", &[("authorization", "Bearer x")]);
+    assert_eq!(r.code(), "cert_revoked");
+}

@@ -285,6 +285,18 @@ async fn the_console_in_a_browser() {
     let names = organisations(&g);
     assert_eq!(names, vec!["Acme".to_string()], "nothing was created: {names:?}");
 
+    // The read-only screens.
+    for (path, name) in [
+        ("/ui/apis", "08-apis"),
+        ("/ui/status", "09-status"),
+        ("/ui/crls", "10-crls"),
+    ] {
+        c.goto(&format!("{base}{path}")).await.unwrap();
+        let page = wait_text(&c, "<h1>").await;
+        assert!(page.contains("Sign out"), "{path}: {page}");
+        shot(name).await;
+    }
+
     // Signing out ends it.
     c.goto(&format!("{base}/ui/certificates")).await.unwrap();
     click_through(&c, "form.signout button").await;

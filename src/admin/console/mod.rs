@@ -188,6 +188,8 @@ impl Console {
                     _ => self.certificate(cp, &s.csrf, id, Some(&error_of(&a))),
                 }
             }
+            (&Method::GET, ["apis"], Some(s)) => self.apis(cp, &s.csrf),
+            (&Method::GET, ["status"], Some(s)) => self.status(cp, &s.csrf),
             (&Method::GET, [screen], Some(s)) if CATALOGUE.iter().any(|c| c.screen == *screen) => {
                 self.catalogue(cp, &s.csrf, screen, None, None, 200)
             }
@@ -405,6 +407,20 @@ const CATALOGUE: &[Catalogue] = &[
         create: "",
     },
     Catalogue {
+        screen: "crls",
+        title: "CRLs",
+        list: Some(("/crls", "crls")),
+        columns: &[
+            ("Issuer", "issuer"),
+            ("This update", "this_update"),
+            ("Next update", "next_update"),
+            ("Entries", "entries"),
+            ("Source", "source"),
+        ],
+        form_title: "Upload a CRL",
+        create: "/crls",
+    },
+    Catalogue {
         screen: "keys",
         title: "Keys",
         list: None,
@@ -489,6 +505,7 @@ impl Console {
                 Select("product", "Product", options("/products", "products")),
                 Text("certificate", "Certificate (PEM, self-serve products only)", ""),
             ],
+            "crls" => vec![Area("pem", "CRL (PEM X509 CRL blocks)")],
             "keys" => vec![
                 Text("apis", "APIs (comma-separated)", ""),
                 Text("bound_certificates", "Bound to certificates (IDs, comma-separated)", ""),
@@ -538,13 +555,11 @@ impl Console {
             }
             _ => Value::Null,
         };
-        let a = call(
-            cp,
-            Method::POST,
-            c.create,
-            None,
-            serde_json::to_vec(&body).unwrap_or_default(),
-        );
+        let raw = match screen {
+            "crls" => form.get("pem").as_bytes().to_vec(),
+            _ => serde_json::to_vec(&body).unwrap_or_default(),
+        };
+        let a = call(cp, Method::POST, c.create, None, raw);
         match a.status {
             201 if screen == "keys" => {
                 let token = a.body.as_ref().and_then(|b| b["token"].as_str()).unwrap_or("");
@@ -560,6 +575,98 @@ impl Console {
             200..=299 => ConsoleResponse::redirect(&format!("/ui/{screen}")),
             _ => self.catalogue(cp, csrf, screen, None, Some(&error_of(&a)), a.status),
         }
+    }
+}
+
+impl Console {
+    /// The APIs screen, from the snapshot being served; certificate names from the store.
+    fn apis(&self, cp: &ControlPlane, csrf: &str) -> ConsoleResponse {
+        let Some(snap) = cp.publisher.get().map(|p| p.store().load_full()) else {
+            return ConsoleResponse::page(
+                503,
+                pages::message("Not ready", "The gateway has not started yet.", Some(csrf)),
+            );
+        };
+        let certs = call(cp, Method::GET, "/certificates", None, Vec::new());
+        let names: std::collections::HashMap<String, String> = certs
+            .body
+            .and_then(|b| b["certificates"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|c| {
+                (
+                    c["id"].as_str().unwrap_or("").to_string(),
+                    c["name"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        let named = |id: String| (names.get(&id).cloned().unwrap_or_else(|| "(from a file)".into()), id);
+        let list: Vec<pages::ApiView> = snap
+            .apis
+            .iter()
+            .map(|a| {
+                let mut leaves: Vec<String> = a.auth.allow.leaves.iter().map(|id| id.to_hex()).collect();
+                leaves.sort();
+                pages::ApiView {
+                    name: a.name.to_string(),
+                    listen_path: a.listen_path.to_string(),
+                    auth: format!("{:?}", a.auth.kind).to_lowercase(),
+                    mutual_tls: a.auth.mutual_tls,
+                    leaves: leaves.into_iter().map(named).collect(),
+                    cas: a
+                        .auth
+                        .allow
+                        .cas
+                        .as_ref()
+                        .map(|s| s.ids.iter().map(|id| named(id.to_hex())).collect())
+                        .unwrap_or_default(),
+                    targets: a
+                        .upstream
+                        .targets
+                        .iter()
+                        .map(|t| {
+                            let tls = t.tls.as_ref();
+                            (
+                                t.url.clone(),
+                                tls.and_then(|x| x.client_cert.as_ref()).map(|c| c.0.to_hex()),
+                                tls.and_then(|x| x.pins.as_ref()).map_or(0, |p| p.spki.len()),
+                                tls.is_none_or(|x| x.verify),
+                            )
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        ConsoleResponse::page(200, pages::apis(&list, csrf))
+    }
+
+    /// The status screen: the generation served and its size, revocation, the fleet.
+    fn status(&self, cp: &ControlPlane, csrf: &str) -> ConsoleResponse {
+        let Some(snap) = cp.publisher.get().map(|p| p.store().load_full()) else {
+            return ConsoleResponse::page(
+                503,
+                pages::message("Not ready", "The gateway has not started yet.", Some(csrf)),
+            );
+        };
+        let t = snap.totals();
+        let rows = [
+            ("Generation served", snap.generation.to_string()),
+            ("APIs", t.apis.to_string()),
+            ("Tokens (YAML and issued)", t.tokens.to_string()),
+            ("Certificates in the store", t.store_certificates.to_string()),
+            ("Allow-list entries", t.allow_entries.to_string()),
+            ("CRLs loaded", snap.revocation.crls.len().to_string()),
+            ("Config warnings", snap.warnings.len().to_string()),
+            (
+                "Fleet",
+                if cp.is_fleet_member() {
+                    "member (Redis control plane)".to_string()
+                } else {
+                    "single node".to_string()
+                },
+            ),
+        ];
+        ConsoleResponse::page(200, pages::status(&rows, csrf))
     }
 }
 

@@ -29,6 +29,9 @@ pub fn layout(title: &str, csrf: Option<&str>, content: Markup) -> Markup {
                             a href="/ui/access-requests" { "Access requests" }
                             a href="/ui/grants" { "Grants" }
                             a href="/ui/keys" { "Keys" }
+                            a href="/ui/crls" { "CRLs" }
+                            a href="/ui/apis" { "APIs" }
+                            a href="/ui/status" { "Status" }
                         }
                         form method="post" action="/ui/logout" class="signout" {
                             input type="hidden" name="csrf" value=(csrf);
@@ -228,6 +231,8 @@ pub enum Field<'a> {
     Select(&'a str, &'a str, Vec<(String, String)>),
     /// A checkbox: (name, label).
     Check(&'a str, &'a str),
+    /// A multi-line text (PEM): (name, label).
+    Area(&'a str, &'a str),
 }
 
 /// A create form posting to `action`, with the API's `error` beside it.
@@ -247,6 +252,10 @@ pub fn create_form(action: &str, csrf: &str, fields: &[Field<'_>], button: &str,
                     }
                     Field::Check(name, label) => {
                         label { input type="checkbox" name=(name) value="yes"; " " (label) }
+                    }
+                    Field::Area(name, label) => {
+                        label for=(name) { (label) }
+                        textarea id=(name) name=(name) rows="8" required {}
                     }
                 }
             }
@@ -318,4 +327,67 @@ pub fn revoke_action(g: &Value, csrf: &str) -> Markup {
             }
         } @else { (g["status"].as_str().unwrap_or("")) }
     }
+}
+
+/// One API as the APIs screen shows it (read-only).
+pub struct ApiView {
+    /// Name.
+    pub name: String,
+    /// `listen_path`.
+    pub listen_path: String,
+    /// `auth.type`.
+    pub auth: String,
+    /// `auth.mutual_tls`.
+    pub mutual_tls: bool,
+    /// Allow-listed leaves: (name, ID).
+    pub leaves: Vec<(String, String)>,
+    /// Allow-listed CAs: (name, ID).
+    pub cas: Vec<(String, String)>,
+    /// Targets: (URL, client certificate ID, pin count, verification on).
+    pub targets: Vec<(String, Option<String>, usize, bool)>,
+}
+
+/// The APIs screen: what each API demands and where it sends requests.
+pub fn apis(list: &[ApiView], csrf: &str) -> Markup {
+    let named = |items: &[(String, String)]| -> Markup {
+        html! { @for (n, id) in items { div { (n) " " code.id { (id) } } } }
+    };
+    layout(
+        "APIs",
+        Some(csrf),
+        html! {
+            p { "Read-only: APIs come from the YAML (reload to change them)." }
+            table {
+                thead { tr { th { "Name" } th { "Listen path" } th { "Auth" } th { "mTLS" } th { "Allowed leaves" } th { "Allowed CAs" } th { "Upstream targets" } } }
+                tbody {
+                    @for a in list {
+                        tr {
+                            td { (a.name) } td { code { (a.listen_path) } } td { (a.auth) }
+                            td { @if a.mutual_tls { "yes" } @else { "no" } }
+                            td { (named(&a.leaves)) } td { (named(&a.cas)) }
+                            td {
+                                @for (url, cert, pins, verify) in &a.targets {
+                                    div {
+                                        code { (url) }
+                                        @if let Some(c) = cert { " · client certificate " code.id { (c) } }
+                                        @if *pins > 0 { " · " (pins) " pinned key(s)" }
+                                        @if !verify { " " span.badge.warning { "verification OFF (insecure_skip_verify)" } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// The status screen: `(label, value)` rows.
+pub fn status(rows: &[(&str, String)], csrf: &str) -> Markup {
+    layout(
+        "Status",
+        Some(csrf),
+        html! { dl { @for (k, v) in rows { dt { (k) } dd { (v) } } } },
+    )
 }
