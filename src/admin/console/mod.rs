@@ -265,13 +265,14 @@ impl Console {
             }
         }
         let q = q.finish();
-        let a = call(
+        let mut a = call(
             cp,
             Method::GET,
             "/certificates",
             (!q.is_empty()).then_some(q),
             Vec::new(),
         );
+        name_organisations(cp, a.body.as_mut().and_then(|b| b["certificates"].as_array_mut()));
         let list_error = (a.status != 200).then(|| error_of(&a));
         let view = pages::CertificatesView {
             list: a.body.as_ref().unwrap_or(&Value::Null),
@@ -448,7 +449,27 @@ impl Console {
             let a = call(cp, Method::GET, path, None, Vec::new());
             a.body.and_then(|b| b[key].as_array().cloned()).unwrap_or_default()
         };
-        let list = c.list.map(|(path, key)| rows(path, key)).unwrap_or_default();
+        let mut list = c.list.map(|(path, key)| rows(path, key)).unwrap_or_default();
+        // IDs that name an organisation, app or product are shown with its name.
+        let mut names = std::collections::HashMap::new();
+        for (path, key) in [
+            ("/organisations", "organisations"),
+            ("/apps", "apps"),
+            ("/products", "products"),
+        ] {
+            for r in rows(path, key) {
+                if let (Some(id), Some(name)) = (r["id"].as_str(), r["name"].as_str()) {
+                    names.insert(id.to_string(), format!("{name} ({id})"));
+                }
+            }
+        }
+        for row in &mut list {
+            for field in ["organisation", "app", "product"] {
+                if let Some(named) = row[field].as_str().and_then(|id| names.get(id)) {
+                    row[field] = Value::String(named.clone());
+                }
+            }
+        }
         let action: Option<&dyn Fn(&Value) -> Markup> = match screen {
             "access-requests" => Some(&|r: &Value| pages::request_actions(r, csrf)),
             "grants" => Some(&|g: &Value| pages::revoke_action(g, csrf)),
@@ -667,6 +688,28 @@ impl Console {
             ),
         ];
         ConsoleResponse::page(200, pages::status(&rows, csrf))
+    }
+}
+
+/// Writes each certificate's organisations as "name (id)".
+fn name_organisations(cp: &ControlPlane, certs: Option<&mut Vec<Value>>) {
+    let Some(certs) = certs else { return };
+    let orgs = call(cp, Method::GET, "/organisations", None, Vec::new());
+    let names: std::collections::HashMap<String, String> = orgs
+        .body
+        .and_then(|b| b["organisations"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|o| Some((o["id"].as_str()?.to_string(), o["name"].as_str()?.to_string())))
+        .collect();
+    for c in certs {
+        if let Some(list) = c["organisations"].as_array_mut() {
+            for o in list {
+                if let Some(name) = o.as_str().and_then(|id| names.get(id).map(|n| format!("{n} ({id})"))) {
+                    *o = Value::String(name);
+                }
+            }
+        }
     }
 }
 
