@@ -219,6 +219,13 @@ impl Metrics {
         self.aborted.with_label_values(&[api, reason]).inc();
     }
 
+    /// Reloads so far: (successes, failures, when the config last loaded, seconds since
+    /// the epoch), for the console's status screen.
+    pub fn reload_summary(&self) -> (u64, u64, f64) {
+        let n = |r: &str| self.reloads.with_label_values(&[r]).get();
+        (n("success"), n("failure"), self.last_reload_success.get())
+    }
+
     /// Counts a reload (or the initial load) and, on success, stamps the time.
     pub fn reload(&self, success: bool) {
         self.reloads

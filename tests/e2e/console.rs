@@ -435,6 +435,7 @@ fn the_apis_status_and_crl_screens() {
         status.contains("Generation served") && status.contains("single node"),
         "{status}"
     );
+    assert!(status.contains("reloads applied, 0 refused"), "{status}");
 
     // A CRL from a CA certgate does not know: the API's refusal beside the form.
     let now = certgate::clock::now_unix();

@@ -678,15 +678,33 @@ impl Console {
             ("Allow-list entries", t.allow_entries.to_string()),
             ("CRLs loaded", snap.revocation.crls.len().to_string()),
             ("Config warnings", snap.warnings.len().to_string()),
-            (
-                "Fleet",
-                if cp.is_fleet_member() {
-                    "member (Redis control plane)".to_string()
-                } else {
-                    "single node".to_string()
-                },
-            ),
         ];
+        let mut rows = rows.to_vec();
+        if let Some(p) = cp.publisher.get() {
+            let (ok, failed, last) = p.metrics().reload_summary();
+            let when = crate::rfc3339::format(last as i64).unwrap_or_else(|| "-".into());
+            rows.push((
+                "Config loaded",
+                format!("{when} ({ok} reloads applied, {failed} refused)"),
+            ));
+        }
+        let fleet = match &cp.fleet {
+            None => "single node".to_string(),
+            Some(m) => {
+                let synced = crate::rfc3339::format(m.metrics.last_sync.get() as i64).unwrap_or_else(|| "-".into());
+                format!(
+                    "member of `{}`: {}, revision {}, last in step {synced}",
+                    m.store.name(),
+                    if m.metrics.connected.get() == 1 {
+                        "connected"
+                    } else {
+                        "NOT connected (serving its last state)"
+                    },
+                    m.metrics.revision.get()
+                )
+            }
+        };
+        rows.push(("Fleet", fleet));
         ConsoleResponse::page(200, pages::status(&rows, csrf))
     }
 }
