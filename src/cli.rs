@@ -13,6 +13,17 @@ use crate::policy::PeerCert;
 use crate::snapshot::revocation::{Crl, RevocationSet};
 use crate::snapshot::{CaSet, ClientAllowList};
 
+/// Every certificate in the PEM file `p` (at least one), or an error naming the file.
+pub fn read_certificates(p: &Path) -> anyhow::Result<Vec<X509>> {
+    let bytes = std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", p.display()))?;
+    let certs =
+        X509::stack_from_pem(&bytes).map_err(|e| anyhow::anyhow!("{}: not PEM certificates: {e}", p.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!("{}: no CERTIFICATE block found", p.display());
+    }
+    Ok(certs)
+}
+
 /// `certgate cert id FILE`: the ID and metadata of a PEM.
 pub fn print_cert_id(file: &Path) -> anyhow::Result<()> {
     let c = read_pem_file(file)?;
@@ -60,22 +71,13 @@ pub fn verify_cert(
     leaf: &Path,
     at: i64,
 ) -> anyhow::Result<Verdict> {
-    let read_all = |p: &Path| -> anyhow::Result<Vec<X509>> {
-        let bytes = std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: cannot read: {e}", p.display()))?;
-        let certs =
-            X509::stack_from_pem(&bytes).map_err(|e| anyhow::anyhow!("{}: not PEM certificates: {e}", p.display()))?;
-        if certs.is_empty() {
-            anyhow::bail!("{}: no CERTIFICATE block found", p.display());
-        }
-        Ok(certs)
-    };
-    let mut leaf_file = read_all(leaf)?.into_iter();
+    let mut leaf_file = read_certificates(leaf)?.into_iter();
     let leaf_cert = leaf_file.next().expect("checked non-empty");
     let mut intermediates: Vec<X509> = leaf_file.collect();
     if let Some(c) = chain {
-        intermediates.extend(read_all(c)?);
+        intermediates.extend(read_certificates(c)?);
     }
-    let ca_certs = read_all(ca)?;
+    let ca_certs = read_certificates(ca)?;
     let revocation = match crl {
         None => RevocationSet::default(),
         Some(p) => crl_set(p, ca_certs.iter().chain(&intermediates))?,

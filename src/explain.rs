@@ -7,7 +7,6 @@
 use std::path::Path;
 
 use anyhow::Context;
-use openssl::x509::X509;
 use pingora::http::RequestHeader;
 
 use crate::policy::downstream::{authorize_traced, route, RequestView, Step};
@@ -48,13 +47,8 @@ pub fn explain(q: &Question<'_>, env: &dyn Fn(&str) -> Option<String>) -> anyhow
     let peer = match q.cert {
         None => None,
         Some(p) => {
-            let bytes = std::fs::read(p).with_context(|| format!("{}: cannot read", p.display()))?;
-            let mut certs = X509::stack_from_pem(&bytes)
-                .with_context(|| format!("{}: not PEM certificates", p.display()))?
-                .into_iter();
-            let leaf = certs
-                .next()
-                .with_context(|| format!("{}: no CERTIFICATE block", p.display()))?;
+            let mut certs = crate::cli::read_certificates(p)?.into_iter();
+            let leaf = certs.next().expect("read_certificates returns at least one");
             Some(PeerCert::new(leaf, certs.collect())?)
         }
     };

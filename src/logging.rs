@@ -73,11 +73,6 @@ pub fn access(line: &[u8]) {
     }
 }
 
-/// Access lines dropped so far because stdout did not keep up.
-pub fn access_dropped() -> u64 {
-    ACCESS_DROPPED.load(Ordering::Relaxed)
-}
-
 /// Writes out what is queued now (the writer does every 50 ms; call it before
 /// the process exits).
 pub fn flush_access() {

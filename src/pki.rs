@@ -415,3 +415,26 @@ pub fn ocsp_index(good: &[&X509], revoked: &[&X509]) -> String {
         .for_each(|c| index.push_str(&row(c, "R", "240101000000Z")));
     index
 }
+
+/// `c` as an RFC 9440 byte sequence (`:<base64 DER>:`), the way a load balancer forwards
+/// it: for tests that play one.
+pub fn rfc9440(c: &X509) -> String {
+    use base64::Engine;
+    format!(
+        ":{}:",
+        base64::engine::general_purpose::STANDARD.encode(c.to_der().expect("DER"))
+    )
+}
+
+/// `certs` as one URL-encoded PEM (what AWS ALB forwards; XFCC's `Cert` and `Chain`), with
+/// `+`, `/` and `=` left as they are: for tests that play a load balancer.
+pub fn pem_urlencoded(certs: &[&X509]) -> String {
+    let mut out = String::new();
+    for b in certs.iter().flat_map(|c| c.to_pem().expect("PEM")) {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' | b'=' | b'-' | b'.' | b'_' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

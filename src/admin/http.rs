@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use crate::certs::sha256;
 use async_trait::async_trait;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::Response;
@@ -13,6 +12,7 @@ use pingora::protocols::http::ServerSession;
 use serde_json::json;
 
 use super::api::{AdminRequest, AdminResponse, MAX_CRL_BODY};
+use super::console::session::same_secret;
 use super::console::{Console, ConsoleRequest, SECURITY_HEADERS};
 use super::ControlPlane;
 use crate::clock::now_unix;
@@ -86,9 +86,7 @@ impl AdminApp {
                 "Authorization: Bearer <admin key> is required",
             ));
         };
-        // Compare digests in constant time: neither the length nor the bytes leak.
-        let (a, b) = (sha256(token), sha256(self.cp.admin_key.as_bytes()));
-        if openssl::memcmp::eq(&a, &b) {
+        if same_secret(token, &self.cp.admin_key) {
             Ok(())
         } else {
             Err(deny(403, "admin_key_invalid", "the admin key is not valid"))

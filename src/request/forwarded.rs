@@ -207,28 +207,7 @@ fn unquote(v: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pki::Spec;
-
-    fn b64(c: &X509) -> String {
-        format!(
-            ":{}:",
-            base64::engine::general_purpose::STANDARD.encode(c.to_der().unwrap())
-        )
-    }
-
-    fn urlencoded(certs: &[&X509]) -> String {
-        let pem: Vec<u8> = certs.iter().flat_map(|c| c.to_pem().unwrap()).collect();
-        let mut out = String::new();
-        for b in pem {
-            match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' | b'=' | b'-' | b'.' | b'_' => {
-                    out.push(b as char)
-                }
-                _ => out.push_str(&format!("%{b:02X}")),
-            }
-        }
-        out
-    }
+    use crate::pki::{self, Spec};
 
     fn chain() -> (X509, X509, X509) {
         let root = Spec::ca("forwarded root").issue(None);
@@ -244,10 +223,10 @@ mod tests {
     #[test]
     fn rfc9440_leaf_and_chain() {
         let (leaf, mid, root) = chain();
-        let chain_value = format!("{}, {}", b64(&mid), b64(&root));
+        let chain_value = format!("{}, {}", pki::rfc9440(&mid), pki::rfc9440(&root));
         let got = parse(
             ForwardedFormat::Rfc9440,
-            b64(&leaf).as_bytes(),
+            pki::rfc9440(&leaf).as_bytes(),
             Some(chain_value.as_bytes()),
         )
         .unwrap()
@@ -270,7 +249,7 @@ mod tests {
     #[test]
     fn pem_urlencoded_holds_the_leaf_then_its_chain() {
         let (leaf, mid, _) = chain();
-        let value = urlencoded(&[&leaf, &mid]);
+        let value = pki::pem_urlencoded(&[&leaf, &mid]);
         let got = parse(ForwardedFormat::PemUrlencoded, value.as_bytes(), None)
             .unwrap()
             .unwrap();
@@ -279,7 +258,7 @@ mod tests {
         let bad = |v: &str| parse(ForwardedFormat::PemUrlencoded, v.as_bytes(), None).err();
         assert!(matches!(bad("%ZZ"), Some(ForwardedError::Syntax(_))));
         assert!(matches!(bad("hello"), Some(ForwardedError::Syntax(_))));
-        let broken = urlencoded(&[&leaf]).replace("M", "");
+        let broken = pki::pem_urlencoded(&[&leaf]).replace("M", "");
         assert!(bad(&broken).is_some(), "a damaged PEM body");
     }
 
@@ -289,9 +268,9 @@ mod tests {
         let other = Spec::client("mallory").issue(None).cert;
         let value = format!(
             "By=spiffe://a;Cert=\"{}\",By=spiffe://b;Hash=00;Cert=\"{}\";Chain=\"{}\";Subject=\"CN=alice,O=x\"",
-            urlencoded(&[&other]),
-            urlencoded(&[&leaf]),
-            urlencoded(&[&leaf, &mid]),
+            pki::pem_urlencoded(&[&other]),
+            pki::pem_urlencoded(&[&leaf]),
+            pki::pem_urlencoded(&[&leaf, &mid]),
         );
         let got = parse(ForwardedFormat::Xfcc, value.as_bytes(), None).unwrap().unwrap();
         assert_eq!(der(&got.leaf), der(&leaf), "the nearest proxy's element counts");
@@ -307,16 +286,21 @@ mod tests {
         let bad = |v: &str| parse(ForwardedFormat::Xfcc, v.as_bytes(), None).err();
         assert!(bad("Cert=\"open").is_some(), "an open quote");
         assert!(bad("By").is_some(), "no `=`");
-        let twice = format!("Cert={0};Cert={0}", urlencoded(&[&leaf]));
+        let twice = format!("Cert={0};Cert={0}", pki::pem_urlencoded(&[&leaf]));
         assert!(bad(&twice).is_some(), "Cert twice in one element");
     }
 
     #[test]
     fn long_chains_are_refused() {
         let (leaf, mid, _) = chain();
-        let items: Vec<String> = (0..=MAX_CHAIN).map(|_| b64(&mid)).collect();
+        let items: Vec<String> = (0..=MAX_CHAIN).map(|_| pki::rfc9440(&mid)).collect();
         let joined = items.join(",");
-        let e = parse(ForwardedFormat::Rfc9440, b64(&leaf).as_bytes(), Some(joined.as_bytes())).err();
+        let e = parse(
+            ForwardedFormat::Rfc9440,
+            pki::rfc9440(&leaf).as_bytes(),
+            Some(joined.as_bytes()),
+        )
+        .err();
         assert_eq!(e, Some(ForwardedError::ChainTooLong));
     }
 

@@ -5,7 +5,7 @@
 
 use certgate::pki::Spec;
 
-use crate::support::client::http_request;
+use crate::support::client::{http_request, row_id};
 use crate::support::{Gateway, Response, TestBed};
 
 const ADMIN_KEY: &str = "console-admin-key-0123456789";
@@ -284,17 +284,6 @@ fn start_with_orders(bed: &TestBed, up: &str) -> Gateway {
         "listen:\n  https: \"127.0.0.1:{{https}}\"\n  admin: \"127.0.0.1:{{admin}}\"\n  metrics: \"127.0.0.1:{{metrics}}\"\n  threads: 1\ntls: {{certificate: server.crt, key: server.key}}\nadmin:\n  data_dir: data\napis:\n  - name: orders\n    listen_path: /orders/\n    auth: {{type: token, mutual_tls: true, client_certificates: [bob.crt]}}\n    upstream: {{url: \"http://{up}\"}}\n"
     );
     bed.start_with_env(&yaml, &[("CERTGATE_ADMIN_KEY", ADMIN_KEY)])
-}
-
-/// The id of the first `<td>` cell of the row holding `text`.
-fn row_id(page: &str, text: &str) -> String {
-    let at = page
-        .find(text)
-        .unwrap_or_else(|| panic!("{text} not on the page: {page}"));
-    let row = page[..at].rfind("<tr").unwrap();
-    let cell = &page[row..];
-    let start = cell.find("<td>").unwrap() + 4;
-    cell[start..start + cell[start..].find("</td>").unwrap()].to_string()
 }
 
 #[test]

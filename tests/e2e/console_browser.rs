@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::support::client::http_request;
+use crate::support::client::{http_request, row_id};
 use crate::support::{free_port, Gateway, TestBed};
 
 const ADMIN_KEY: &str = "console-browser-key-0123456789";
@@ -51,17 +51,6 @@ fn screenshots() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// The id in the first cell of the table row holding `text`.
-fn row_id(page: &str, text: &str) -> String {
-    let at = page
-        .find(text)
-        .unwrap_or_else(|| panic!("{text} not on the page: {page}"));
-    let row = page[..at].rfind("<tr").unwrap();
-    let cell = &page[row..];
-    let start = cell.find("<td>").unwrap() + 4;
-    cell[start..start + cell[start..].find("</td>").unwrap()].to_string()
 }
 
 /// Clicks what `selector` finds and waits for the page it leads to (a click only starts a

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use base64::Engine;
 use certgate::echo::{self, EchoHandle};
-use certgate::pki::{Issued, Spec};
+use certgate::pki::{self, Issued, Spec};
 use openssl::x509::X509;
 
 use crate::support::{Gateway, TestBed};
@@ -170,25 +170,6 @@ fn curl(port: u16, source: &str, path: &str, headers: &[String]) -> (u16, serde_
     )
 }
 
-fn rfc9440(c: &X509) -> String {
-    format!(
-        ":{}:",
-        base64::engine::general_purpose::STANDARD.encode(c.to_der().unwrap())
-    )
-}
-
-fn urlencoded(certs: &[&X509]) -> String {
-    let pem: Vec<u8> = certs.iter().flat_map(|c| c.to_pem().unwrap()).collect();
-    let mut out = String::new();
-    for b in pem {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' | b'=' | b'-' | b'.' | b'_' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 fn code(v: &serde_json::Value) -> &str {
     v["code"].as_str().unwrap_or("-")
 }
@@ -253,8 +234,8 @@ fn a_certgate_behind_a_certgate_decides_like_one() {
         through["headers"]["x-client-cert-sha256"],
         w.people["alice"].id().to_hex()
     );
-    assert_eq!(through["headers"]["client-cert"], rfc9440(w.cert("alice")));
-    assert_eq!(through["headers"]["client-cert-chain"], rfc9440(&w.mid.cert));
+    assert_eq!(through["headers"]["client-cert"], pki::rfc9440(w.cert("alice")));
+    assert_eq!(through["headers"]["client-cert-chain"], pki::rfc9440(&w.mid.cert));
     assert!(inner.metric("certgate_forwarded_certificates_total{source=\"trusted\"}") >= 10.0);
 }
 
@@ -262,8 +243,8 @@ fn a_certgate_behind_a_certgate_decides_like_one() {
 fn headers_from_an_untrusted_address_change_nothing() {
     let w = world();
     let g = w.gateway("  trusted_ingress: {from: [\"127.0.0.1\"], format: rfc9440}\n");
-    let alice = format!("Client-Cert: {}", rfc9440(w.cert("alice")));
-    let chain = format!("Client-Cert-Chain: {}", rfc9440(&w.mid.cert));
+    let alice = format!("Client-Cert: {}", pki::rfc9440(w.cert("alice")));
+    let chain = format!("Client-Cert-Chain: {}", pki::rfc9440(&w.mid.cert));
     let sha = format!("X-Client-Cert-Sha256: {}", w.people["alice"].id().to_hex());
     let before = g.metric("certgate_forwarded_certificates_total{source=\"stripped\"}");
     // From 127.0.0.2: no certificate at all, whatever the headers say.
@@ -280,7 +261,7 @@ fn headers_from_an_untrusted_address_change_nothing() {
         assert!(b["headers"][h].is_null(), "{h} reached the upstream: {b}");
     }
     // Underscore spellings are the same variable to CGI-style servers: stripped as well.
-    let sneaky = format!("Client_Cert: {}", rfc9440(w.cert("alice")));
+    let sneaky = format!("Client_Cert: {}", pki::rfc9440(w.cert("alice")));
     let (_, b) = curl(g.http, "127.0.0.2", "/open/x", &[sneaky]);
     assert!(b["headers"]["client_cert"].is_null(), "{b}");
     let after = g.metric("certgate_forwarded_certificates_total{source=\"stripped\"}");
@@ -316,10 +297,14 @@ fn headers_from_an_untrusted_address_change_nothing() {
     let r = c.get(
         untrusted.https,
         "/listed/x",
-        &[("client-cert", &rfc9440(w.cert("alice")))],
+        &[("client-cert", &pki::rfc9440(w.cert("alice")))],
     );
     assert_eq!((r.status, r.json()["code"].as_str()), (403, Some("cert_not_allowed")));
-    let r = c.get(untrusted.https, "/ca/x", &[("client-cert", &rfc9440(w.cert("alice")))]);
+    let r = c.get(
+        untrusted.https,
+        "/ca/x",
+        &[("client-cert", &pki::rfc9440(w.cert("alice")))],
+    );
     assert_eq!(r.status, 200);
     assert_eq!(
         r.json()["headers"]["x-client-cert-sha256"],
@@ -335,8 +320,8 @@ fn each_format_has_its_rows() {
     // RFC 9440, from the trusted address, in the clear.
     let g = w.gateway("  trusted_ingress: {from: [\"127.0.0.0/8\"], format: rfc9440}\n");
     let call = |path: &str, h: &[String]| curl(g.http, "127.0.0.1", path, h);
-    let cc = |c: &X509| format!("Client-Cert: {}", rfc9440(c));
-    let chain = format!("Client-Cert-Chain: {}", rfc9440(mid));
+    let cc = |c: &X509| format!("Client-Cert: {}", pki::rfc9440(c));
+    let chain = format!("Client-Cert-Chain: {}", pki::rfc9440(mid));
     assert_eq!(call("/listed/x", &[cc(alice)]).0, 200);
     assert_eq!(
         code(&call("/listed/x", &[cc(bob), chain.clone()]).1),
@@ -377,7 +362,7 @@ fn each_format_has_its_rows() {
     // AWS ALB: URL-encoded PEM, the leaf then its chain, in X-Amzn-Mtls-Clientcert.
     let g = w.gateway("  trusted_ingress: {from: [\"127.0.0.1\"], format: pem_urlencoded}\n");
     let call = |path: &str, h: &[String]| curl(g.http, "127.0.0.1", path, h);
-    let alb = |certs: &[&X509]| format!("X-Amzn-Mtls-Clientcert: {}", urlencoded(certs));
+    let alb = |certs: &[&X509]| format!("X-Amzn-Mtls-Clientcert: {}", pki::pem_urlencoded(certs));
     assert_eq!(call("/listed/x", &[alb(&[alice])]).0, 200);
     assert_eq!(call("/ca/x", &[alb(&[bob, mid])]).0, 200);
     assert_eq!(code(&call("/listed/x", &[alb(&[bob, mid])]).1), "cert_not_allowed");
@@ -396,9 +381,9 @@ fn each_format_has_its_rows() {
     let xfcc = |leaf: &X509, chain: &[&X509]| {
         format!(
             "X-Forwarded-Client-Cert: By=spiffe://far;Cert=\"{}\",By=spiffe://near;Hash=00;Cert=\"{}\";Chain=\"{}\";Subject=\"CN=x,O=y\"",
-            urlencoded(&[w.cert("mallory")]),
-            urlencoded(&[leaf]),
-            urlencoded(chain)
+            pki::pem_urlencoded(&[w.cert("mallory")]),
+            pki::pem_urlencoded(&[leaf]),
+            pki::pem_urlencoded(chain)
         )
     };
     assert_eq!(

@@ -405,3 +405,15 @@ pub fn http_raw(port: u16, bytes: &[u8]) -> Result<Response, String> {
     tcp.write_all(bytes).map_err(|e| e.to_string())?;
     try_read_response(&mut BufReader::new(tcp))
 }
+
+/// The text of the first cell of the HTML table row holding `text` (the console puts a
+/// record's ID there).
+pub fn row_id(page: &str, text: &str) -> String {
+    let at = page
+        .find(text)
+        .unwrap_or_else(|| panic!("{text} not on the page: {page}"));
+    let row = page[..at].rfind("<tr").expect("a table row");
+    let cell = &page[row..];
+    let start = cell.find("<td>").expect("a cell") + 4;
+    cell[start..start + cell[start..].find("</td>").expect("a closed cell")].to_string()
+}

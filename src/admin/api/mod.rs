@@ -267,16 +267,22 @@ fn non_empty(field: &str, v: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A parsed query string.
-struct Query(Vec<(String, String)>);
+/// A parsed query string or `application/x-www-form-urlencoded` body (the console's forms).
+pub(in crate::admin) struct Query(Vec<(String, String)>);
 
 impl Query {
     fn parse(q: Option<&str>) -> Query {
-        Query(
-            form_urlencoded::parse(q.unwrap_or("").as_bytes())
-                .into_owned()
-                .collect(),
-        )
+        Query::from_bytes(q.unwrap_or("").as_bytes())
+    }
+
+    /// Parses URL-encoded `key=value` pairs.
+    pub(in crate::admin) fn from_bytes(b: &[u8]) -> Query {
+        Query(form_urlencoded::parse(b).into_owned().collect())
+    }
+
+    /// The first non-empty value of `k`, or `""`.
+    pub(in crate::admin) fn value(&self, k: &str) -> &str {
+        self.get(k).unwrap_or("")
     }
 
     fn get(&self, k: &str) -> Option<&str> {

@@ -11,12 +11,14 @@
 mod pages;
 pub mod session;
 
+use std::collections::HashMap;
+
 use http::Method;
 use maud::Markup;
 use serde_json::{json, Value};
 
 use self::session::{cookie, same_secret, set_cookie, Sessions, COOKIE, LOGIN_COOKIE};
-use super::api::{AdminRequest, AdminResponse};
+use super::api::{AdminRequest, AdminResponse, Query};
 use super::ControlPlane;
 
 const CSS: &str = include_str!("console.css");
@@ -96,23 +98,6 @@ impl ConsoleResponse {
     }
 }
 
-/// A form's fields.
-struct Form(Vec<(String, String)>);
-
-impl Form {
-    fn parse(body: &[u8]) -> Form {
-        Form(form_urlencoded::parse(body).into_owned().collect())
-    }
-
-    fn get(&self, name: &str) -> &str {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    }
-}
-
 impl Console {
     /// Answers one console request on `cp`.
     pub fn handle(&self, cp: &ControlPlane, req: &ConsoleRequest<'_>) -> ConsoleResponse {
@@ -145,7 +130,7 @@ impl Console {
                 pages::message("Refused", "A form from another site cannot change anything here.", None),
             );
         }
-        let form = Form::parse(req.body);
+        let form = Query::from_bytes(req.body);
         let session_id = cookie(req.cookie, COOKIE);
         let session = session_id.and_then(|id| self.sessions.get(id));
         match (req.method, segs.as_slice(), session) {
@@ -157,7 +142,7 @@ impl Console {
                 401,
                 pages::message("Signed out", "Sign in with the admin key first.", None),
             ),
-            (&Method::POST, _, Some(s)) if !same_secret(form.get("csrf"), &s.csrf) => ConsoleResponse::page(
+            (&Method::POST, _, Some(s)) if !same_secret(form.value("csrf"), &s.csrf) => ConsoleResponse::page(
                 403,
                 pages::message(
                     "Refused",
@@ -172,14 +157,14 @@ impl Console {
                 ConsoleResponse::redirect("/ui/login").with_cookie(set_cookie(COOKIE, "", req.tls, Some(0)))
             }
             (&Method::GET, ["certificates"], Some(s)) => {
-                let query = Form::parse(req.query.unwrap_or("").as_bytes());
-                self.certificates(cp, &s.csrf, &query, None, query.get("created"), 200)
+                let query = Query::from_bytes(req.query.unwrap_or("").as_bytes());
+                self.certificates(cp, &s.csrf, &query, None, query.value("created"), 200)
             }
             (&Method::POST, ["certificates"], Some(s)) => self.upload(cp, &s.csrf, &form),
             (&Method::GET, ["certificates", id], Some(s)) => self.certificate(cp, &s.csrf, id, None),
             (&Method::POST, ["certificates", id], Some(s)) => self.edit(cp, &s.csrf, id, &form),
             (&Method::POST, ["certificates", id, "delete"], Some(s)) => {
-                if form.get("confirm") != "yes" {
+                if form.value("confirm") != "yes" {
                     return self.certificate(cp, &s.csrf, id, Some("Tick the box to confirm the deletion."));
                 }
                 let a = call(cp, Method::DELETE, &format!("/certificates/{id}"), None, Vec::new());
@@ -235,12 +220,12 @@ impl Console {
         ))
     }
 
-    fn login(&self, cp: &ControlPlane, req: &ConsoleRequest<'_>, form: &Form) -> ConsoleResponse {
+    fn login(&self, cp: &ControlPlane, req: &ConsoleRequest<'_>, form: &Query) -> ConsoleResponse {
         let nonce = cookie(req.cookie, LOGIN_COOKIE).unwrap_or("");
-        if nonce.is_empty() || !same_secret(form.get("csrf"), nonce) {
+        if nonce.is_empty() || !same_secret(form.value("csrf"), nonce) {
             return self.login_page(req, Some("The sign-in form expired; try again."), 403);
         }
-        if !same_secret(form.get("key"), &cp.admin_key) {
+        if !same_secret(form.value("key"), &cp.admin_key) {
             return self.login_page(req, Some("The admin key is not valid."), 401);
         }
         let (id, _) = self.sessions.start();
@@ -253,15 +238,15 @@ impl Console {
         &self,
         cp: &ControlPlane,
         csrf: &str,
-        filters: &Form,
+        filters: &Query,
         error: Option<&str>,
         created: &str,
         status: u16,
     ) -> ConsoleResponse {
         let mut q = form_urlencoded::Serializer::new(String::new());
         for name in ["organisation", "expiring_within_days"] {
-            if !filters.get(name).is_empty() {
-                q.append_pair(name, filters.get(name));
+            if !filters.value(name).is_empty() {
+                q.append_pair(name, filters.value(name));
             }
         }
         let q = q.finish();
@@ -276,20 +261,20 @@ impl Console {
         let list_error = (a.status != 200).then(|| error_of(&a));
         let view = pages::CertificatesView {
             list: a.body.as_ref().unwrap_or(&Value::Null),
-            organisation: filters.get("organisation"),
-            expiring: filters.get("expiring_within_days"),
+            organisation: filters.value("organisation"),
+            expiring: filters.value("expiring_within_days"),
             error: error.or(list_error.as_deref()),
             created: (!created.is_empty()).then_some(created),
         };
         ConsoleResponse::page(status, pages::certificates(&view, csrf, crate::clock::now_unix()))
     }
 
-    fn upload(&self, cp: &ControlPlane, csrf: &str, form: &Form) -> ConsoleResponse {
+    fn upload(&self, cp: &ControlPlane, csrf: &str, form: &Query) -> ConsoleResponse {
         let mut q = form_urlencoded::Serializer::new(String::new());
-        if !form.get("name").trim().is_empty() {
-            q.append_pair("name", form.get("name").trim());
+        if !form.value("name").trim().is_empty() {
+            q.append_pair("name", form.value("name").trim());
         }
-        for org in organisations(form.get("organisations")) {
+        for org in comma_list(form.value("organisations")) {
             q.append_pair("organisation", &org);
         }
         let a = call(
@@ -297,13 +282,13 @@ impl Console {
             Method::POST,
             "/certificates",
             Some(q.finish()),
-            form.get("pem").as_bytes().to_vec(),
+            form.value("pem").as_bytes().to_vec(),
         );
         if a.status == 201 {
             let id = a.body.as_ref().and_then(|b| b["id"].as_str()).unwrap_or("").to_string();
             return ConsoleResponse::redirect(&format!("/ui/certificates?created={id}"));
         }
-        self.certificates(cp, csrf, &Form(Vec::new()), Some(&error_of(&a)), "", a.status)
+        self.certificates(cp, csrf, &Query::from_bytes(b""), Some(&error_of(&a)), "", a.status)
     }
 
     fn certificate(&self, cp: &ControlPlane, csrf: &str, id: &str, error: Option<&str>) -> ConsoleResponse {
@@ -320,10 +305,10 @@ impl Console {
         }
     }
 
-    fn edit(&self, cp: &ControlPlane, csrf: &str, id: &str, form: &Form) -> ConsoleResponse {
+    fn edit(&self, cp: &ControlPlane, csrf: &str, id: &str, form: &Query) -> ConsoleResponse {
         let patch = json!({
-            "name": form.get("name").trim(),
-            "organisations": organisations(form.get("organisations")),
+            "name": form.value("name").trim(),
+            "organisations": comma_list(form.value("organisations")),
         });
         let body = serde_json::to_vec(&patch).unwrap_or_default();
         let a = call(cp, Method::PATCH, &format!("/certificates/{id}"), None, body);
@@ -451,16 +436,15 @@ impl Console {
         };
         let mut list = c.list.map(|(path, key)| rows(path, key)).unwrap_or_default();
         // IDs that name an organisation, app or product are shown with its name.
-        let mut names = std::collections::HashMap::new();
+        let mut names = HashMap::new();
         for (path, key) in [
             ("/organisations", "organisations"),
             ("/apps", "apps"),
             ("/products", "products"),
         ] {
-            for r in rows(path, key) {
-                if let (Some(id), Some(name)) = (r["id"].as_str(), r["name"].as_str()) {
-                    names.insert(id.to_string(), format!("{name} ({id})"));
-                }
+            for (id, name) in self::names(cp, path, key) {
+                let shown = format!("{name} ({id})");
+                names.insert(id, shown);
             }
         }
         for row in &mut list {
@@ -545,39 +529,39 @@ impl Console {
     }
 
     /// A create form, as the API's JSON.
-    fn create(&self, cp: &ControlPlane, csrf: &str, screen: &str, form: &Form) -> ConsoleResponse {
+    fn create(&self, cp: &ControlPlane, csrf: &str, screen: &str, form: &Query) -> ConsoleResponse {
         let Some(c) = CATALOGUE.iter().find(|c| c.screen == screen && !c.create.is_empty()) else {
             return ConsoleResponse::page(404, pages::message("Not found", "No such page.", Some(csrf)));
         };
-        let list = |name: &str| organisations(form.get(name));
+        let list = |name: &str| comma_list(form.value(name));
         let body = match screen {
-            "organisations" => json!({"name": form.get("name")}),
+            "organisations" => json!({"name": form.value("name")}),
             "products" => json!({
-                "name": form.get("name"),
+                "name": form.value("name"),
                 "apis": list("apis"),
-                "auth": form.get("auth"),
-                "certificate_mode": form.get("certificate_mode"),
-                "bind_certificate_to_token": form.get("bind_certificate_to_token") == "yes",
+                "auth": form.value("auth"),
+                "certificate_mode": form.value("certificate_mode"),
+                "bind_certificate_to_token": form.value("bind_certificate_to_token") == "yes",
             }),
-            "apps" => json!({"name": form.get("name"), "organisation": form.get("organisation")}),
+            "apps" => json!({"name": form.value("name"), "organisation": form.value("organisation")}),
             "access-requests" => {
-                let mut b = json!({"app": form.get("app"), "product": form.get("product")});
-                if !form.get("certificate").trim().is_empty() {
-                    b["certificate"] = json!(form.get("certificate"));
+                let mut b = json!({"app": form.value("app"), "product": form.value("product")});
+                if !form.value("certificate").trim().is_empty() {
+                    b["certificate"] = json!(form.value("certificate"));
                 }
                 b
             }
             "keys" => {
                 let mut b = json!({"apis": list("apis"), "bound_certificates": list("bound_certificates")});
-                if !form.get("expires_at").trim().is_empty() {
-                    b["expires_at"] = json!(form.get("expires_at").trim());
+                if !form.value("expires_at").trim().is_empty() {
+                    b["expires_at"] = json!(form.value("expires_at").trim());
                 }
                 b
             }
             _ => Value::Null,
         };
         let raw = match screen {
-            "crls" => form.get("pem").as_bytes().to_vec(),
+            "crls" => form.value("pem").as_bytes().to_vec(),
             _ => serde_json::to_vec(&body).unwrap_or_default(),
         };
         let a = call(cp, Method::POST, c.create, None, raw);
@@ -608,19 +592,7 @@ impl Console {
                 pages::message("Not ready", "The gateway has not started yet.", Some(csrf)),
             );
         };
-        let certs = call(cp, Method::GET, "/certificates", None, Vec::new());
-        let names: std::collections::HashMap<String, String> = certs
-            .body
-            .and_then(|b| b["certificates"].as_array().cloned())
-            .unwrap_or_default()
-            .iter()
-            .map(|c| {
-                (
-                    c["id"].as_str().unwrap_or("").to_string(),
-                    c["name"].as_str().unwrap_or("").to_string(),
-                )
-            })
-            .collect();
+        let names = names(cp, "/certificates", "certificates");
         let named = |id: String| (names.get(&id).cloned().unwrap_or_else(|| "(from a file)".into()), id);
         let list: Vec<pages::ApiView> = snap
             .apis
@@ -709,17 +681,21 @@ impl Console {
     }
 }
 
+/// The names of the records the list at `path` (under `key`) holds, by ID.
+fn names(cp: &ControlPlane, path: &str, key: &str) -> HashMap<String, String> {
+    let a = call(cp, Method::GET, path, None, Vec::new());
+    a.body
+        .and_then(|b| b[key].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| Some((r["id"].as_str()?.to_string(), r["name"].as_str()?.to_string())))
+        .collect()
+}
+
 /// Writes each certificate's organisations as "name (id)".
 fn name_organisations(cp: &ControlPlane, certs: Option<&mut Vec<Value>>) {
     let Some(certs) = certs else { return };
-    let orgs = call(cp, Method::GET, "/organisations", None, Vec::new());
-    let names: std::collections::HashMap<String, String> = orgs
-        .body
-        .and_then(|b| b["organisations"].as_array().cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|o| Some((o["id"].as_str()?.to_string(), o["name"].as_str()?.to_string())))
-        .collect();
+    let names = names(cp, "/organisations", "organisations");
     for c in certs {
         if let Some(list) = c["organisations"].as_array_mut() {
             for o in list {
@@ -751,7 +727,7 @@ fn error_of(a: &AdminResponse) -> String {
 }
 
 /// A comma-separated list, trimmed, empty entries dropped.
-fn organisations(text: &str) -> Vec<String> {
+fn comma_list(text: &str) -> Vec<String> {
     text.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())

@@ -100,9 +100,10 @@ pub fn cookie<'h>(header: Option<&'h str>, name: &str) -> Option<&'h str> {
     })
 }
 
-/// Compares two secrets in constant time (by their SHA-256).
-pub fn same_secret(a: &str, b: &str) -> bool {
-    openssl::memcmp::eq(&sha256(a.as_bytes()), &sha256(b.as_bytes()))
+/// Compares two secrets in constant time: their SHA-256s, so neither the length nor the
+/// bytes leak (the admin API's key check and the console's tokens alike).
+pub fn same_secret(a: impl AsRef<[u8]>, b: impl AsRef<[u8]>) -> bool {
+    openssl::memcmp::eq(&sha256(a.as_ref()), &sha256(b.as_ref()))
 }
 
 #[cfg(test)]
