@@ -138,7 +138,7 @@ impl AdminApp {
         if let Err(a) = self.check_client(session) {
             return json_response(a);
         }
-        let body = match read_body(session, MAX_BODY).await {
+        let body = match read_body(session, body_limit(session)).await {
             Ok(b) => b,
             Err(a) => return json_response(a),
         };
@@ -151,6 +151,7 @@ impl AdminApp {
             req.uri.query().map(String::from),
         );
         let (cookie, origin, fetch_site) = (header("cookie"), header("origin"), header("sec-fetch-site"));
+        let content_type = header("content-type");
         let host = req
             .uri
             .authority()
@@ -168,6 +169,7 @@ impl AdminApp {
                     origin: origin.as_deref(),
                     fetch_site: fetch_site.as_deref(),
                     host: host.as_deref(),
+                    content_type: content_type.as_deref(),
                     body: &body,
                     tls,
                 },
@@ -208,10 +210,12 @@ fn json_response(answer: AdminResponse) -> Response<Vec<u8>> {
     b.body(body).unwrap_or_default()
 }
 
-/// The largest body this call may send: CRLs are large, everything else is small JSON.
+/// The largest body this call may send: CRLs are large (through the API or the console),
+/// everything else is small JSON or a small form.
 fn body_limit(session: &ServerSession) -> usize {
     let req = session.req_header();
-    if req.method == http::Method::POST && req.uri.path().trim_end_matches('/') == "/crls" {
+    let path = req.uri.path().trim_end_matches('/');
+    if req.method == http::Method::POST && (path == "/crls" || path == "/ui/crls") {
         MAX_CRL_BODY
     } else {
         MAX_BODY

@@ -1,12 +1,16 @@
-//! The operator console (SPEC §13), first slice, over plain HTTP requests: sign-in and the
-//! session cookie, CSRF and cross-site refusals, the security headers, and the certificate
-//! screens (list with expiry at a glance, upload with name and organisations, details,
-//! edit, delete) going through the admin API's own code. (Browser tests: issue 17.)
+//! The operator console (SPEC §13) over plain HTTP requests, as a browser without
+//! JavaScript sends them: sign-in and the session cookie, CSRF and cross-site refusals, the
+//! security headers, the certificate screens (list with expiry at a glance, upload pasted
+//! or as a file, details, edit, delete), the product → app → request → approval → grant
+//! flow against the gateway, keys, CRLs (pasted or a DER file), APIs and status — every
+//! action through the admin API's own code. The browser test is `console_browser.rs`; the
+//! status screen's fleet line is tested in `fleet.rs`.
 
 use certgate::pki::Spec;
 
 use crate::support::client::{http_request, row_id};
-use crate::support::{Gateway, Response, TestBed};
+use crate::support::console::Browser;
+use crate::support::{Gateway, TestBed};
 
 const ADMIN_KEY: &str = "console-admin-key-0123456789";
 
@@ -17,76 +21,10 @@ fn start() -> (TestBed, Gateway) {
     (bed, g)
 }
 
-/// A browser's worth of state: its cookies.
-#[derive(Default)]
-struct Browser {
-    cookies: Vec<(String, String)>,
-}
-
-impl Browser {
-    fn send(
-        &mut self,
-        g: &Gateway,
-        method: &str,
-        path: &str,
-        form: &[(&str, &str)],
-        extra: &[(&str, &str)],
-    ) -> Response {
-        let cookie = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let mut headers: Vec<(&str, &str)> = vec![("Content-Type", "application/x-www-form-urlencoded")];
-        if !cookie.is_empty() {
-            headers.push(("Cookie", &cookie));
-        }
-        headers.extend_from_slice(extra);
-        let r = http_request(g.admin, method, path, &headers, body.as_bytes());
-        for (k, v) in &r.headers {
-            if k.eq_ignore_ascii_case("set-cookie") {
-                let (pair, _) = v.split_once(';').unwrap_or((v, ""));
-                let (name, value) = pair.split_once('=').unwrap();
-                self.cookies.retain(|(n, _)| n != name);
-                if !value.is_empty() {
-                    self.cookies.push((name.to_string(), value.to_string()));
-                }
-            }
-        }
-        r
-    }
-
-    fn get(&mut self, g: &Gateway, path: &str) -> Response {
-        self.send(g, "GET", path, &[], &[])
-    }
-
-    fn post(&mut self, g: &Gateway, path: &str, form: &[(&str, &str)]) -> Response {
-        self.send(g, "POST", path, form, &[])
-    }
-
-    /// The hidden `csrf` field of the page.
-    fn csrf(page: &Response) -> String {
-        let text = page.text();
-        let at = text.find("name=\"csrf\" value=\"").expect("a form with a CSRF token");
-        text[at + 19..at + 19 + 64].to_string()
-    }
-
-    fn sign_in(&mut self, g: &Gateway) -> String {
-        let login = self.get(g, "/ui/login");
-        let r = self.post(g, "/ui/login", &[("csrf", &Self::csrf(&login)), ("key", ADMIN_KEY)]);
-        assert_eq!(r.status, 303, "{}", r.text());
-        Self::csrf(&self.get(g, "/ui/certificates"))
-    }
-}
-
 #[test]
 fn sign_in_sessions_and_the_security_headers() {
     let (_bed, g) = start();
-    let mut b = Browser::default();
+    let mut b = Browser::new(ADMIN_KEY);
     // Without a session: to the sign-in page; a POST is 401.
     let r = b.get(&g, "/ui/certificates");
     assert_eq!((r.status, r.header("location")), (303, Some("/ui/login")));
@@ -122,7 +60,7 @@ fn sign_in_sessions_and_the_security_headers() {
     assert!(r.text().contains("The admin key is not valid."));
     assert!(!r.text().contains("wrong-key-guess-123"));
     // A sign-in without the form's token is refused.
-    let mut other = Browser::default();
+    let mut other = Browser::new(ADMIN_KEY);
     assert_eq!(other.post(&g, "/ui/login", &[("key", ADMIN_KEY)]).status, 403);
 
     // The right key: a session cookie, HttpOnly and SameSite=Strict.
@@ -149,10 +87,9 @@ fn sign_in_sessions_and_the_security_headers() {
     );
 
     // Sign-out ends the session, server side: the old cookie no longer works.
-    let stolen = b.cookies.clone();
+    let mut replay = b.clone();
     let csrf = Browser::csrf(&page);
     assert_eq!(b.post(&g, "/ui/logout", &[("csrf", &csrf)]).status, 303);
-    let mut replay = Browser { cookies: stolen };
     assert_eq!(replay.get(&g, "/ui/certificates").header("location"), Some("/ui/login"));
     // The JSON API still wants its bearer key; a console cookie is no credential there.
     assert_eq!(replay.get(&g, "/certificates").status, 401);
@@ -161,7 +98,7 @@ fn sign_in_sessions_and_the_security_headers() {
 #[test]
 fn certificates_upload_edit_and_delete_through_the_api() {
     let (bed, g) = start();
-    let mut b = Browser::default();
+    let mut b = Browser::new(ADMIN_KEY);
     let csrf = b.sign_in(&g);
     let ca = Spec::ca("console CA 2").issue(None);
     let alice = Spec::client("alice").issue(Some(&ca));
@@ -295,7 +232,7 @@ fn a_managed_product_approved_in_the_console_lets_exactly_its_certificate_call()
     bob.write(bed.path(), "bob");
     let up = certgate::echo::start_plain("console-up").unwrap();
     let g = start_with_orders(&bed, &up.addr.to_string());
-    let mut b = Browser::default();
+    let mut b = Browser::new(ADMIN_KEY);
     let csrf = b.sign_in(&g);
 
     assert_eq!(
@@ -348,6 +285,12 @@ fn a_managed_product_approved_in_the_console_lets_exactly_its_certificate_call()
     assert_eq!(r.status, 303, "{}", r.text());
     let requests = b.get(&g, "/ui/access-requests").text();
     let request = row_id(&requests, "Approve");
+    // Its details: who asked for what, by name, and the way to decide.
+    let details = b.get(&g, &format!("/ui/access-requests/{request}")).text();
+    for shown in ["Shop", "Orders", "pending", "/approve", "(managed)", "token bound"] {
+        assert!(details.contains(shown), "{shown}: {details}");
+    }
+    assert_eq!(b.get(&g, "/ui/access-requests/req_nope").status, 404);
     // A bad product is the API's message beside the form.
     let r = b.post(
         &g,
@@ -370,10 +313,14 @@ fn a_managed_product_approved_in_the_console_lets_exactly_its_certificate_call()
         &[("csrf", &csrf)],
     );
     assert_eq!(approved.status, 200, "{}", approved.text());
-    let page = approved.text();
-    let at = page.find("<code id=\"token\">").expect("the token, shown once") + 17;
-    let token = page[at..at + page[at..].find('<').unwrap()].to_string();
-    assert!(token.len() >= 32, "{token}");
+    let token = shown_token(&approved.text());
+    // The request now names its grant, bound to alice; the token is not on it.
+    let details = b.get(&g, &format!("/ui/access-requests/{request}")).text();
+    assert!(details.contains("approved") && details.contains("grant_"), "{details}");
+    assert!(
+        details.contains(&alice.id().to_hex()) && !details.contains(&token),
+        "{details}"
+    );
     assert!(
         !b.get(&g, "/ui/access-requests").text().contains(&token),
         "never shown again"
@@ -412,7 +359,7 @@ fn the_apis_status_and_crl_screens() {
     let bob = Spec::client("bob").issue(Some(&ca));
     bob.write(bed.path(), "bob");
     let g = start_with_orders(&bed, "127.0.0.1:1");
-    let mut b = Browser::default();
+    let mut b = Browser::new(ADMIN_KEY);
     let csrf = b.sign_in(&g);
 
     let apis = b.get(&g, "/ui/apis").text();
@@ -456,4 +403,179 @@ fn the_apis_status_and_crl_screens() {
         .with_cert(&bob)
         .get(g.https, "/orders/x", &[("authorization", "Bearer x")]);
     assert_eq!(r.code(), "cert_revoked");
+}
+
+/// The token a page shows once (`<code id="token">`).
+fn shown_token(page: &str) -> String {
+    let at = page.find("<code id=\"token\">").expect("the token, shown once") + 17;
+    let token = page[at..at + page[at..].find('<').unwrap()].to_string();
+    assert!(token.len() >= 32, "{token}");
+    token
+}
+
+fn api(g: &Gateway, method: &str, path: &str) -> crate::support::Response {
+    http_request(
+        g.admin,
+        method,
+        path,
+        &[("Authorization", &format!("Bearer {ADMIN_KEY}"))],
+        b"",
+    )
+}
+
+#[test]
+fn pem_and_crl_files_upload_as_multipart_forms() {
+    let bed = TestBed::new("console files CA");
+    let ca = Spec::ca("console files clients").issue(None);
+    let bob = Spec::client("bob").issue(Some(&ca));
+    bob.write(bed.path(), "bob");
+    let g = start_with_orders(&bed, "127.0.0.1:1");
+    let mut b = Browser::new(ADMIN_KEY);
+    let csrf = b.sign_in(&g);
+    let ca_pem = ca.cert_pem();
+    let ca_id = ca.id().to_hex();
+
+    // A multipart form without the session's token changes nothing either.
+    let r = b.post_multipart(
+        &g,
+        "/ui/certificates",
+        &[("name", "CA")],
+        &[("pem_file", "ca.pem", &ca_pem)],
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    // A file and a pasted PEM at once could mean two things: refused.
+    let r = b.post_multipart(
+        &g,
+        "/ui/certificates",
+        &[("csrf", &csrf), ("pem", "-----BEGIN CERTIFICATE-----")],
+        &[("pem_file", "ca.pem", &ca_pem)],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("not both"), "{}", r.text());
+    assert_eq!(api(&g, "GET", &format!("/certificates/{ca_id}")).status, 404);
+    // A file that holds no certificate: the API's message beside the form.
+    let r = b.post_multipart(
+        &g,
+        "/ui/certificates",
+        &[("csrf", &csrf), ("name", "Junk")],
+        &[("pem_file", "junk.pem", b"not a certificate\n")],
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("class=\"error\""), "{}", r.text());
+    // The file, with a name (and the empty text area a browser also sends).
+    let r = b.post_multipart(
+        &g,
+        "/ui/certificates",
+        &[
+            ("csrf", &csrf),
+            ("name", "Client CA"),
+            ("organisations", ""),
+            ("pem", ""),
+        ],
+        &[("pem_file", "ca.pem", &ca_pem)],
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(
+        api(&g, "GET", &format!("/certificates/{ca_id}")).json()["name"],
+        "Client CA"
+    );
+
+    // The CRL as a DER file (binary): loaded, and bob is refused at once.
+    let now = certgate::clock::now_unix();
+    let der = certgate::pki::crl(&ca, &[&bob.cert], now - 60, now + 3600)
+        .unwrap()
+        .to_der()
+        .unwrap();
+    let r = b.post_multipart(
+        &g,
+        "/ui/crls",
+        &[("csrf", &csrf), ("pem", "")],
+        &[("crl_file", "ca.crl", &der)],
+    );
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert!(b.get(&g, "/ui/crls").text().contains("CN=console files clients"));
+    let r = bed
+        .client()
+        .with_cert(&bob)
+        .get(g.https, "/orders/x", &[("authorization", "Bearer x")]);
+    assert_eq!(r.code(), "cert_revoked");
+
+    // A multipart body cut short: a clear 400, nothing changed.
+    let cut = b"--zz\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc";
+    let r = b.send_body(
+        &g,
+        "POST",
+        "/ui/organisations",
+        "multipart/form-data; boundary=zz",
+        cut,
+        &[],
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("could not be read"), "{}", r.text());
+    assert_eq!(
+        api(&g, "GET", "/organisations").json()["organisations"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn keys_are_issued_listed_and_revoked_in_the_console() {
+    let bed = TestBed::new("console keys CA");
+    let ca = Spec::ca("console keys clients").issue(None);
+    let bob = Spec::client("bob").issue(Some(&ca));
+    bob.write(bed.path(), "bob");
+    let up = certgate::echo::start_plain("console-keys-up").unwrap();
+    let g = start_with_orders(&bed, &up.addr.to_string());
+    let mut b = Browser::new(ADMIN_KEY);
+    let csrf = b.sign_in(&g);
+    assert!(b.get(&g, "/ui/keys").text().contains("None yet."));
+
+    // An unknown API: the API's message beside the form.
+    let r = b.post(&g, "/ui/keys", &[("csrf", &csrf), ("apis", "nope")]);
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("class=\"error\""), "{}", r.text());
+    let r = b.post(
+        &g,
+        "/ui/keys",
+        &[
+            ("csrf", &csrf),
+            ("apis", "orders"),
+            ("bound_certificates", ""),
+            ("expires_at", ""),
+        ],
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let token = shown_token(&r.text());
+    let call = || {
+        bed.client()
+            .with_cert(&bob)
+            .get(g.https, "/orders/x", &[("authorization", &format!("Bearer {token}"))])
+            .verdict()
+    };
+    assert_eq!(call(), (200, String::new()));
+
+    // Listed by the API and the console, never with the token or its hash.
+    let keys = api(&g, "GET", "/keys");
+    assert_eq!(keys.status, 200);
+    let listed = keys.json()["keys"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let id = listed[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(listed[0]["apis"], serde_json::json!(["orders"]));
+    assert_eq!(listed[0]["expired"], false);
+    assert!(listed[0].get("token").is_none() && listed[0].get("token_sha256").is_none());
+    assert!(!keys.text().contains(&token));
+    let page = b.get(&g, "/ui/keys").text();
+    assert!(page.contains(&id) && !page.contains(&token), "{page}");
+
+    // Revoking needs the session's token; then the key stops working at once.
+    assert_eq!(b.post(&g, &format!("/ui/keys/{id}/revoke"), &[]).status, 403);
+    assert_eq!(call().0, 200);
+    let r = b.post(&g, &format!("/ui/keys/{id}/revoke"), &[("csrf", &csrf)]);
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(call(), (403, "token_invalid".into()));
+    assert_eq!(api(&g, "GET", "/keys").json()["keys"], serde_json::json!([]));
+    assert_eq!(api(&g, "DELETE", &format!("/keys/{id}")).status, 404);
+    let r = b.post(&g, &format!("/ui/keys/{id}/revoke"), &[("csrf", &csrf)]);
+    assert_eq!(r.status, 404);
+    assert!(r.text().contains("no key"), "{}", r.text());
 }

@@ -172,12 +172,24 @@ async fn the_console_in_a_browser() {
         .send_keys(&org)
         .await
         .unwrap();
-    let pem = String::from_utf8(alice.cert_pem()).unwrap();
-    c.find(css("#pem")).await.unwrap().send_keys(&pem).await.unwrap();
+    // The PEM as a file, the way an operator picks one (the paste box is tested over HTTP).
+    let pem_file = bed.file("alice-upload.pem");
+    std::fs::write(&pem_file, alice.cert_pem()).unwrap();
+    c.find(css("#pem_file"))
+        .await
+        .unwrap()
+        .send_keys(pem_file.to_str().unwrap())
+        .await
+        .unwrap();
     submit().await;
     let page = c.source().await.unwrap();
     assert!(page.contains("Uploaded") && page.contains("Alice"), "{page}");
     shot("03-certificates").await;
+    c.goto(&format!("{base}/ui/certificates/{}", alice.id().to_hex()))
+        .await
+        .unwrap();
+    assert!(wait_text(&c, "Alice").await.contains("Delete"));
+    shot("04-certificate-details").await;
 
     // A managed product with binding, an app, a request.
     c.goto(&format!("{base}/ui/products")).await.unwrap();
@@ -204,7 +216,7 @@ async fn the_console_in_a_browser() {
     submit().await;
     let page = c.source().await.unwrap();
     assert!(page.contains("<td>Orders</td>"), "{page}");
-    shot("04-products").await;
+    shot("05-products").await;
     c.goto(&format!("{base}/ui/apps")).await.unwrap();
     c.find(css("#name")).await.unwrap().send_keys("Shop").await.unwrap();
     c.find(css("#organisation"))
@@ -214,9 +226,14 @@ async fn the_console_in_a_browser() {
         .await
         .unwrap();
     submit().await;
+    shot("06-apps").await;
     c.goto(&format!("{base}/ui/access-requests")).await.unwrap();
     submit().await;
-    shot("05-access-requests").await;
+    shot("07-access-requests").await;
+    let request = row_id(&c.source().await.unwrap(), "Approve");
+    c.goto(&format!("{base}/ui/access-requests/{request}")).await.unwrap();
+    assert!(wait_text(&c, "Shop").await.contains("pending"));
+    shot("08-access-request-details").await;
 
     // Approve: the token, once.
     click_through(&c, "form[action$='/approve'] button").await;
@@ -230,7 +247,7 @@ async fn the_console_in_a_browser() {
         Err(_) => panic!("no token shown: {}", c.source().await.unwrap()),
     };
     assert!(token.len() >= 32, "{token}");
-    shot("06-approved-token-once").await;
+    shot("09-approved-token-once").await;
     let call = |who: &certgate::pki::Issued| {
         let auth = format!("Bearer {token}");
         bed.client()
@@ -245,7 +262,7 @@ async fn the_console_in_a_browser() {
 
     // Revoke: refused at once.
     c.goto(&format!("{base}/ui/grants")).await.unwrap();
-    shot("07-grants").await;
+    shot("10-grants").await;
     click_through(&c, "form[action$='/revoke'] button").await;
     assert!(c.source().await.unwrap().contains("revoked"));
     assert_ne!(call(&alice).0, 200);
@@ -274,11 +291,33 @@ async fn the_console_in_a_browser() {
     let names = organisations(&g);
     assert_eq!(names, vec!["Acme".to_string()], "nothing was created: {names:?}");
 
+    // A key, issued with its token shown once.
+    c.goto(&format!("{base}/ui/keys")).await.unwrap();
+    c.find(css("#apis")).await.unwrap().send_keys("orders").await.unwrap();
+    c.find(css("#expires_at"))
+        .await
+        .unwrap()
+        .send_keys("2099-01-01T00:00:00Z")
+        .await
+        .unwrap();
+    submit().await;
+    match c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(css("#token"))
+        .await
+    {
+        Ok(_) => {}
+        Err(_) => panic!("no key token shown: {}", c.source().await.unwrap()),
+    }
+    assert!(c.source().await.unwrap().contains("2099-01-01T00:00:00Z"));
+    shot("11-keys").await;
+
     // The read-only screens.
     for (path, name) in [
-        ("/ui/apis", "08-apis"),
-        ("/ui/status", "09-status"),
-        ("/ui/crls", "10-crls"),
+        ("/ui/apis", "12-apis"),
+        ("/ui/status", "13-status"),
+        ("/ui/crls", "14-crls"),
     ] {
         c.goto(&format!("{base}{path}")).await.unwrap();
         let page = wait_text(&c, "<h1>").await;

@@ -12,6 +12,7 @@ use certgate::pki::{Issued, Spec};
 use serde_json::{json, Value};
 
 use crate::support::client::{call, http_request, Response};
+use crate::support::console::Browser;
 use crate::support::redis::{Redis, RedisTls};
 use crate::support::{Gateway, TestBed};
 
@@ -705,5 +706,34 @@ fn a_crl_uploaded_on_one_member_is_enforced_by_the_others() {
             .unwrap()
             .starts_with("admin API upload"),
         "{on_b}"
+    );
+}
+
+/// SPEC §13: the console's status screen says whether this member is in step with the
+/// fleet, at which revision, and says so when Redis is gone.
+#[test]
+fn the_console_status_screen_shows_the_fleet_connection() {
+    let mut f = start_fleet(1);
+    let g = &f.members[0];
+    let mut b = Browser::new(ADMIN_KEY);
+    b.sign_in(g);
+    let revision = || g.metric("certgate_fleet_revision") as u64;
+    let before = revision();
+    let status = b.get(g, "/ui/status").text();
+    assert!(
+        status.contains(&format!("member of `e2e`: connected, revision {before}")),
+        "{status}"
+    );
+    ok(g, "POST", "/organisations", json!({"name": "acme"}), 201);
+    wait_for(|| revision() > before, "the revision moves");
+    let after = revision();
+    let status = b.get(g, "/ui/status").text();
+    assert!(status.contains(&format!("connected, revision {after}")), "{status}");
+    f.redis.kill();
+    wait_for(|| g.metric("certgate_fleet_connected") == 0.0, "the member notices");
+    let status = b.get(g, "/ui/status").text();
+    assert!(
+        status.contains(&format!("NOT connected (serving its last state), revision {after}")),
+        "{status}"
     );
 }

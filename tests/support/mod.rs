@@ -6,6 +6,7 @@
 
 pub mod bed;
 pub mod client;
+pub mod console;
 pub mod gateway;
 pub mod hostile;
 pub mod ocsp;

@@ -1,12 +1,14 @@
-//! `/keys`: tokens issued directly, with APIs, expiry and bound certificates.
+//! `/keys`: tokens issued directly, with APIs, expiry and bound certificates; listed (never
+//! with the token or its hash) and revoked by deleting them.
 
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{new_id, new_token, ok, parse_json, put, rfc3339, AdminResponse, ApiError};
 use crate::admin::records::*;
 use crate::admin::state::kind;
 use crate::admin::ControlPlane;
+use crate::admin::Write;
 use crate::certs::CertId;
 use crate::clock::now_unix;
 
@@ -74,4 +76,45 @@ impl ControlPlane {
             Ok((ok(201, out)?, vec![write]))
         })
     }
+
+    /// `GET /keys`: every key, oldest first (what it opens, its binding and expiry).
+    pub(super) fn list_keys(&self) -> Result<AdminResponse, ApiError> {
+        let s = self.state.lock();
+        let mut keys: Vec<&Key> = s.keys.values().collect();
+        keys.sort_by_key(|k| (k.created_at, k.id.clone()));
+        let now = now_unix();
+        let keys: Vec<Value> = keys.into_iter().map(|k| key_json(k, now)).collect();
+        ok(200, json!({ "keys": keys }))
+    }
+
+    /// `DELETE /keys/{id}`: the key's token stops working at the compile this triggers.
+    pub(super) fn delete_key(&self, id: &str) -> Result<AdminResponse, ApiError> {
+        self.change(|s| {
+            if s.keys.remove(id).is_none() {
+                return Err(ApiError::not_found("key", id));
+            }
+            Ok((
+                AdminResponse {
+                    status: 204,
+                    body: None,
+                },
+                vec![Write::Remove {
+                    kind: kind::KEY,
+                    id: id.to_string(),
+                }],
+            ))
+        })
+    }
+}
+
+/// A key as `GET /keys` shows it: never its token or the token's hash.
+fn key_json(k: &Key, now: i64) -> Value {
+    json!({
+        "id": k.id,
+        "apis": k.apis,
+        "bound_certificates": k.bound_certificates,
+        "expires_at": k.expires_at.map(rfc3339),
+        "expired": k.expires_at.is_some_and(|t| t <= now),
+        "created_at": rfc3339(k.created_at),
+    })
 }

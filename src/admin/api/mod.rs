@@ -39,6 +39,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/grants/{id}"),
     ("POST", "/grants/{id}/revoke"),
     ("POST", "/keys"),
+    ("GET", "/keys"),
+    ("DELETE", "/keys/{id}"),
     ("GET", "/crls"),
     ("POST", "/crls"),
 ];
@@ -224,6 +226,8 @@ impl ControlPlane {
             (&M::GET, ["grants", id]) => self.get_grant(id),
             (&M::POST, ["grants", id, "revoke"]) => self.revoke(id),
             (&M::POST, ["keys"]) => self.add_key(&req.body),
+            (&M::GET, ["keys"]) => self.list_keys(),
+            (&M::DELETE, ["keys", id]) => self.delete_key(id),
             (
                 _,
                 ["certificates" | "organisations" | "products" | "apps" | "access-requests" | "grants" | "keys" | "crls", ..],
@@ -273,6 +277,11 @@ pub(in crate::admin) struct Query(Vec<(String, String)>);
 impl Query {
     fn parse(q: Option<&str>) -> Query {
         Query::from_bytes(q.unwrap_or("").as_bytes())
+    }
+
+    /// The pairs as they are (the console's multipart forms).
+    pub(in crate::admin) fn from_pairs(pairs: Vec<(String, String)>) -> Query {
+        Query(pairs)
     }
 
     /// Parses URL-encoded `key=value` pairs.

@@ -8,6 +8,7 @@
 //! session cookie (see [`session`]); every form that changes something carries the
 //! session's CSRF token, and a POST from another site is refused before it is read.
 
+mod form;
 mod pages;
 pub mod session;
 
@@ -17,6 +18,7 @@ use http::Method;
 use maud::Markup;
 use serde_json::{json, Value};
 
+use self::form::Form;
 use self::session::{cookie, same_secret, set_cookie, Sessions, COOKIE, LOGIN_COOKIE};
 use super::api::{AdminRequest, AdminResponse, Query};
 use super::ControlPlane;
@@ -53,6 +55,8 @@ pub struct ConsoleRequest<'a> {
     pub fetch_site: Option<&'a str>,
     /// The `Host` header (or HTTP/2 authority).
     pub host: Option<&'a str>,
+    /// The `Content-Type` header (URL-encoded or multipart form).
+    pub content_type: Option<&'a str>,
     /// The body (a form).
     pub body: &'a [u8],
     /// The admin listener speaks TLS (cookies get `Secure`).
@@ -130,7 +134,10 @@ impl Console {
                 pages::message("Refused", "A form from another site cannot change anything here.", None),
             );
         }
-        let form = Query::from_bytes(req.body);
+        let form = match Form::parse(req.content_type, req.body) {
+            Ok(f) => f,
+            Err(e) => return ConsoleResponse::page(400, pages::message("Bad form", &e, None)),
+        };
         let session_id = cookie(req.cookie, COOKIE);
         let session = session_id.and_then(|id| self.sessions.get(id));
         match (req.method, segs.as_slice(), session) {
@@ -199,6 +206,14 @@ impl Console {
                 };
                 self.catalogue(cp, &s.csrf, "access-requests", notice, None, 200)
             }
+            (&Method::GET, ["access-requests", id], Some(s)) => self.request(cp, &s.csrf, id),
+            (&Method::POST, ["keys", id, "revoke"], Some(s)) => {
+                let a = call(cp, Method::DELETE, &format!("/keys/{id}"), None, Vec::new());
+                match a.status {
+                    204 => ConsoleResponse::redirect("/ui/keys"),
+                    _ => self.catalogue(cp, &s.csrf, "keys", None, Some(&error_of(&a)), a.status),
+                }
+            }
             (&Method::POST, ["grants", id, "revoke"], Some(s)) => {
                 let a = call(cp, Method::POST, &format!("/grants/{id}/revoke"), None, Vec::new());
                 match a.status {
@@ -220,7 +235,7 @@ impl Console {
         ))
     }
 
-    fn login(&self, cp: &ControlPlane, req: &ConsoleRequest<'_>, form: &Query) -> ConsoleResponse {
+    fn login(&self, cp: &ControlPlane, req: &ConsoleRequest<'_>, form: &Form) -> ConsoleResponse {
         let nonce = cookie(req.cookie, LOGIN_COOKIE).unwrap_or("");
         if nonce.is_empty() || !same_secret(form.value("csrf"), nonce) {
             return self.login_page(req, Some("The sign-in form expired; try again."), 403);
@@ -269,7 +284,11 @@ impl Console {
         ConsoleResponse::page(status, pages::certificates(&view, csrf, crate::clock::now_unix()))
     }
 
-    fn upload(&self, cp: &ControlPlane, csrf: &str, form: &Query) -> ConsoleResponse {
+    fn upload(&self, cp: &ControlPlane, csrf: &str, form: &Form) -> ConsoleResponse {
+        let pem = match file_or_text(form, "pem_file", "pem") {
+            Ok(p) => p,
+            Err(e) => return self.certificates(cp, csrf, &Query::from_bytes(b""), Some(e), "", 400),
+        };
         let mut q = form_urlencoded::Serializer::new(String::new());
         if !form.value("name").trim().is_empty() {
             q.append_pair("name", form.value("name").trim());
@@ -277,13 +296,7 @@ impl Console {
         for org in comma_list(form.value("organisations")) {
             q.append_pair("organisation", &org);
         }
-        let a = call(
-            cp,
-            Method::POST,
-            "/certificates",
-            Some(q.finish()),
-            form.value("pem").as_bytes().to_vec(),
-        );
+        let a = call(cp, Method::POST, "/certificates", Some(q.finish()), pem.to_vec());
         if a.status == 201 {
             let id = a.body.as_ref().and_then(|b| b["id"].as_str()).unwrap_or("").to_string();
             return ConsoleResponse::redirect(&format!("/ui/certificates?created={id}"));
@@ -305,7 +318,7 @@ impl Console {
         }
     }
 
-    fn edit(&self, cp: &ControlPlane, csrf: &str, id: &str, form: &Query) -> ConsoleResponse {
+    fn edit(&self, cp: &ControlPlane, csrf: &str, id: &str, form: &Form) -> ConsoleResponse {
         let patch = json!({
             "name": form.value("name").trim(),
             "organisations": comma_list(form.value("organisations")),
@@ -370,6 +383,7 @@ const CATALOGUE: &[Catalogue] = &[
         list: Some(("/access-requests", "access_requests")),
         columns: &[
             ("ID", "id"),
+            ("Status", "status"),
             ("App", "app"),
             ("Product", "product"),
             ("Certificate", "certificate"),
@@ -409,8 +423,15 @@ const CATALOGUE: &[Catalogue] = &[
     Catalogue {
         screen: "keys",
         title: "Keys",
-        list: None,
-        columns: &[],
+        list: Some(("/keys", "keys")),
+        columns: &[
+            ("ID", "id"),
+            ("APIs", "apis"),
+            ("Bound to", "bound_certificates"),
+            ("Expires", "expires_at"),
+            ("Expired", "expired"),
+            ("Created", "created_at"),
+        ],
         form_title: "Issue a key",
         create: "/keys",
     },
@@ -457,6 +478,7 @@ impl Console {
         let action: Option<&dyn Fn(&Value) -> Markup> = match screen {
             "access-requests" => Some(&|r: &Value| pages::request_actions(r, csrf)),
             "grants" => Some(&|g: &Value| pages::revoke_action(g, csrf)),
+            "keys" => Some(&|k: &Value| pages::key_action(k, csrf)),
             _ => None,
         };
         let body = match c.list {
@@ -510,7 +532,10 @@ impl Console {
                 Select("product", "Product", options("/products", "products")),
                 Text("certificate", "Certificate (PEM, self-serve products only)", ""),
             ],
-            "crls" => vec![Area("pem", "CRL (PEM X509 CRL blocks)")],
+            "crls" => vec![
+                File("crl_file", "CRL file (DER, or PEM X509 CRL blocks)"),
+                Area("pem", "or paste PEM X509 CRL blocks"),
+            ],
             "keys" => vec![
                 Text("apis", "APIs (comma-separated)", ""),
                 Text("bound_certificates", "Bound to certificates (IDs, comma-separated)", ""),
@@ -529,7 +554,7 @@ impl Console {
     }
 
     /// A create form, as the API's JSON.
-    fn create(&self, cp: &ControlPlane, csrf: &str, screen: &str, form: &Query) -> ConsoleResponse {
+    fn create(&self, cp: &ControlPlane, csrf: &str, screen: &str, form: &Form) -> ConsoleResponse {
         let Some(c) = CATALOGUE.iter().find(|c| c.screen == screen && !c.create.is_empty()) else {
             return ConsoleResponse::page(404, pages::message("Not found", "No such page.", Some(csrf)));
         };
@@ -561,7 +586,10 @@ impl Console {
             _ => Value::Null,
         };
         let raw = match screen {
-            "crls" => form.value("pem").as_bytes().to_vec(),
+            "crls" => match file_or_text(form, "crl_file", "pem") {
+                Ok(crl) => crl.to_vec(),
+                Err(e) => return self.catalogue(cp, csrf, screen, None, Some(e), 400),
+            },
             _ => serde_json::to_vec(&body).unwrap_or_default(),
         };
         let a = call(cp, Method::POST, c.create, None, raw);
@@ -584,6 +612,33 @@ impl Console {
 }
 
 impl Console {
+    /// One access request: its app, product and certificate by name, and its grant.
+    fn request(&self, cp: &ControlPlane, csrf: &str, id: &str) -> ConsoleResponse {
+        let a = call(cp, Method::GET, &format!("/access-requests/{id}"), None, Vec::new());
+        let Some(r) = a.body.filter(|_| a.status == 200) else {
+            let text = format!("No access request {id}.");
+            return ConsoleResponse::page(404, pages::message("Not found", &text, Some(csrf)));
+        };
+        let one = |path: String| {
+            let a = call(cp, Method::GET, &path, None, Vec::new());
+            a.body.filter(|_| a.status == 200)
+        };
+        let product = r["product"].as_str().and_then(|p| {
+            let all = one("/products".to_string())?;
+            all["products"].as_array()?.iter().find(|x| x["id"] == p).cloned()
+        });
+        let view = pages::RequestView {
+            request: &r,
+            app: names(cp, "/apps", "apps").get(r["app"].as_str().unwrap_or("")).cloned(),
+            product: product.as_ref(),
+            certificate: r["certificate"]
+                .as_str()
+                .and_then(|c| one(format!("/certificates/{c}"))),
+            grant: r["grant"].as_str().and_then(|g| one(format!("/grants/{g}"))),
+        };
+        ConsoleResponse::page(200, pages::request(&view, csrf))
+    }
+
     /// The APIs screen, from the snapshot being served; certificate names from the store.
     fn apis(&self, cp: &ControlPlane, csrf: &str) -> ConsoleResponse {
         let Some(snap) = cp.publisher.get().map(|p| p.store().load_full()) else {
@@ -718,6 +773,15 @@ fn call(cp: &ControlPlane, method: Method, path: &str, query: Option<String>, bo
 }
 
 /// The API's message for a refused call.
+/// What a form uploads: its file `file` or its pasted `text` (one of them, not both).
+fn file_or_text<'f>(form: &'f Form, file: &str, text: &str) -> Result<&'f [u8], &'static str> {
+    match (form.file(file), form.value(text).trim().is_empty()) {
+        (Some(_), false) => Err("Choose a file or paste the text, not both."),
+        (Some(f), true) => Ok(f),
+        (None, _) => Ok(form.value(text).as_bytes()),
+    }
+}
+
 fn error_of(a: &AdminResponse) -> String {
     a.body
         .as_ref()

@@ -122,14 +122,16 @@ pub fn certificates(v: &CertificatesView<'_>, csrf: &str, now: i64) -> Markup {
             }
             @if rows.is_empty() { p { "No certificates." } }
             h2 { "Add new certificate" }
-            form method="post" action="/ui/certificates" class="upload" {
+            form method="post" action="/ui/certificates" class="upload" enctype="multipart/form-data" {
                 input type="hidden" name="csrf" value=(csrf);
                 label for="name" { "Name" }
                 input #name type="text" name="name";
                 label for="organisations" { "Organisations (comma-separated)" }
                 input #organisations type="text" name="organisations";
-                label for="pem" { "PEM (certificate, chain, or certificate and key)" }
-                textarea #pem name="pem" rows="8" required {}
+                label for="pem_file" { "PEM file (certificate, chain, or certificate and key)" }
+                input #pem_file type="file" name="pem_file" accept=".pem,.crt,.cer,.key,text/plain";
+                label for="pem" { "or paste the PEM" }
+                textarea #pem name="pem" rows="8" {}
                 @if let Some(e) = v.error { p.error role="alert" { (e) } }
                 button type="submit" { "Upload" }
             }
@@ -150,6 +152,10 @@ pub fn certificate(c: &Value, csrf: &str, error: Option<&str>, now: i64) -> Mark
                 dt { "ID" } dd { code { (id) } }
                 dt { "Subject" } dd { (c["subject"].as_str().unwrap_or("")) }
                 dt { "Issuer" } dd { (c["issuer"].as_str().unwrap_or("")) }
+                dt { "DNS names" } dd { (join(&c["dns_names"])) }
+                dt { "Serial" } dd { code { (c["serial"].as_str().unwrap_or("")) } }
+                dt { "SPKI SHA-256" } dd { code { (c["spki_sha256"].as_str().unwrap_or("")) } }
+                dt { "CA" } dd { @if c["is_ca"].as_bool() == Some(true) { "yes" } @else { "no" } }
                 dt { "Not before" } dd { (c["not_before"].as_str().unwrap_or("")) }
                 dt { "Not after" } dd { (not_after) @if !label.is_empty() { " " span.badge { (label) } } }
                 dt { "Key" } dd { @if c["has_private_key"].as_bool() == Some(true) { "stored (encrypted)" } @else { "none" } }
@@ -233,12 +239,15 @@ pub enum Field<'a> {
     Check(&'a str, &'a str),
     /// A multi-line text (PEM): (name, label).
     Area(&'a str, &'a str),
+    /// A file to upload (the form becomes multipart): (name, label).
+    File(&'a str, &'a str),
 }
 
 /// A create form posting to `action`, with the API's `error` beside it.
 pub fn create_form(action: &str, csrf: &str, fields: &[Field<'_>], button: &str, error: Option<&str>) -> Markup {
+    let multipart = fields.iter().any(|f| matches!(f, Field::File(..)));
     html! {
-        form method="post" action=(action) class="upload" {
+        form method="post" action=(action) class="upload" enctype=[multipart.then_some("multipart/form-data")] {
             input type="hidden" name="csrf" value=(csrf);
             @for f in fields {
                 @match f {
@@ -255,7 +264,11 @@ pub fn create_form(action: &str, csrf: &str, fields: &[Field<'_>], button: &str,
                     }
                     Field::Area(name, label) => {
                         label for=(name) { (label) }
-                        textarea id=(name) name=(name) rows="8" required {}
+                        textarea id=(name) name=(name) rows="8" {}
+                    }
+                    Field::File(name, label) => {
+                        label for=(name) { (label) }
+                        input id=(name) type="file" name=(name);
                     }
                 }
             }
@@ -296,8 +309,18 @@ pub fn token_once(token: &str, what: &str) -> Markup {
     }
 }
 
-/// Approve and reject buttons for a pending request, or what became of it.
+/// A link to the request's details, then approve and reject buttons for a pending request,
+/// or what became of it.
 pub fn request_actions(r: &Value, csrf: &str) -> Markup {
+    let id = r["id"].as_str().unwrap_or("");
+    html! {
+        a href={ "/ui/access-requests/" (id) } { "Details" } " "
+        (request_decision(r, csrf))
+    }
+}
+
+/// Approve and reject buttons for a pending request, or what became of it.
+fn request_decision(r: &Value, csrf: &str) -> Markup {
     let id = r["id"].as_str().unwrap_or("");
     html! {
         @if r["status"] == "pending" {
@@ -312,6 +335,74 @@ pub fn request_actions(r: &Value, csrf: &str) -> Markup {
         } @else {
             (r["status"].as_str().unwrap_or(""))
             @if let Some(g) = r["grant"].as_str() { " (grant " code { (g) } ")" }
+        }
+    }
+}
+
+/// What the access request screen shows: the request and what its IDs name.
+pub struct RequestView<'a> {
+    /// `GET /access-requests/{id}`'s answer.
+    pub request: &'a Value,
+    /// The app, as "name (ID)".
+    pub app: Option<String>,
+    /// The product object.
+    pub product: Option<&'a Value>,
+    /// The self-serve certificate object.
+    pub certificate: Option<Value>,
+    /// The grant, once approved (`GET /grants/{id}`).
+    pub grant: Option<Value>,
+}
+
+/// One access request: who asked for what, with which certificate, and what became of it.
+pub fn request(v: &RequestView<'_>, csrf: &str) -> Markup {
+    let r = v.request;
+    let id = r["id"].as_str().unwrap_or("");
+    let text = |x: &Value, k: &str| cell(&x[k]);
+    layout(
+        &format!("Access request {id}"),
+        Some(csrf),
+        html! {
+            dl {
+                dt { "Status" } dd { (text(r, "status")) }
+                dt { "App" } dd { (v.app.clone().unwrap_or_else(|| text(r, "app"))) }
+                dt { "Product" } dd {
+                    @match v.product {
+                        Some(p) => {
+                            (text(p, "name")) " " code.id { (text(p, "id")) }
+                            div { "APIs: " (text(p, "apis")) " · auth " (text(p, "auth")) " · " (text(p, "certificate_mode"))
+                                  @if p["bind_certificate_to_token"] == true { " · token bound to the certificates" } }
+                        }
+                        None => { (text(r, "product")) " (no longer exists)" }
+                    }
+                }
+                dt { "Certificate" } dd {
+                    @match &v.certificate {
+                        Some(c) => { a href={ "/ui/certificates/" (text(c, "id")) } { (text(c, "name")) } " · " (text(c, "subject")) }
+                        None => { "the organisation's certificates (managed)" }
+                    }
+                }
+                @if let Some(g) = &v.grant {
+                    dt { "Grant" } dd {
+                        code { (text(g, "id")) } " · " (text(g, "status"))
+                        div { "APIs: " (text(g, "apis")) }
+                        div { "Certificates: " (text(g, "certificates")) }
+                        div { "Bound to: " @if g["bound_certificates"].as_array().is_some_and(|b| !b.is_empty()) { (text(g, "bound_certificates")) } @else { "(not bound)" } }
+                        (revoke_action(g, csrf))
+                    }
+                }
+            }
+            div.actions { (request_decision(r, csrf)) }
+        },
+    )
+}
+
+/// A revoke button for a key (its token stops working at once).
+pub fn key_action(k: &Value, csrf: &str) -> Markup {
+    let id = k["id"].as_str().unwrap_or("");
+    html! {
+        form method="post" action={ "/ui/keys/" (id) "/revoke" } class="inline" {
+            input type="hidden" name="csrf" value=(csrf);
+            button type="submit" class="danger" { "Revoke" }
         }
     }
 }
