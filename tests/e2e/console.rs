@@ -10,6 +10,7 @@ use certgate::pki::Spec;
 
 use crate::support::client::{http_request, row_id};
 use crate::support::console::Browser;
+use crate::support::curl::curl;
 use crate::support::{Gateway, TestBed};
 
 const ADMIN_KEY: &str = "console-admin-key-0123456789";
@@ -578,4 +579,91 @@ fn keys_are_issued_listed_and_revoked_in_the_console() {
     let r = b.post(&g, &format!("/ui/keys/{id}/revoke"), &[("csrf", &csrf)]);
     assert_eq!(r.status, 404);
     assert!(r.text().contains("no key"), "{}", r.text());
+}
+
+#[test]
+fn over_a_tls_admin_listener_the_cookie_is_secure_and_the_admin_allow_list_applies() {
+    let bed = TestBed::new("console TLS CA");
+    let ca = Spec::ca("console TLS clients").issue(None);
+    let (bob_crt, bob_key) = Spec::client("bob").issue(Some(&ca)).write(bed.path(), "bob");
+    let (eve_crt, eve_key) = Spec::client("eve").issue(Some(&ca)).write(bed.path(), "eve");
+    let yaml = "listen:\n  https: \"127.0.0.1:{https}\"\n  admin: \"127.0.0.1:{admin}\"\n  metrics: \"127.0.0.1:{metrics}\"\n  threads: 1\ntls: {certificate: server.crt, key: server.key}\nadmin:\n  data_dir: data\n  client_certificates: [bob.crt]\napis:\n  - name: open\n    listen_path: /\n    upstream: {url: \"http://127.0.0.1:1\"}\n";
+    let g = bed.start_with_env(yaml, &[("CERTGATE_ADMIN_KEY", ADMIN_KEY)]);
+    let ca_file = bed.file("server-ca.crt");
+    let jar = bed.file("cookies.txt");
+    let url = |path: &str| format!("https://127.0.0.1:{}{path}", g.admin);
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let as_who = |crt: Option<&std::path::Path>, key: Option<&std::path::Path>, extra: &[&str], path: &str| {
+        let mut args = vec![
+            "--cacert".to_string(),
+            s(&ca_file),
+            "-b".into(),
+            s(&jar),
+            "-c".into(),
+            s(&jar),
+        ];
+        if let (Some(c), Some(k)) = (crt, key) {
+            args.extend(["--cert".into(), s(c), "--key".into(), s(k)]);
+        }
+        args.extend(extra.iter().map(|x| x.to_string()));
+        args.push(url(path));
+        curl(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let bob = |extra: &[&str], path: &str| as_who(Some(&bob_crt), Some(&bob_key), extra, path);
+
+    // No certificate, or one not on the admin allow list: the console is refused like the API.
+    assert_eq!(as_who(None, None, &[], "/ui/login").status, 403);
+    let eve = as_who(Some(&eve_crt), Some(&eve_key), &[], "/ui/login");
+    assert_eq!(eve.status, 403, "{}", eve.body);
+    assert!(eve.set_cookies().is_empty());
+
+    // bob: the sign-in form, then a session cookie marked Secure (the listener is TLS).
+    let login = bob(&[], "/ui/login");
+    assert_eq!(login.status, 200, "{}", login.body);
+    assert!(
+        login.set_cookies().iter().all(|c| c.contains("Secure")),
+        "{}",
+        login.head
+    );
+    let at = login.body.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let nonce = &login.body[at..at + 64];
+    let signed_in = bob(
+        &[
+            "--data-urlencode",
+            &format!("csrf={nonce}"),
+            "--data-urlencode",
+            &format!("key={ADMIN_KEY}"),
+        ],
+        "/ui/login",
+    );
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let session = signed_in
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("certgate_session="))
+        .expect("a session cookie")
+        .to_string();
+    for flag in ["Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(session.contains(flag), "{flag}: {session}");
+    }
+    assert!(bob(&[], "/ui/certificates").body.contains("Sign out"));
+    // The session cookie alone does not let eve in: the certificate is checked first.
+    let eve = as_who(Some(&eve_crt), Some(&eve_key), &[], "/ui/certificates");
+    assert_eq!(eve.status, 403);
+}
+
+#[test]
+fn the_apis_screen_warns_about_an_upstream_not_verified() {
+    let bed = TestBed::new("console warn CA");
+    let yaml = "listen:\n  https: \"127.0.0.1:{https}\"\n  admin: \"127.0.0.1:{admin}\"\n  metrics: \"127.0.0.1:{metrics}\"\n  threads: 1\ntls: {certificate: server.crt, key: server.key}\nadmin:\n  data_dir: data\napis:\n  - name: careful\n    listen_path: /careful/\n    upstream: {url: \"https://127.0.0.1:1\"}\n  - name: reckless\n    listen_path: /reckless/\n    upstream: {url: \"https://127.0.0.1:2\", insecure_skip_verify: true}\n";
+    let g = bed.start_with_env(yaml, &[("CERTGATE_ADMIN_KEY", ADMIN_KEY)]);
+    let mut b = Browser::new(ADMIN_KEY);
+    b.sign_in(&g);
+    let page = b.get(&g, "/ui/apis").text();
+    assert_eq!(page.matches("verification OFF").count(), 1, "{page}");
+    let reckless = &page[page.find("<td>reckless</td>").expect("the API")..];
+    assert!(
+        reckless[..reckless.find("</tr>").unwrap()].contains("verification OFF"),
+        "{page}"
+    );
 }

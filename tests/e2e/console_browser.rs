@@ -14,6 +14,7 @@ use fantoccini::{ClientBuilder, Locator};
 use serde_json::json;
 
 use crate::support::client::{http_request, row_id};
+use crate::support::curl::curl;
 use crate::support::{free_port, Gateway, TestBed};
 
 const ADMIN_KEY: &str = "console-browser-key-0123456789";
@@ -248,15 +249,29 @@ async fn the_console_in_a_browser() {
     };
     assert!(token.len() >= 32, "{token}");
     shot("09-approved-token-once").await;
-    let call = |who: &certgate::pki::Issued| {
-        let auth = format!("Bearer {token}");
-        bed.client()
-            .with_cert(who)
-            .get(g.https, "/orders/x", &[("authorization", &auth)])
-            .verdict()
+    // The gateway, called with curl as a consumer would.
+    alice.write(bed.path(), "alice");
+    let call = |who: &str| {
+        let (cert, key, ca) = (
+            bed.file(&format!("{who}.crt")),
+            bed.file(&format!("{who}.key")),
+            bed.file("server-ca.crt"),
+        );
+        let r = curl(&[
+            "--cacert",
+            ca.to_str().unwrap(),
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            &format!("https://127.0.0.1:{}/orders/x", g.https),
+        ]);
+        (r.status, r.code())
     };
-    assert_eq!(call(&alice), (200, String::new()));
-    assert_eq!(call(&bob), (401, "cert_binding_mismatch".into()));
+    assert_eq!(call("alice"), (200, String::new()));
+    assert_eq!(call("bob"), (401, "cert_binding_mismatch".into()));
     c.goto(&format!("{base}/ui/access-requests")).await.unwrap();
     assert!(!c.source().await.unwrap().contains(&token), "shown once");
 
@@ -265,7 +280,7 @@ async fn the_console_in_a_browser() {
     shot("10-grants").await;
     click_through(&c, "form[action$='/revoke'] button").await;
     assert!(c.source().await.unwrap().contains("revoked"));
-    assert_ne!(call(&alice).0, 200);
+    assert_ne!(call("alice").0, 200);
 
     // A form without its CSRF token changes nothing.
     c.goto(&format!("{base}/ui/organisations")).await.unwrap();

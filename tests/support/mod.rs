@@ -7,6 +7,7 @@
 pub mod bed;
 pub mod client;
 pub mod console;
+pub mod curl;
 pub mod gateway;
 pub mod hostile;
 pub mod ocsp;
