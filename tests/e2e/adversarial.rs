@@ -693,6 +693,41 @@ fn pipelined_requests_are_all_answered_in_order() {
     assert_eq!((third.status, code(&third)), (403, "client_cert_required".into()));
 }
 
+/// Before each request the gateway waits for its first bytes and hands them to Pingora's
+/// parser (`proxy::conn_guard`): a head that comes in pieces after an idle pause, and a
+/// pipelined head cut in two, are each read exactly as sent.
+#[test]
+fn request_heads_arriving_in_pieces_after_idle_are_read_whole() {
+    let pause = || std::thread::sleep(std::time::Duration::from_millis(250));
+    let a = Adversary::start(Mode::Normalise, "");
+    let mut conn = a.tls().connect(a.gateway.https, None);
+    let raw = |r: Response| (r.status, r.json()["raw"].as_str().map(String::from));
+    conn.write_raw(b"GET /open/1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    assert_eq!(raw(conn.read_response().unwrap()), (200, Some("/open/1".into())));
+    // Idle, then one byte, a pause, the rest of the head.
+    pause();
+    conn.write_raw(b"G").unwrap();
+    pause();
+    conn.write_raw(b"ET /open/2 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    assert_eq!(raw(conn.read_response().unwrap()), (200, Some("/open/2".into())));
+    // A pipelined second head cut in two: the first is answered, the second when whole.
+    conn.write_raw(b"GET /open/3 HTTP/1.1\r\nHost: localhost\r\n\r\nGET /open/")
+        .unwrap();
+    assert_eq!(raw(conn.read_response().unwrap()), (200, Some("/open/3".into())));
+    pause();
+    conn.write_raw(b"4 HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    assert_eq!(raw(conn.read_response().unwrap()), (200, Some("/open/4".into())));
+    // And a head of many small pieces, the first of them alone after idle.
+    pause();
+    for piece in ["GET ", "/open/5 ", "HTTP/1.1\r\n", "Host: localhost\r\n", "\r\n"] {
+        conn.write_raw(piece.as_bytes()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
+    assert_eq!(raw(conn.read_response().unwrap()), (200, Some("/open/5".into())));
+}
+
 /// Request smuggling: every framing trick either gets a 400 or is read one way only, and
 /// nothing hidden in a body ever reaches the upstream as a request of its own.
 #[test]
