@@ -487,17 +487,21 @@ impl<A: HttpServerApp + Send + Sync + 'static> GuardedApp<A> {
     }
 
     /// The next request's first bytes, unless the service stops first.
+    /// The read comes first, as in Pingora's own wait: a request already sent is served
+    /// even when the service is stopping; only a connection with nothing to read closes.
     async fn next_request(&self, guarded: &mut GuardedStream) -> bool {
         let closed = self.closed.notified();
         tokio::pin!(closed);
         closed.as_mut().enable();
-        if self.closing.load(Ordering::Acquire) {
-            return false;
-        }
+        let stopping = async {
+            if !self.closing.load(Ordering::Acquire) {
+                closed.await;
+            }
+        };
         tokio::select! {
             biased;
             arrived = guarded.next_request_arrived() => arrived,
-            _ = closed => false,
+            () = stopping => false,
         }
     }
 }
