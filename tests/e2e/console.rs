@@ -118,15 +118,15 @@ fn certificates_upload_edit_and_delete_through_the_api() {
     );
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("class=\"error\""), "{}", r.text());
-    let api = http_request(
+    let created = http_request(
         g.admin,
         "POST",
         "/organisations",
         &[("Authorization", &format!("Bearer {ADMIN_KEY}"))],
         br#"{"name":"acme"}"#,
     );
-    assert_eq!(api.status, 201, "{}", api.text());
-    let org = api.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(created.status, 201, "{}", created.text());
+    let org = created.json()["id"].as_str().unwrap().to_string();
     let r = b.post(
         &g,
         "/ui/certificates",
@@ -161,14 +161,8 @@ fn certificates_upload_edit_and_delete_through_the_api() {
         filtered.contains("Alice") && !filtered.contains("CN=soon"),
         "{filtered}"
     );
-    let api = http_request(
-        g.admin,
-        "GET",
-        &format!("/certificates/{id}"),
-        &[("Authorization", &format!("Bearer {ADMIN_KEY}"))],
-        b"",
-    );
-    assert_eq!(api.json()["organisations"], serde_json::json!([org]));
+    let listed = api(&g, "GET", &format!("/certificates/{id}"));
+    assert_eq!(listed.json()["organisations"], serde_json::json!([org]));
 
     // A form post without the session's token, or from another site, changes nothing.
     let r = b.post(
@@ -204,14 +198,7 @@ fn certificates_upload_edit_and_delete_through_the_api() {
         &[("csrf", &csrf), ("confirm", "yes")],
     );
     assert_eq!(r.status, 303);
-    let api = http_request(
-        g.admin,
-        "GET",
-        &format!("/certificates/{id}"),
-        &[("Authorization", &format!("Bearer {ADMIN_KEY}"))],
-        b"",
-    );
-    assert_eq!(api.status, 404);
+    assert_eq!(api(&g, "GET", &format!("/certificates/{id}")).status, 404);
     drop(bed);
 }
 

@@ -5,10 +5,10 @@ use std::path::Path;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{non_empty, ok, parse_json, put, rfc3339, AdminResponse, ApiError, Query};
+use super::{non_empty, ok, parse_json, put, removed, rfc3339, AdminResponse, ApiError, Query};
 use crate::admin::records::*;
 use crate::admin::state::{kind, parse_record, public_pem, ControlState, StoredCert};
-use crate::admin::{ControlPlane, Write};
+use crate::admin::ControlPlane;
 use crate::certs::{parse_pem, CertErrorKind, CertId};
 use crate::clock::now_unix;
 
@@ -218,16 +218,7 @@ impl ControlPlane {
             }
             let key = c.record.id.clone();
             s.certificates.remove(&key);
-            Ok((
-                AdminResponse {
-                    status: 204,
-                    body: None,
-                },
-                vec![Write::Remove {
-                    kind: kind::CERTIFICATE,
-                    id: key,
-                }],
-            ))
+            Ok(removed(kind::CERTIFICATE, key))
         })
     }
 }

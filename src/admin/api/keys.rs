@@ -4,11 +4,10 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{new_id, new_token, ok, parse_json, put, rfc3339, AdminResponse, ApiError};
+use super::{new_id, new_token, ok, parse_json, put, removed, rfc3339, AdminResponse, ApiError};
 use crate::admin::records::*;
 use crate::admin::state::kind;
 use crate::admin::ControlPlane;
-use crate::admin::Write;
 use crate::certs::CertId;
 use crate::clock::now_unix;
 
@@ -93,16 +92,7 @@ impl ControlPlane {
             if s.keys.remove(id).is_none() {
                 return Err(ApiError::not_found("key", id));
             }
-            Ok((
-                AdminResponse {
-                    status: 204,
-                    body: None,
-                },
-                vec![Write::Remove {
-                    kind: kind::KEY,
-                    id: id.to_string(),
-                }],
-            ))
+            Ok(removed(kind::KEY, id.to_string()))
         })
     }
 }

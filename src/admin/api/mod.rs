@@ -164,6 +164,17 @@ fn put<T: serde::Serialize>(kind: &'static str, id: &str, record: &T) -> Write {
     }
 }
 
+/// A deletion's answer: 204, and the one record it removes.
+fn removed(kind: &'static str, id: String) -> (AdminResponse, Vec<Write>) {
+    (
+        AdminResponse {
+            status: 204,
+            body: None,
+        },
+        vec![Write::Remove { kind, id }],
+    )
+}
+
 fn rfc3339(t: i64) -> String {
     crate::rfc3339::format(t).unwrap_or_default()
 }

@@ -324,14 +324,8 @@ fn request_decision(r: &Value, csrf: &str) -> Markup {
     let id = r["id"].as_str().unwrap_or("");
     html! {
         @if r["status"] == "pending" {
-            form method="post" action={ "/ui/access-requests/" (id) "/approve" } class="inline" {
-                input type="hidden" name="csrf" value=(csrf);
-                button type="submit" { "Approve" }
-            }
-            form method="post" action={ "/ui/access-requests/" (id) "/reject" } class="inline" {
-                input type="hidden" name="csrf" value=(csrf);
-                button type="submit" class="danger" { "Reject" }
-            }
+            (inline_post(&format!("/ui/access-requests/{id}/approve"), "Approve", None, csrf))
+            (inline_post(&format!("/ui/access-requests/{id}/reject"), "Reject", Some("danger"), csrf))
         } @else {
             (r["status"].as_str().unwrap_or(""))
             @if let Some(g) = r["grant"].as_str() { " (grant " code { (g) } ")" }
@@ -399,12 +393,7 @@ pub fn request(v: &RequestView<'_>, csrf: &str) -> Markup {
 /// A revoke button for a key (its token stops working at once).
 pub fn key_action(k: &Value, csrf: &str) -> Markup {
     let id = k["id"].as_str().unwrap_or("");
-    html! {
-        form method="post" action={ "/ui/keys/" (id) "/revoke" } class="inline" {
-            input type="hidden" name="csrf" value=(csrf);
-            button type="submit" class="danger" { "Revoke" }
-        }
-    }
+    inline_post(&format!("/ui/keys/{id}/revoke"), "Revoke", Some("danger"), csrf)
 }
 
 /// A revoke button for an active grant.
@@ -412,11 +401,18 @@ pub fn revoke_action(g: &Value, csrf: &str) -> Markup {
     let id = g["id"].as_str().unwrap_or("");
     html! {
         @if g["status"] == "active" {
-            form method="post" action={ "/ui/grants/" (id) "/revoke" } class="inline" {
-                input type="hidden" name="csrf" value=(csrf);
-                button type="submit" class="danger" { "Revoke" }
-            }
+            (inline_post(&format!("/ui/grants/{id}/revoke"), "Revoke", Some("danger"), csrf))
         } @else { (g["status"].as_str().unwrap_or("")) }
+    }
+}
+
+/// A one-button form posting to `action` with the session's CSRF token.
+fn inline_post(action: &str, label: &str, class: Option<&str>, csrf: &str) -> Markup {
+    html! {
+        form method="post" action=(action) class="inline" {
+            input type="hidden" name="csrf" value=(csrf);
+            button type="submit" class=[class] { (label) }
+        }
     }
 }
 
