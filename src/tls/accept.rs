@@ -6,16 +6,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use log::warn;
 use openssl::ssl::{NameType, SslMode, SslOptions, SslSessionCacheMode, SslVerifyMode};
-use openssl::x509::X509StoreContext;
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::TlsAccept;
 use pingora::protocols::tls::TlsRef;
 
 use super::session_store::SessionStore;
-use super::{
-    dup_session, sent_chain_len, set_get_session_callback, set_session_timeout, suppress_tls13_tickets,
-    tls12_sessions_not_resumable, PeerCert,
-};
+use super::{dup_session, set_get_session_callback, set_session_timeout, tls12_sessions_not_resumable, PeerCert};
 use crate::config::ClientAuth;
 use crate::metrics::Metrics;
 use crate::snapshot::handshake::DEFAULT_CIPHERSUITES;
@@ -95,18 +91,11 @@ impl TlsAccept for DownstreamTls {
 pub fn tls_settings(callbacks: DownstreamTls, prefs: &HandshakePrefs) -> pingora::Result<TlsSettings> {
     let mut settings = TlsSettings::with_callbacks(Box::new(callbacks))?;
     settings.enable_h2();
-    // Accept any client certificate at the handshake; suppress resumption for clients whose
-    // intermediates a resumed session would lose.
-    settings.set_verify_callback(SslVerifyMode::PEER, |_ok, ctx| {
-        if sent_chain_len(ctx) > 1 {
-            if let Ok(idx) = X509StoreContext::ssl_idx() {
-                if let Some(ssl) = ctx.ex_data(idx) {
-                    suppress_tls13_tickets(ssl);
-                }
-            }
-        }
-        true
-    });
+    // Accept any client certificate at the handshake: what it may call is decided per
+    // request. A session keeps the leaf and the intermediates the client sent
+    // (`SSL_SESSION_dup` copies both), so a resumed connection decides, and forwards, exactly
+    // like the full handshake it came from (tests/e2e/resumption.rs pins this).
+    settings.set_verify_callback(SslVerifyMode::PEER, |_ok, _ctx| true);
     // Give OpenSSL's ~34 KiB of record buffers back while a connection is idle (as NGINX
     // does), and read whole records (and what follows) in one syscall: the listener has no
     // buffer of its own below TLS.

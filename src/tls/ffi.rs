@@ -6,16 +6,15 @@
 use std::os::raw::{c_int, c_long};
 
 use foreign_types::{ForeignType, ForeignTypeRef};
-use openssl::ssl::{SslContextBuilder, SslRef, SslSession, SslSessionRef};
-use openssl::x509::X509StoreContextRef;
+use openssl::ssl::{SslContextBuilder, SslSession, SslSessionRef};
 
 extern "C" {
-    fn X509_STORE_CTX_get0_untrusted(ctx: *const openssl_sys::X509_STORE_CTX) -> *mut openssl_sys::stack_st_X509;
     fn SSL_CTX_set_timeout(ctx: *mut openssl_sys::SSL_CTX, t: c_long) -> c_long;
     fn SSL_SESSION_dup(src: *const openssl_sys::SSL_SESSION) -> *mut openssl_sys::SSL_SESSION;
 }
 
-/// An independent copy of `session` (same ID, keys and peer certificate).
+/// An independent copy of `session` (same ID, keys, peer certificate and the chain the peer
+/// sent).
 pub fn dup_session(session: &SslSessionRef) -> Option<SslSession> {
     // SAFETY: `session` is live for the borrow; SSL_SESSION_dup returns a new object with
     // its own reference (or NULL), whose ownership passes to the returned SslSession.
@@ -59,30 +58,6 @@ pub fn set_session_timeout(ctx: &mut SslContextBuilder, seconds: u32) {
     // SAFETY: `ctx` is a live SSL_CTX held mutably; the call only stores an integer.
     unsafe {
         SSL_CTX_set_timeout(ctx.as_ptr(), c_long::from(seconds));
-    }
-}
-
-/// Number of certificates the peer sent, leaf included (OpenSSL verifies a TLS peer with
-/// its whole sent chain as the "untrusted" set), during certificate verification.
-pub fn sent_chain_len(ctx: &X509StoreContextRef) -> usize {
-    // SAFETY: `ctx` is a live X509_STORE_CTX for the duration of the borrow; the returned
-    // stack is owned by it and only read here.
-    unsafe {
-        let sk = X509_STORE_CTX_get0_untrusted(ctx.as_ptr());
-        if sk.is_null() {
-            0
-        } else {
-            openssl_sys::OPENSSL_sk_num(sk as *const openssl_sys::OPENSSL_STACK).max(0) as usize
-        }
-    }
-}
-
-/// Sends no TLS 1.3 session ticket on this connection.
-pub fn suppress_tls13_tickets(ssl: &SslRef) {
-    // SAFETY: `ssl` is a live SSL object; SSL_set_num_tickets only stores an integer in it.
-    // The handshake that owns it is suspended in a callback on this thread.
-    unsafe {
-        openssl_sys::SSL_set_num_tickets(ssl.as_ptr(), 0);
     }
 }
 

@@ -3,9 +3,9 @@
 //! [`PeerCert`] read once per connection.
 //!
 //! Session resumption is arranged so that a resumed connection gets exactly the decision a
-//! full handshake would: a resumed session carries the leaf but not the intermediates the
-//! client sent, so a session is only offered for resumption (a TLS 1.3 ticket) when the
-//! client sent no intermediates. TLS 1.2 connections always do a full handshake.
+//! full handshake would: the stored session is a copy of the handshake's own, carrying the
+//! leaf and the intermediates the client sent, so a resumed connection verifies, checks
+//! revocation and forwards the same chain. TLS 1.2 connections always do a full handshake.
 //!
 //! TLS 1.3 resumption is stateful: the ticket is only a key into an in-process session
 //! cache, so resuming costs a lookup instead of decrypting and re-parsing a serialised
@@ -16,9 +16,6 @@ mod ffi;
 pub mod session_store;
 
 pub use accept::{tls_settings, DownstreamTls};
-pub use ffi::{
-    dup_session, sent_chain_len, set_get_session_callback, set_session_timeout, suppress_tls13_tickets,
-    tls12_sessions_not_resumable,
-};
+pub use ffi::{dup_session, set_get_session_callback, set_session_timeout, tls12_sessions_not_resumable};
 
 use crate::policy::PeerCert;
