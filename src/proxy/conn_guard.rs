@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Buf, Bytes};
+use futures::FutureExt;
 use pingora::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
 use pingora::protocols::raw_connect::ProxyDigest;
@@ -50,6 +51,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use super::h2c::Sniffed;
+use super::Inflight;
 use crate::policy::deny::json_error;
 use crate::snapshot::ConnLimits;
 
@@ -430,20 +432,75 @@ pub fn response_finished(session: &Session) {
 pub struct GuardedApp<A> {
     inner: Arc<A>,
     limits: ConnLimits,
-    /// The service is stopping: idle connections close (as Pingora's own wait does).
-    closing: AtomicBool,
-    closed: tokio::sync::Notify,
+    stop: StopSignal,
 }
 
 impl<A> GuardedApp<A> {
-    /// Guards `inner`'s connections with `limits`.
-    pub fn new(inner: A, limits: ConnLimits) -> GuardedApp<A> {
+    /// Guards `inner`'s connections with `limits`; a fresh connection awaiting its first
+    /// request while the service stops counts in `inflight`, so the drain waits for it.
+    pub fn new(inner: A, limits: ConnLimits, inflight: Inflight) -> GuardedApp<A> {
         GuardedApp {
             inner: Arc::new(inner),
             limits,
+            stop: StopSignal::new(inflight),
+        }
+    }
+}
+
+/// How long a fresh connection may still take to send its first request once the service
+/// stops (its header timeout applies too): the request follows the handshake at once.
+const FIRST_REQUEST_WHEN_STOPPING: Duration = Duration::from_secs(1);
+
+/// The service is stopping: a kept-alive connection waiting for its next request closes
+/// (as in Pingora's own wait) unless that request has already arrived; a fresh connection,
+/// which has had no answer and would not retry, still gets its first request served.
+struct StopSignal {
+    closing: AtomicBool,
+    closed: tokio::sync::Notify,
+    inflight: Inflight,
+}
+
+impl StopSignal {
+    fn new(inflight: Inflight) -> StopSignal {
+        StopSignal {
             closing: AtomicBool::new(false),
             closed: tokio::sync::Notify::new(),
+            inflight,
         }
+    }
+
+    /// Tells every current and later wait that the service stops.
+    fn stop(&self) {
+        self.closing.store(true, Ordering::Release);
+        self.closed.notify_waiters();
+    }
+
+    /// The next request's first bytes, unless the service stops first (`first`: the
+    /// connection's first request, see [`StopSignal`]).
+    async fn next_request(&self, guarded: &mut GuardedStream, first: bool) -> bool {
+        let closed = self.closed.notified();
+        tokio::pin!(closed);
+        closed.as_mut().enable();
+        let stopping = async {
+            if !self.closing.load(Ordering::Acquire) {
+                closed.await;
+            }
+        };
+        // Read first, as Pingora's own wait does: bytes already seen are served.
+        tokio::select! {
+            biased;
+            arrived = guarded.next_request_arrived() => return arrived,
+            () = stopping => {}
+        }
+        if first {
+            let _counted = self.inflight.enter();
+            let wait = tokio::time::timeout(FIRST_REQUEST_WHEN_STOPPING, guarded.next_request_arrived());
+            return wait.await.unwrap_or(false);
+        }
+        // Bytes can be in the socket before the runtime has reported them: let it poll its
+        // events once, then look again without waiting.
+        tokio::task::yield_now().await;
+        guarded.next_request_arrived().now_or_never().unwrap_or(false)
     }
 }
 
@@ -461,7 +518,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> GuardedApp<A> {
             let read_ahead = carried
                 .as_ref()
                 .is_some_and(HttpPersistentSettings::has_pipelined_prefix);
-            if !read_ahead && !self.next_request(&mut guarded).await {
+            if !read_ahead && !self.stop.next_request(&mut guarded, first).await {
                 return;
             }
             let mut session = ServerSession::new_http1(guarded);
@@ -483,25 +540,6 @@ impl<A: HttpServerApp + Send + Sync + 'static> GuardedApp<A> {
             };
             guarded = stream;
             carried = settings;
-        }
-    }
-
-    /// The next request's first bytes, unless the service stops first.
-    /// The read comes first, as in Pingora's own wait: a request already sent is served
-    /// even when the service is stopping; only a connection with nothing to read closes.
-    async fn next_request(&self, guarded: &mut GuardedStream) -> bool {
-        let closed = self.closed.notified();
-        tokio::pin!(closed);
-        closed.as_mut().enable();
-        let stopping = async {
-            if !self.closing.load(Ordering::Acquire) {
-                closed.await;
-            }
-        };
-        tokio::select! {
-            biased;
-            arrived = guarded.next_request_arrived() => arrived,
-            () = stopping => false,
         }
     }
 }
@@ -531,8 +569,98 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for GuardedApp<A> {
     }
 
     async fn cleanup(&self) {
-        self.closing.store(true, Ordering::Release);
-        self.closed.notify_waiters();
+        self.stop.stop();
         ServerApp::cleanup(&*self.inner).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::UnixStream;
+
+    use super::*;
+
+    /// A guarded server end and the client end of a fresh connection.
+    fn connection() -> (Box<GuardedStream>, UnixStream) {
+        let (server, client) = UnixStream::pair().unwrap();
+        let stream: Stream = Box::new(pingora::protocols::l4::stream::Stream::from(server));
+        let guarded = GuardedStream::since(stream, ConnLimits::default(), Instant::now());
+        (Box::new(guarded), client)
+    }
+
+    fn stopped() -> StopSignal {
+        let stop = StopSignal::new(Inflight::default());
+        stop.stop();
+        stop
+    }
+
+    async fn wait(
+        stop: &StopSignal,
+        guarded: &mut GuardedStream,
+        first: bool,
+    ) -> Result<bool, tokio::time::error::Elapsed> {
+        tokio::time::timeout(Duration::from_secs(5), stop.next_request(guarded, first)).await
+    }
+
+    const HEAD: &[u8] = b"GET / HTTP/1.1\r\n";
+
+    #[tokio::test]
+    async fn a_request_sent_before_the_service_stopped_is_served() {
+        for first in [true, false] {
+            let (mut guarded, mut client) = connection();
+            client.write_all(HEAD).await.unwrap();
+            assert_eq!(wait(&stopped(), &mut guarded, first).await, Ok(true), "first: {first}");
+            assert_eq!(guarded.pushback.as_deref(), Some(HEAD), "first: {first}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_first_request_sent_just_after_the_stop_is_served_and_counted() {
+        let (mut guarded, mut client) = connection();
+        let stop = stopped();
+        let inflight = stop.inflight.clone();
+        let sender = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let counted = inflight.get();
+            client.write_all(HEAD).await.unwrap();
+            (counted, client)
+        });
+        assert_eq!(wait(&stop, &mut guarded, true).await, Ok(true));
+        let (counted, _client) = sender.await.unwrap();
+        assert_eq!(counted, 1, "the drain waits for it");
+        assert_eq!(stop.inflight.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn idle_connections_close_when_the_service_stops() {
+        let (mut guarded, _client) = connection();
+        assert_eq!(wait(&stopped(), &mut guarded, false).await, Ok(false), "kept alive");
+        let started = Instant::now();
+        assert_eq!(wait(&stopped(), &mut guarded, true).await, Ok(false), "fresh, silent");
+        assert!(started.elapsed() >= FIRST_REQUEST_WHEN_STOPPING);
+        // Stopped during the wait.
+        let stop = Arc::new(StopSignal::new(Inflight::default()));
+        let stopper = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            stopper.stop();
+        });
+        assert_eq!(wait(&stop, &mut guarded, false).await, Ok(false), "stopped while idle");
+    }
+
+    #[tokio::test]
+    async fn a_request_arriving_while_running_is_served() {
+        let (mut guarded, mut client) = connection();
+        let stop = StopSignal::new(Inflight::default());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            client.write_all(b"G").await.unwrap();
+            client
+        });
+        assert_eq!(wait(&stop, &mut guarded, false).await, Ok(true));
+        assert_eq!(guarded.pushback.as_deref(), Some(&b"G"[..]));
     }
 }

@@ -51,7 +51,8 @@ pub enum Identity {
 #[derive(Clone, Default)]
 pub struct Inflight(Arc<AtomicUsize>);
 
-struct InflightGuard(Arc<AtomicUsize>);
+/// Counts one request (or a first request awaited while stopping) until dropped.
+pub(crate) struct InflightGuard(Arc<AtomicUsize>);
 
 // === impl Inflight ===
 
@@ -61,7 +62,8 @@ impl Inflight {
         self.0.load(Ordering::SeqCst)
     }
 
-    fn enter(&self) -> InflightGuard {
+    /// Counts one more until the guard is dropped.
+    pub(crate) fn enter(&self) -> InflightGuard {
         self.0.fetch_add(1, Ordering::SeqCst);
         InflightGuard(self.0.clone())
     }

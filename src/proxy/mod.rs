@@ -83,6 +83,11 @@ impl Gateway {
         }
     }
 
+    /// The requests in flight it counts.
+    pub fn inflight(&self) -> &Inflight {
+        &self.inflight
+    }
+
     /// Makes the request canonical, routes and authorizes it; `Err` carries the denial and
     /// what the log line says about it (the leaf ID, or why the request has no one meaning).
     fn decide(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<(), (Deny, String)> {

@@ -106,6 +106,7 @@ pub fn guarded_proxy(
     gateway: Gateway,
     limits: &crate::snapshot::ConnLimits,
 ) -> GuardedApp<pingora::proxy::HttpProxy<Gateway>> {
+    let inflight = gateway.inflight().clone();
     let mut proxy = pingora::proxy::http_proxy(conf, gateway);
     let mut options = HttpServerOptions::default();
     options.h2_idle_timeout = Some(limits.keepalive_timeout);
@@ -116,7 +117,7 @@ pub fn guarded_proxy(
     let mut h2 = pingora::protocols::http::v2::server::default_h2_options();
     h2.max_header_list_size(limits.max_header_bytes as u32);
     proxy.h2_options = Some(h2);
-    GuardedApp::new(proxy, *limits)
+    GuardedApp::new(proxy, *limits, inflight)
 }
 
 /// Runs the gateway until it is told to stop. `hup` is the SIGHUP flag installed at the very

@@ -428,3 +428,29 @@ fn sigquit_hands_the_listener_to_an_upgraded_process() {
     let _ = new.kill();
     let _ = new.wait();
 }
+
+#[test]
+fn sigterm_serves_the_first_request_of_a_connection_already_accepted() {
+    let mut w = world();
+    let client = TlsClient::new(&w.ca).with_cert(&w.stable);
+    let auth = [("Authorization", "Bearer stable-token")];
+    // Handshake done, request not yet sent (a client that has had no answer would not retry).
+    let mut fresh = client.connect(w.gateway.https, None);
+    // And one kept alive, idle after its first answer.
+    let mut kept = client.connect(w.gateway.https, None);
+    assert_eq!(kept.request("GET", "/api/x", &auth).status, 200);
+    let start = Instant::now();
+    w.gateway.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        kept.try_request("/api/x").is_none(),
+        "an idle kept-alive connection closes when the service stops"
+    );
+    let r = fresh.request("GET", "/api/x", &auth);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("connection"), Some("close"), "and is not kept alive");
+    while w.gateway.child.try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(3), "then the gateway exits");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
