@@ -7,7 +7,7 @@
 # second time with the binaries swapped before believing a small difference.
 # Usage: scripts/ab-keepalive.sh A_BIN B_BIN [ROUNDS (24)] [N (20000)]
 set -euo pipefail
-A=$1; B=$2; ROUNDS=${3:-24}; N=${4:-20000}
+A=$(realpath "$1"); B=$(realpath "$2"); ROUNDS=${3:-24}; N=${4:-20000}
 export CERTGATE_BIN=$A
 source "$(dirname "$0")/bench-env.sh"
 sed -e 's/28445/28450/; s/29091/29096/' certgate.yaml >b.yaml
