@@ -12,6 +12,8 @@ for component in rustfmt clippy; do
   fi
 done
 cargo fmt --check
+# vendor/pingora-core must stay the published crate plus vendor/patches (nothing by hand).
+./scripts/vendor-pingora.sh --check
 cargo clippy --all-targets --locked -- -D warnings
 # The production build without the demo and its echo upstream still compiles, warning-free.
 cargo clippy --no-default-features --locked --quiet -- -D warnings
