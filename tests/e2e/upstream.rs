@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use certgate::echo::{self, EchoConfig, EchoHandle};
 use certgate::pki::{Issued, Spec};
 
+use crate::support::hostile::{Hostile, Mode};
 use crate::support::{Gateway, Response, TestBed, TlsClient};
 
 struct Upstreams {
@@ -438,73 +439,27 @@ fn unavailable_targets_timeouts_and_failover() {
     drop(silent);
 }
 
-/// A TLS upstream that writes a second, unsolicited answer right behind every real one
-/// (`same_record`: in the same TLS record, else in a record of its own): certgate reads
-/// upstream connections ahead (whole records and what follows), so it must never hand
-/// those extra bytes to a later request as its answer. Returns its address and the number
-/// of connections it accepted.
-fn chatty_upstream(cert: &Issued, same_record: bool) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use openssl::ssl::{SslAcceptor, SslMethod};
-    use std::io::{Read, Write};
-    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).unwrap();
-    b.set_certificate(&cert.cert).unwrap();
-    b.set_private_key(&cert.key).unwrap();
-    let acceptor = std::sync::Arc::new(b.build());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let count = accepted.clone();
-    std::thread::spawn(move || {
-        for tcp in listener.incoming().flatten() {
-            let n = count.fetch_add(1, Ordering::SeqCst) + 1;
-            let acceptor = acceptor.clone();
-            std::thread::spawn(move || {
-                let Ok(mut tls) = acceptor.accept(tcp) else { return };
-                let mut head = Vec::new();
-                for req in 1.. {
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") {
-                        if !matches!(tls.read(&mut byte), Ok(1)) {
-                            return;
-                        }
-                        head.push(byte[0]);
-                    }
-                    head.clear();
-                    let body = format!("conn-{n}-req-{req}");
-                    let real = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len());
-                    let extra = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!";
-                    let sent = if same_record {
-                        tls.write_all(format!("{real}{extra}").as_bytes())
-                    } else {
-                        tls.write_all(real.as_bytes())
-                            .and_then(|()| tls.write_all(extra.as_bytes()))
-                    };
-                    if sent.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (port, accepted)
-}
-
+/// A TLS upstream writes a second, unsolicited answer right behind every real one, in the
+/// same record or in a record of its own. certgate reads upstream connections ahead (whole
+/// records and what follows), so it must never hand those extra bytes to a later request as
+/// its answer, nor reuse such a connection.
 #[test]
 fn bytes_an_upstream_sends_after_its_answer_never_answer_a_later_request() {
     let bed = TestBed::new("chatty edge CA");
     let up_ca = Spec::ca("chatty upstream CA").issue(None);
     bed.write("up-ca.crt", up_ca.cert_pem());
     let cert = Spec::server("up.internal", &["up.internal"]).issue(Some(&up_ca));
-    let (same, same_conns) = chatty_upstream(&cert, true);
-    let (apart, apart_conns) = chatty_upstream(&cert, false);
+    let same = Hostile::start_tls(Mode::ExtraAnswer, &cert);
+    let apart = Hostile::start_tls(Mode::ExtraWrite, &cert);
+    let (p_same, p_apart) = (same.addr.port(), apart.addr.port());
     let yaml = format!(
         "{}security:\n  upstream_ca: up-ca.crt\napis:\n{}{}",
         TestBed::head(""),
-        api("same", format!("https://up.internal:{same}"), same, ""),
-        api("apart", format!("https://up.internal:{apart}"), apart, ""),
+        api("same", format!("https://up.internal:{p_same}"), p_same, ""),
+        api("apart", format!("https://up.internal:{p_apart}"), p_apart, ""),
     );
     let gw = bed.start(&yaml);
-    for (path, conns) in [("/same/x", &same_conns), ("/apart/x", &apart_conns)] {
+    for (path, up) in [("/same/x", &same), ("/apart/x", &apart)] {
         let mut kept = bed.client().connect(gw.https, None);
         for i in 1..=6 {
             // Alternate a kept-alive client connection and fresh ones.
@@ -521,7 +476,7 @@ fn bytes_an_upstream_sends_after_its_answer_never_answer_a_later_request() {
             );
         }
         assert_eq!(
-            conns.load(Ordering::SeqCst),
+            up.connections.load(Ordering::SeqCst),
             6,
             "{path}: a connection that sent more than its answer is never reused"
         );

@@ -6,7 +6,8 @@
 //! slashes and lower-cases. It answers with the resource it would serve, so a request that
 //! certgate decided for one API but the upstream serves from another shows up as a bypass.
 //! The other modes are upstream faults: dying mid-body, stalling, a `101` nobody asked for,
-//! huge headers, or never answering.
+//! huge headers, never answering, or an unsolicited extra answer behind every real one.
+//! [`Hostile::start_tls`] serves the same modes over TLS.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -31,6 +32,11 @@ pub enum Mode {
     HugeHeaders,
     /// Reads the request and never answers.
     Silent,
+    /// Answers `conn-<connection>-req-<request>` and writes a second, unsolicited answer
+    /// (`EVIL!`) right behind it in the same write (over TLS: the same record).
+    ExtraAnswer,
+    /// Like [`Mode::ExtraAnswer`], with the extra answer in a write (a record) of its own.
+    ExtraWrite,
 }
 
 /// A running upstream; stops accepting when dropped.
@@ -40,6 +46,8 @@ pub struct Hostile {
     pub requests: Arc<AtomicUsize>,
     /// Every request line read, in order.
     pub seen: Arc<parking_lot::Mutex<Vec<String>>>,
+    /// Connections accepted so far.
+    pub connections: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
 
@@ -51,27 +59,55 @@ impl Drop for Hostile {
 }
 
 impl Hostile {
+    /// Serves `mode` in the clear.
     pub fn start(mode: Mode) -> Hostile {
+        Self::serve_with(mode, Some)
+    }
+
+    /// Serves `mode` over TLS with `cert` (no client certificate asked).
+    pub fn start_tls(mode: Mode, cert: &certgate::pki::Issued) -> Hostile {
+        use openssl::ssl::{SslAcceptor, SslMethod};
+        let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).unwrap();
+        b.set_certificate(&cert.cert).unwrap();
+        b.set_private_key(&cert.key).unwrap();
+        let acceptor = b.build();
+        Self::serve_with(mode, move |tcp| acceptor.accept(tcp).ok())
+    }
+
+    /// Accepts connections, each wrapped by `wrap` (`None`: dropped) and served on a thread.
+    fn serve_with<S, W>(mode: Mode, wrap: W) -> Hostile
+    where
+        S: Read + Write + Send + 'static,
+        W: Fn(TcpStream) -> Option<S> + Send + Sync + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicUsize::new(0));
+        let connections = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
-        let (s, n, log) = (stop.clone(), requests.clone(), seen.clone());
+        let (s, n, c, log) = (stop.clone(), requests.clone(), connections.clone(), seen.clone());
+        let wrap = Arc::new(wrap);
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if s.load(Ordering::SeqCst) {
                     return;
                 }
                 let Ok(conn) = conn else { continue };
-                let (n, log) = (n.clone(), log.clone());
-                std::thread::spawn(move || serve(conn, mode, &n, &log));
+                let number = c.fetch_add(1, Ordering::SeqCst) + 1;
+                let (n, log, wrap) = (n.clone(), log.clone(), wrap.clone());
+                std::thread::spawn(move || {
+                    if let Some(stream) = wrap(conn) {
+                        serve(stream, mode, number, &n, &log)
+                    }
+                });
             }
         });
         Hostile {
             addr,
             requests,
             seen,
+            connections,
             stop,
         }
     }
@@ -85,7 +121,7 @@ struct Head {
     content_length: usize,
 }
 
-fn read_head(r: &mut BufReader<TcpStream>) -> Option<Head> {
+fn read_head(r: &mut impl BufRead) -> Option<Head> {
     let mut line = String::new();
     if r.read_line(&mut line).ok()? == 0 {
         return None;
@@ -120,10 +156,18 @@ fn read_head(r: &mut BufReader<TcpStream>) -> Option<Head> {
     })
 }
 
-fn serve(conn: TcpStream, mode: Mode, requests: &AtomicUsize, log: &parking_lot::Mutex<Vec<String>>) {
-    let mut w = conn.try_clone().unwrap();
-    let mut r = BufReader::new(conn);
+/// Serves connection number `conn` (writes go through the reader to the stream below it).
+fn serve<S: Read + Write>(
+    stream: S,
+    mode: Mode,
+    conn: usize,
+    requests: &AtomicUsize,
+    log: &parking_lot::Mutex<Vec<String>>,
+) {
+    let mut r = BufReader::new(stream);
+    let mut on_conn = 0;
     while let Some(head) = read_head(&mut r) {
+        on_conn += 1;
         requests.fetch_add(1, Ordering::SeqCst);
         log.lock().push(head.line.clone());
         let mut body = vec![0; head.content_length];
@@ -143,7 +187,7 @@ fn serve(conn: TcpStream, mode: Mode, requests: &AtomicUsize, log: &parking_lot:
                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
                     b.len()
                 );
-                if w.write_all(resp.as_bytes()).is_err() {
+                if r.get_mut().write_all(resp.as_bytes()).is_err() {
                     return;
                 }
             }
@@ -153,21 +197,22 @@ fn serve(conn: TcpStream, mode: Mode, requests: &AtomicUsize, log: &parking_lot:
                     Mode::CloseMidChunked => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
                     _ => b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
                 };
-                let _ = w.write_all(partial);
-                let _ = w.flush();
+                let _ = r.get_mut().write_all(partial);
+                let _ = r.get_mut().flush();
                 let hold = if mode == Mode::StallMidBody { 60_000 } else { 100 };
                 std::thread::sleep(Duration::from_millis(hold));
                 return;
             }
             Mode::Switch101 => {
-                let _ =
-                    w.write_all(b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: evil\r\n\r\n");
+                let _ = r
+                    .get_mut()
+                    .write_all(b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: evil\r\n\r\n");
                 let mut buf = [0u8; 1024];
                 loop {
                     match r.get_mut().read(&mut buf) {
                         Ok(0) | Err(_) => return,
                         Ok(n) => {
-                            if w.write_all(&buf[..n]).is_err() {
+                            if r.get_mut().write_all(&buf[..n]).is_err() {
                                 return;
                             }
                         }
@@ -180,11 +225,26 @@ fn serve(conn: TcpStream, mode: Mode, requests: &AtomicUsize, log: &parking_lot:
                     resp.push_str(&format!("X-Big-{i}: {}\r\n", "y".repeat(1000)));
                 }
                 resp.push_str("Content-Length: 2\r\n\r\nok");
-                let _ = w.write_all(resp.as_bytes());
+                let _ = r.get_mut().write_all(resp.as_bytes());
             }
             Mode::Silent => {
                 std::thread::sleep(Duration::from_secs(60));
                 return;
+            }
+            Mode::ExtraAnswer | Mode::ExtraWrite => {
+                let b = format!("conn-{conn}-req-{on_conn}");
+                let real = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{b}", b.len());
+                let extra = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!";
+                let w = r.get_mut();
+                let sent = if mode == Mode::ExtraAnswer {
+                    w.write_all(format!("{real}{extra}").as_bytes())
+                } else {
+                    w.write_all(real.as_bytes())
+                        .and_then(|()| w.write_all(extra.as_bytes()))
+                };
+                if sent.is_err() {
+                    return;
+                }
             }
         }
     }
