@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# A/B: the CPU per keep-alive request of two certgate binaries on the bench-env.sh job, both
-# running side by side, from /proc utime+stime over N requests. Each round measures A and B
-# back to back (order alternating: the second of a pair is often a little slower), and the
-# verdict is the median of the per-round ratios B/A, which cancels the machine's drift
-# between rounds (on a shared VM it moves far more than most changes are worth). Run it a
-# second time with the binaries swapped before believing a small difference: B (the second
-# process, on its own port) measured 1-1.5 % slower than A in both orders of two binaries
-# that differ by nothing measurable (2026-12-07, 40 rounds each way).
-# Usage: scripts/ab-keepalive.sh A_BIN B_BIN [ROUNDS (24)] [N (20000)]
+# A/B: the CPU per request (keep-alive by default, see MODE) of two certgate binaries on the
+# bench-env.sh job, both running side by side, from /proc utime+stime over N requests. Each
+# round measures A and B back to back (order alternating: the second of a pair is often a
+# little slower), and the verdict is the median of the per-round ratios B/A, which cancels
+# the machine's drift between rounds (on a shared VM it moves far more than most changes are
+# worth). Run it a second time with the binaries swapped before believing a small
+# difference: B (the second process, on its own port) measured 1-1.5 % slower than A in both
+# orders of two binaries that differ by nothing measurable (2026-12-07, 40 rounds each way).
+# Usage: scripts/ab-keepalive.sh A_BIN B_BIN [ROUNDS (24)] [N (20000)] [MODE (keepalive)]
+# MODE is bench-env.sh's oha_job mode: keepalive, h2, or new (a new mTLS connection per
+# request, 16 clients; use a smaller N, e.g. 2000).
 set -euo pipefail
-A=$(realpath "$1"); B=$(realpath "$2"); ROUNDS=${3:-24}; N=${4:-20000}
+A=$(realpath "$1"); B=$(realpath "$2"); ROUNDS=${3:-24}; N=${4:-20000}; MODE=${5:-keepalive}
 export CERTGATE_BIN=$A
 source "$(dirname "$0")/bench-env.sh"
 sed -e 's/28445/28450/; s/29091/29096/' certgate.yaml >b.yaml
@@ -18,7 +20,7 @@ wait_https 28450
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
 measure() { # pid port: clock ticks spent on N requests
-  local t1 t2; t1=$(ticks "$1"); oha_job keepalive "$2" -n "$N" || true; t2=$(ticks "$1")
+  local t1 t2; t1=$(ticks "$1"); oha_job "$MODE" "$2" -n "$N" || true; t2=$(ticks "$1")
   echo $((t2 - t1))
 }
 measure "${PIDS[0]}" 28445 >/dev/null; measure "$BPID" 28450 >/dev/null # warm up
