@@ -236,3 +236,36 @@ oha_job() {
   grep -qE '^\s+\[200\]' run/oha.txt
 }
 
+
+# paired_cpu ROUNDS N MODE NAME_A PID_A PORT_A NAME_B PID_B PORT_B: the CPU per request of two
+# processes on the oha_job MODE call, in paired rounds. After a warm-up of each, every round
+# times A and B back to back over N requests (order alternating), from /proc utime+stime of
+# the process, and the verdict is the median of the per-round ratios B/A: on a shared VM the
+# machine's speed drifts between rounds far more than within one pair.
+paired_cpu() {
+  local rounds=$1 n=$2 mode=$3 na=$4 pa=$5 qa=$6 nb=$7 pb=$8 qb=$9 r a b
+  ticks_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+  spent() { # pid port: clock ticks spent on n requests
+    local t1 t2; t1=$(ticks_of "$1"); oha_job "$mode" "$2" -n "$n" || true; t2=$(ticks_of "$1")
+    echo $((t2 - t1))
+  }
+  spent "$pa" "$qa" >/dev/null; spent "$pb" "$qb" >/dev/null
+  for r in $(seq "$rounds"); do
+    if ((r % 2)); then a=$(spent "$pa" "$qa"); b=$(spent "$pb" "$qb")
+    else b=$(spent "$pb" "$qb"); a=$(spent "$pa" "$qa"); fi
+    echo "$r $a $b"
+  done | python3 -c '
+import statistics as st, sys
+hz, n, na, nb = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4]
+A, B, R = [], [], []
+for line in sys.stdin:
+    r, a, b = line.split()
+    a, b = int(a) * 1e6 / hz / n, int(b) * 1e6 / hz / n
+    A.append(a); B.append(b); R.append(b / a)
+    print(f"round {r}: {na} {a:.1f} us/request, {nb} {b:.1f} us/request, {nb}/{na} {b / a:.3f}")
+q = st.quantiles(R, n=4) if len(R) > 1 else R * 3
+print(f"medians: {na} {st.median(A):.1f}, {nb} {st.median(B):.1f} us/request; {nb}/{na} median "
+      f"{st.median(R):.3f} (quartiles {q[0]:.3f}-{q[-1]:.3f}), rounds with {nb} < {na}: "
+      f"{sum(x < 1 for x in R)}/{len(R)}")
+' "$(getconf CLK_TCK)" "$n" "$na" "$nb"
+}
