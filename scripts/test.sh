@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The test command: installs build dependencies if missing, then runs the format, lint and
 # documentation checks and every test (unit, spec tables including the fuzz corpus replay,
-# end-to-end against real TLS on loopback).
+# end-to-end against real TLS on loopback), then the spec and end-to-end suites a second time
+# against the release binary that ships (fat LTO, no debug assertions or overflow checks).
+# Arguments go to the first `cargo test` only and skip the second pass, as does
+# CERTGATE_SKIP_RELEASE_PASS=1 (a quicker local run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -19,3 +22,7 @@ cargo clippy --all-targets --locked -- -D warnings
 cargo clippy --no-default-features --locked --quiet -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
 cargo test --locked "$@"
+if [[ $# -eq 0 && -z ${CERTGATE_SKIP_RELEASE_PASS:-} ]]; then
+  cargo build --release --locked
+  CERTGATE_TEST_BIN="$PWD/target/release/certgate" cargo test --locked --test spec --test e2e
+fi

@@ -474,7 +474,7 @@ fn state_survives_a_restart_and_keys_are_encrypted() {
     // and `check` says so first.
     let _ = cp.gateway.child.kill();
     let _ = cp.gateway.child.wait();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+    let out = std::process::Command::new(crate::support::certgate_bin())
         .args(["check", "-c"])
         .arg(&cp.gateway.config)
         .env("CERTGATE_ADMIN_KEY", ADMIN_KEY)
@@ -483,7 +483,7 @@ fn state_survives_a_restart_and_keys_are_encrypted() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "check accepts what run refuses");
     assert!(String::from_utf8_lossy(&out.stderr).contains("wrong secret"));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+    let out = std::process::Command::new(crate::support::certgate_bin())
         .args(["run", "-c"])
         .arg(&cp.gateway.config)
         .env("CERTGATE_ADMIN_KEY", ADMIN_KEY)

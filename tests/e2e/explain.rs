@@ -49,7 +49,7 @@ impl World {
 
     /// `certgate explain` for one request: (exit code, stdout).
     fn explain(&self, host: &str, path: &str, cert: Option<&str>, token: bool) -> (i32, String) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_certgate"));
+        let mut cmd = Command::new(crate::support::certgate_bin());
         cmd.args(["explain", "-c"])
             .arg(&self.gateway.config)
             .args(["--host", host, "--path", path]);

@@ -632,7 +632,7 @@ fn writes_are_refused_from_a_reconnect_until_the_full_load_ends() {
 }
 
 fn certgate_cmd(args: &[&str], config: &Path) -> std::process::Output {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_certgate"));
+    let mut c = std::process::Command::new(crate::support::certgate_bin());
     c.args(args).arg(config);
     for (k, v) in ENV {
         c.env(k, v);

@@ -429,7 +429,7 @@ fn config_errors_name_the_setting() {
             .replace("{http}", "2")
             .replace("{metrics}", "3");
         w.bed.write("certgate.yaml", yaml);
-        let out = Command::new(env!("CARGO_BIN_EXE_certgate"))
+        let out = Command::new(crate::support::certgate_bin())
             .args(["check", "-c"])
             .arg(w.bed.file("certgate.yaml"))
             .output()

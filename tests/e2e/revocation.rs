@@ -99,7 +99,7 @@ impl World {
 
     /// `certgate check` on the gateway's config: success, and what it printed on stderr.
     fn check(&self) -> (bool, String) {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+        let out = std::process::Command::new(crate::support::certgate_bin())
             .args(["check", "-c"])
             .arg(&self.gateway.config)
             .output()

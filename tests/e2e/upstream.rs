@@ -385,7 +385,7 @@ fn config_errors_for_upstream_settings() {
     Spec::client("no key").issue(Some(&ca)).write(d, "nokey");
     let yaml = "listen:\n  http: \"127.0.0.1:1\"\nsecurity:\n  upstream_certificates:\n    \"*.x\": nokey.crt\n    \"a*.y\": nokey.crt\n  pinned_public_keys:\n    \"z\": \"sha256//nope\"\napis:\n  - name: a\n    listen_path: /\n    upstream: {url: \"https://x\", sni: \"\"}\n";
     std::fs::write(d.join("c.yaml"), yaml).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_certgate"))
+    let out = std::process::Command::new(crate::support::certgate_bin())
         .args(["check", "-c"])
         .arg(d.join("c.yaml"))
         .output()

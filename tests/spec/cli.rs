@@ -5,7 +5,7 @@ use std::process::Command;
 use certgate::pki::Spec;
 
 fn certgate(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_certgate"))
+    let out = Command::new(crate::support::certgate_bin())
         .args(args)
         .output()
         .unwrap();
@@ -91,7 +91,7 @@ fn check_runs_the_same_validation_as_run() {
     )
     .unwrap();
     let check = |key: Option<&str>| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_certgate"));
+        let mut cmd = Command::new(crate::support::certgate_bin());
         cmd.args(["check", "-c"]).arg(&cfg).env_remove("CG_TEST_ADMIN_KEY");
         if let Some(k) = key {
             cmd.env("CG_TEST_ADMIN_KEY", k);

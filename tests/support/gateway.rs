@@ -107,7 +107,7 @@ impl Gateway {
             .append(true)
             .open(dir.join("certgate.log"))
             .unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_certgate"));
+        let mut command = Command::new(crate::support::certgate_bin());
         die_with_parent_thread(&mut command);
         let child = command
             .args(["run", "-c"])
@@ -167,7 +167,7 @@ impl Gateway {
     /// listening sockets (sent on SIGQUIT). Its log goes to `certgate-upgrade.log`.
     pub fn spawn_upgrade(&self) -> Child {
         let log = std::fs::File::create(self.dir.join("certgate-upgrade.log")).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_certgate"))
+        Command::new(crate::support::certgate_bin())
             .args(["run", "--upgrade", "-c"])
             .arg(&self.config)
             .arg("--upgrade-sock")
