@@ -2,7 +2,8 @@
 # The test command: installs build dependencies if missing, then runs the format, lint and
 # documentation checks and every test (unit, spec tables including the fuzz corpus replay,
 # end-to-end against real TLS on loopback), then the spec and end-to-end suites a second time
-# against the release binary that ships (fat LTO, no debug assertions or overflow checks).
+# with every certgate process they start taken from the release binary that ships (fat LTO,
+# no debug assertions or overflow checks); in-process tests run the dev build both times.
 # Arguments go to the first `cargo test` only and skip the second pass, as does
 # CERTGATE_SKIP_RELEASE_PASS=1 (a quicker local run).
 set -euo pipefail

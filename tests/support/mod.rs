@@ -22,9 +22,9 @@ pub use client::{Conn, Response, TlsClient};
 #[allow(unused_imports)]
 pub use gateway::{free_port, Gateway};
 
-/// The certgate binary the tests run: `CERTGATE_TEST_BIN` when set (how `scripts/test.sh`
-/// runs the suite a second time on the release build that ships, LTO and all), else the
-/// binary Cargo built with the tests.
+/// The certgate binary the tests start as a process: `CERTGATE_TEST_BIN` when set (how
+/// `scripts/test.sh` runs the suites a second time on the release build that ships, LTO and
+/// all), else the binary Cargo built with the tests.
 pub fn certgate_bin() -> std::ffi::OsString {
     std::env::var_os("CERTGATE_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_certgate").into())
 }
